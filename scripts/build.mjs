@@ -1,0 +1,55 @@
+// Bundles the extension host, the engine process, the CLI and the webview apps into dist/ with esbuild.
+// Type checking is separate (npm run typecheck). Native and WebAssembly packages stay external: they are
+// loaded from node_modules at run time.
+import { build } from "esbuild";
+import { existsSync, readdirSync, chmodSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const production = process.argv.includes("--production");
+const external = [
+  "vscode",
+  "onnxruntime-node",
+  "@tensorflow/tfjs-node",
+  "@tensorflow/tfjs-node-gpu",
+  "@tensorflow/tfjs-backend-wasm",
+  "webgpu",
+];
+const common = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  sourcemap: production ? false : "linked",
+  minify: production,
+  external,
+  logLevel: "warning",
+};
+
+rmSync(join(root, "dist"), { recursive: true, force: true });
+const node = [
+  { entryPoints: [join(root, "src/host/extension.ts")], outfile: join(root, "dist/extension.js") },
+  { entryPoints: [join(root, "src/engine/main.ts")], outfile: join(root, "dist/engine.js") },
+  { entryPoints: [join(root, "src/cli/main.ts")], outfile: join(root, "dist/cli.js")},
+];
+// Each webview app is webview/<name>/main.ts → dist/webview/<name>.js (browser, DOM lib).
+const webviewDir = join(root, "webview");
+const apps = existsSync(webviewDir)
+  ? readdirSync(webviewDir).filter((d) => existsSync(join(webviewDir, d, "main.ts")))
+  : [];
+await Promise.all([
+  ...node.map((o) => build({ ...common, ...o })),
+  ...apps.map((name) =>
+    build({
+      ...common,
+      platform: "browser",
+      format: "iife",
+      target: "es2022",
+      external: [],
+      entryPoints: [join(webviewDir, name, "main.ts")],
+      outfile: join(root, "dist", "webview", `${name}.js`),
+    }),
+  ),
+]);
+chmodSync(join(root, "dist/cli.js"), 0o755);
+console.log(`built dist/extension.js, dist/engine.js, dist/cli.js${apps.length ? ", " + apps.map((a) => `dist/webview/${a}.js`).join(", ") : ""}`);

@@ -1,0 +1,29 @@
+// Runs every test/**/*.test.ts with Node's own test runner (TypeScript through tsx).
+// Node 20's --test takes no globs, so the files are listed here. Extra arguments filter by path substring.
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { spawnSync } from "node:child_process";
+
+const root = new URL("..", import.meta.url).pathname;
+const filters = process.argv.slice(2);
+function walk(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? walk(p) : p.endsWith(".test.ts") ? [p] : [];
+  });
+}
+const files = walk(join(root, "test"))
+  .map((p) => relative(root, p))
+  .filter((p) => filters.length === 0 || filters.some((f) => p.includes(f)))
+  .sort();
+if (files.length === 0) {
+  console.error("no test files matched");
+  process.exit(1);
+}
+const reporter = process.env.TEST_REPORTER ?? "spec";
+const r = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "--test", `--test-reporter=${reporter}`, "--test-concurrency=2", ...files],
+  { cwd: root, stdio: "inherit" },
+);
+process.exit(r.status ?? 1);

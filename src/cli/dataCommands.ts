@@ -1,0 +1,90 @@
+import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { generateSyntheticTask, toJsonlRecord } from "../core/data/synthetic";
+import { splitExamples } from "../core/data/splits";
+import { inspectDataset, formatDatasetReport } from "../core/data/datasetReport";
+import { readDataset } from "../core/data/jsonlReader";
+import { trainBpe } from "../core/tokenizer/bpeTrainer";
+import { saveTokenizer, loadTokenizer } from "../core/tokenizer/tokenizer";
+import { parse, intOption, UsageError } from "./args";
+
+export interface SyntheticSet {
+  dir: string;
+  counts: { train: number; dev: number; test: number };
+}
+
+export function writeSyntheticSet(dir: string, seed: number, train: number, dev: number, test: number): SyntheticSet {
+  const all = generateSyntheticTask({ seed, count: train + dev + test });
+  const split = splitExamples(all, { dev, test }, seed);
+  mkdirSync(dir, { recursive: true });
+  for (const name of ["train", "dev", "test"] as const) {
+    writeFileSync(join(dir, `${name}.jsonl`), split[name].map(toJsonlRecord).join("\n") + "\n");
+  }
+  return { dir, counts: { train, dev, test } };
+}
+
+const GENERATE_USAGE = `
+selftrain generate --out DIR [--seed N] [--train N] [--dev N] [--test N]
+
+Writes a synthetic GSM8K-format task (1 to 4 chained operations, calculator annotations, '#### answer')
+as DIR/train.jsonl, DIR/dev.jsonl and DIR/test.jsonl. The same seed gives the same files.
+`;
+
+export function generateCommand(argv: string[]): void {
+  const { values } = parse(argv, { out: { type: "string" }, seed: { type: "string" }, train: { type: "string" }, dev: { type: "string" }, test: { type: "string" } }, GENERATE_USAGE);
+  if (typeof values["out"] !== "string") throw new UsageError("generate needs --out DIR");
+  const set = writeSyntheticSet(resolve(values["out"]), intOption(values, "seed", 0), intOption(values, "train", 2000, 1), intOption(values, "dev", 200), intOption(values, "test", 500));
+  console.log(`wrote ${set.counts.train} train, ${set.counts.dev} dev, ${set.counts.test} test problems to ${set.dir}`);
+}
+
+const CHECK_USAGE = `
+selftrain check FILE.jsonl [FILE.jsonl …]
+
+Reads GSM8K-style JSONL files ({"question", "answer"} with '#### N' or 'A: N'), reports bad lines with their
+line numbers, and checks every <<expr=result>> calculator annotation. Exit code 1 when a file has bad lines.
+`;
+
+export async function checkCommand(argv: string[]): Promise<number> {
+  const { positionals } = parse(argv, {}, CHECK_USAGE);
+  if (positionals.length === 0) throw new UsageError("check needs at least one file");
+  let bad = 0;
+  for (const file of positionals) {
+    const report = await inspectDataset(file);
+    console.log(formatDatasetReport(report));
+    bad += report.errorCount;
+  }
+  return bad > 0 ? 1 : 0;
+}
+
+const TOKENIZER_USAGE = `
+selftrain tokenizer --data FILE.jsonl [--data …] --out DIR [--vocab N]
+
+Trains a byte-level BPE tokenizer (digits split one by one; <pad> <s> </s> special tokens) on the questions
+and rationales of the files, and writes DIR/tokenizer.json and DIR/tokenizer_config.json in Hugging Face format.
+`;
+
+export async function tokenizerCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, { data: { type: "string", multiple: true }, out: { type: "string" }, vocab: { type: "string" } }, TOKENIZER_USAGE);
+  const data = values["data"] as unknown as string[] | undefined;
+  if (!data || data.length === 0) throw new UsageError("tokenizer needs --data FILE");
+  if (typeof values["out"] !== "string") throw new UsageError("tokenizer needs --out DIR");
+  const texts: string[] = [];
+  for (const f of data) {
+    const { examples, errors } = await readDataset(f);
+    if (errors.length > 0) throw new Error(errors[0]!.message);
+    for (const e of examples) texts.push(e.question, e.rationale);
+  }
+  const vocab = intOption(values, "vocab", 1024, 259);
+  saveTokenizer(trainBpe(texts, { vocabSize: vocab }), values["out"]);
+  const tk = loadTokenizer(values["out"]);
+  console.log(`wrote a ${tk.vocabSize}-token BPE tokenizer to ${values["out"]}`);
+}
+
+/** Texts of a JSONL file, for tokenizer statistics. */
+export function jsonlTexts(file: string): string[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8").trim().split("\n").flatMap((l) => {
+    const r = JSON.parse(l) as { question: string; answer: string };
+    return [r.question, r.answer];
+  });
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+/** `selftrain`: Self-Training Studio from a terminal (headless runs, CI, servers). */
+import { UsageError } from "./args";
+import { generateCommand, checkCommand, tokenizerCommand } from "./dataCommands";
+import { demoCommand } from "./demo";
+
+const USAGE = `
+selftrain <command> [options]   (every command takes --help)
+
+  demo        generate the synthetic task, check it, train and verify a tokenizer
+  generate    write a synthetic GSM8K-format task (train/dev/test JSONL)
+  check       read GSM8K-style JSONL files: bad lines with line numbers, calculator annotations checked
+  tokenizer   train a byte-level BPE tokenizer and save it as Hugging Face tokenizer.json
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "demo":
+      return demoCommand(rest);
+    case "generate":
+      generateCommand(rest);
+      return 0;
+    case "check":
+      return checkCommand(rest);
+    case "tokenizer":
+      await tokenizerCommand(rest);
+      return 0;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE.trim() + "\n");
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}" (try selftrain --help)`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`selftrain: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(e instanceof UsageError ? 2 : 1);
+  },
+);

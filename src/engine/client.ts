@@ -1,0 +1,86 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { isEngineEvent, type EngineCommand, type EngineEvent } from "../shared/engineProtocol";
+
+/**
+ * Starts the engine process and talks to it with the typed protocol. Used by the extension host and the CLI
+ * alike; no vscode import, so it is tested with plain Node.
+ */
+export class EngineClient {
+  private child: ChildProcess | null = null;
+  private readonly listeners = new Set<(e: EngineEvent) => void>();
+  private exitListeners = new Set<(code: number | null, signal: NodeJS.Signals | null) => void>();
+
+  constructor(private readonly engineScript: string) {}
+
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = fork(this.engineScript, [], { stdio: ["ignore", "pipe", "pipe", "ipc"] });
+      this.child = child;
+      let ready = false;
+      child.on("message", (msg: unknown) => {
+        if (!isEngineEvent(msg)) return;
+        if (msg.type === "ready" && !ready) {
+          ready = true;
+          resolve();
+        }
+        for (const l of this.listeners) l(msg);
+      });
+      child.once("error", (e) => (ready ? undefined : reject(e)));
+      child.once("exit", (code, signal) => {
+        this.child = null;
+        if (!ready) reject(new Error(`engine exited before it was ready (code ${code}, signal ${signal})`));
+        for (const l of this.exitListeners) l(code, signal);
+      });
+    });
+  }
+
+  onEvent(listener: (e: EngineEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  onExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
+  }
+
+  send(command: EngineCommand): void {
+    if (!this.child) throw new Error("engine is not running");
+    this.child.send(command);
+  }
+
+  /**
+   * Sends a command and collects its events until it finishes or fails; rejects on failure or engine exit.
+   */
+  run(command: EngineCommand & { id: string }, onEvent?: (e: EngineEvent) => void): Promise<EngineEvent[]> {
+    return new Promise((resolve, reject) => {
+      const events: EngineEvent[] = [];
+      const stop = this.onEvent((e) => {
+        if (!("id" in e) || e.id !== command.id) return;
+        events.push(e);
+        onEvent?.(e);
+        if (e.type === "finished") {
+          done();
+          resolve(events);
+        } else if (e.type === "failed") {
+          done();
+          reject(new Error(e.message));
+        }
+      });
+      const stopExit = this.onExit((code, signal) => {
+        done();
+        reject(new Error(`engine stopped (code ${code}, signal ${signal})`));
+      });
+      const done = (): void => {
+        stop();
+        stopExit();
+      };
+      this.send(command);
+    });
+  }
+
+  dispose(): void {
+    this.child?.kill();
+    this.child = null;
+  }
+}

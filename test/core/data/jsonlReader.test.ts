@@ -1,0 +1,59 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { readExamples, readDataset, DatasetLineError } from "../../../src/core/data/jsonlReader";
+import { tempDir } from "../../helpers/paths";
+
+const good = (q: string, a: string) => JSON.stringify({ question: q, answer: a });
+
+test("reads records, skips blank lines and a BOM, and gives ids by file and line", async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, "mini.jsonl");
+  writeFileSync(file, "\ufeff" + good("Q1?", "1+1 = <<1+1=2>>2\n#### 2") + "\n\n" + good("Q2?", "So 3.\nA: 3") + "\r\n");
+  const out = [];
+  for await (const ex of readExamples(file)) out.push(ex);
+  assert.deepEqual(out.map((e) => [e.id, e.answer]), [["mini:1", 2], ["mini:3", 3]]);
+  assert.equal(out[0]!.question, "Q1?");
+});
+
+test("a malformed line gets a clear error with file and line number", async (t) => {
+  const dir = tempDir(t);
+  const cases: Array<[string, RegExp]> = [
+    ["{not json", /invalid JSON/],
+    [JSON.stringify({ question: "Q" }), /missing field "answer"/],
+    [JSON.stringify({ question: 3, answer: "#### 3" }), /field "question" must be a string, not a number/],
+    [JSON.stringify({ question: "Q", answer: "no final line" }), /no final answer after ####/],
+    [JSON.stringify({ question: "Q", answer: "#### many" }), /no number after ####/],
+    ["[1,2]", /expected a JSON object/],
+  ];
+  for (const [i, [bad, reason]] of cases.entries()) {
+    const file = join(dir, `bad${i}.jsonl`);
+    writeFileSync(file, [good("a", "#### 1"), good("b", "#### 2"), bad, good("c", "#### 3")].join("\n"));
+    await assert.rejects(
+      async () => {
+        for await (const _ of readExamples(file)) void _;
+      },
+      (e: unknown) => {
+        assert.ok(e instanceof DatasetLineError);
+        assert.equal(e.line, 3);
+        assert.match(e.message, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}:3: `));
+        assert.match(e.message, reason);
+        return true;
+      },
+    );
+  }
+});
+
+test("collect mode reports every bad line and keeps the good ones", async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, "mixed.jsonl");
+  writeFileSync(file, [good("a", "#### 1"), "oops", good("b", "#### 2"), "{}", good("c", "#### 3")].join("\n"));
+  const { examples, errors } = await readDataset(file);
+  assert.equal(examples.length, 3);
+  assert.deepEqual(errors.map((e) => e.line), [2, 4]);
+});
+
+test("a missing file is named in the error", async () => {
+  await assert.rejects(readDataset("/nonexistent/data.jsonl"), /\/nonexistent\/data.jsonl: no such file/);
+});

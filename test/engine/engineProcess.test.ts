@@ -1,0 +1,45 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { EngineClient } from "../../src/engine/client";
+import { commandProblem } from "../../src/shared/engineProtocol";
+import type { EngineEvent } from "../../src/shared/engineProtocol";
+import { repoRoot, tempDir } from "../helpers/paths";
+
+const engineJs = join(repoRoot, "dist", "engine.js");
+
+test("the engine process checks a data set over IPC and reports bad lines with line numbers", { skip: existsSync(engineJs) ? false : "dist/engine.js not built (npm run build)" }, async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, "d.jsonl");
+  writeFileSync(file, [JSON.stringify({ question: "q", answer: "3*4 = <<3*4=13>>13\n#### 13" }), "{broken"].join("\n"));
+  const engine = new EngineClient(engineJs);
+  t.after(() => engine.dispose());
+  await engine.start();
+  const logs: EngineEvent[] = [];
+  engine.onEvent((e) => e.type === "log" && logs.push(e));
+  const events = await engine.run({ type: "checkDataset", id: "a", file });
+  const report = events.find((e) => e.type === "datasetReport");
+  assert.ok(report && report.type === "datasetReport");
+  assert.equal(report.report.examples, 1);
+  assert.deepEqual(report.report.errors.map((e) => e.line), [2]);
+  assert.deepEqual(report.report.wrongArithmetic, [{ id: "d:1", annotation: "<<3*4=13>>", expected: "12" }]);
+
+  await assert.rejects(engine.run({ type: "checkDataset", id: "b", file: join(dir, "missing.jsonl") }), /missing\.jsonl: no such file/);
+
+  // A malformed command is rejected with a logged reason, and the engine keeps serving.
+  engine.send({ type: "checkDataset", id: 5 } as never);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.match(JSON.stringify(logs), /rejected command: checkDataset: id must be a string/);
+  const again = await engine.run({ type: "checkDataset", id: "c", file });
+  assert.equal(again.at(-1)?.type, "finished");
+});
+
+test("command guards name what is wrong", () => {
+  assert.equal(commandProblem({ type: "checkDataset", id: "x", file: "f" }), null);
+  assert.equal(commandProblem({ type: "shutdown" }), null);
+  assert.match(commandProblem({ type: "checkDataset", id: "x" })!, /file must be a non-empty string/);
+  assert.match(commandProblem({ type: "rm -rf" })!, /unknown command type "rm -rf"/);
+  assert.match(commandProblem(null)!, /not an object/);
+  assert.match(commandProblem([1])!, /not an object/);
+});
