@@ -7,8 +7,12 @@ import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 const production = process.argv.includes("--production");
+// tfjs-core is external too: the wasm and native backends register their kernels into the tfjs-core they
+// require from node_modules, so the engine must use that very copy rather than a bundled one.
 const external = [
   "vscode",
+  "@tensorflow/tfjs-core",
+  "@tensorflow/tfjs-backend-cpu",
   "onnxruntime-node",
   "@tensorflow/tfjs-node",
   "@tensorflow/tfjs-node-gpu",

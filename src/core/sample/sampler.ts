@@ -1,0 +1,165 @@
+import { Rng } from "../util/rng";
+import { pendingCalculation, calculatorCompletion } from "../data/annotations";
+import { encodePrompt } from "../model/promptFormat";
+import type { TextTokenizer } from "../tokenizer/tokenizer";
+import type { ComputeEngine } from "../engine/computeEngine";
+
+export interface SamplingOptions {
+  /** Samples per prompt. */
+  n: number;
+  /** 0 means greedy. */
+  temperature: number;
+  topP?: number;
+  topK?: number;
+  maxNewTokens: number;
+  /** Calculator-aided decoding: after `<<expr=`, force the result and `>>`. */
+  calculator: boolean;
+  seed: number;
+  /** Rows decoded together. */
+  batchSize?: number;
+  /** Checked between decoding steps; when true, sampling stops and throws CancelledError. */
+  shouldStop?: () => boolean;
+}
+
+export interface CalculatorCall {
+  expression: string;
+  /** The forced text (result and `>>`), or null when the expression had no result (division by zero). */
+  forced: string | null;
+}
+
+export interface Sample {
+  text: string;
+  tokens: number[];
+  /** Sum of the model's log-probabilities (temperature 1) of the tokens it chose; forced tokens excluded. */
+  logProb: number;
+  calculatorCalls: CalculatorCall[];
+  /** True when it ended with EOS rather than at maxNewTokens. */
+  finished: boolean;
+}
+
+export class CancelledError extends Error {
+  constructor() {
+    super("cancelled");
+    this.name = "CancelledError";
+  }
+}
+
+/** Samples rationales for questions; result[i] holds the n samples of question i. */
+export async function sampleRationales(engine: ComputeEngine, tokenizer: TextTokenizer, questions: readonly string[], o: SamplingOptions): Promise<Sample[][]> {
+  const rng = new Rng(o.seed);
+  const rows: Array<{ question: number; prompt: number[] }> = [];
+  questions.forEach((q, i) => {
+    const prompt = encodePrompt(tokenizer, q);
+    for (let k = 0; k < o.n; k++) rows.push({ question: i, prompt });
+  });
+  const out: Sample[][] = questions.map(() => []);
+  const batchSize = o.batchSize ?? 32;
+  for (let start = 0; start < rows.length; start += batchSize) {
+    const chunk = rows.slice(start, start + batchSize);
+    const samples = await decodeBatch(engine, tokenizer, chunk.map((r) => r.prompt), o, rng);
+    chunk.forEach((r, i) => out[r.question]!.push(samples[i]!));
+  }
+  return out;
+}
+
+interface RowState {
+  tokens: number[];
+  logProb: number;
+  forced: number[];
+  calls: CalculatorCall[];
+  done: boolean;
+  finished: boolean;
+}
+
+async function decodeBatch(engine: ComputeEngine, tokenizer: TextTokenizer, prompts: number[][], o: SamplingOptions, rng: Rng): Promise<Sample[]> {
+  const V = engine.config.vocab_size;
+  const maxNew = Math.min(o.maxNewTokens, engine.config.max_position_embeddings - Math.max(...prompts.map((p) => p.length)));
+  const rows: RowState[] = prompts.map(() => ({ tokens: [], logProb: 0, forced: [], calls: [], done: false, finished: false }));
+  let { session, logits } = await engine.startDecoding(prompts);
+  try {
+    for (let step = 0; step < maxNew; step++) {
+      if (o.shouldStop?.()) throw new CancelledError();
+      const next: number[] = [];
+      rows.forEach((row, b) => {
+        if (row.done) {
+          next.push(engine.config.pad_token_id);
+          return;
+        }
+        const l = logits.subarray(b * V, (b + 1) * V);
+        let token: number;
+        if (row.forced.length > 0) {
+          token = row.forced.shift() as number;
+        } else {
+          token = o.temperature <= 0 ? argmax(l) : sampleToken(l, o.temperature, o.topP ?? 1, o.topK ?? 0, rng);
+          row.logProb += logSoftmaxAt(l, token);
+        }
+        next.push(token);
+        if (token === tokenizer.eosId) {
+          row.done = true;
+          row.finished = true;
+          return;
+        }
+        row.tokens.push(token);
+        if (o.calculator && row.forced.length === 0 && tokenizer.decode([token]).includes("=")) {
+          const expression = pendingCalculation(tokenizer.decode(row.tokens));
+          if (expression !== null) {
+            const forced = calculatorCompletion(expression);
+            row.calls.push({ expression, forced });
+            if (forced !== null) row.forced = tokenizer.encode(forced);
+          }
+        }
+      });
+      if (rows.every((r) => r.done)) break;
+      logits = await session.step(next);
+    }
+  } finally {
+    session.dispose();
+  }
+  return rows.map((r) => ({ text: tokenizer.decode(r.tokens), tokens: r.tokens, logProb: r.logProb, calculatorCalls: r.calls, finished: r.finished }));
+}
+
+function argmax(l: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < l.length; i++) if ((l[i] as number) > (l[best] as number)) best = i;
+  return best;
+}
+
+function logSoftmaxAt(l: Float32Array, i: number): number {
+  let max = -Infinity;
+  for (const x of l) if (x > max) max = x;
+  let sum = 0;
+  for (const x of l) sum += Math.exp(x - max);
+  return (l[i] as number) - max - Math.log(sum);
+}
+
+/** Temperature, then top-k, then nucleus (top-p) filtering, then a draw from the seeded generator. */
+export function sampleToken(l: Float32Array, temperature: number, topP: number, topK: number, rng: Rng): number {
+  let max = -Infinity;
+  for (const x of l) if (x > max) max = x;
+  const probs = new Float64Array(l.length);
+  let sum = 0;
+  for (let i = 0; i < l.length; i++) sum += probs[i] = Math.exp(((l[i] as number) - max) / temperature);
+  let order: number[] | null = null;
+  if ((topK > 0 && topK < l.length) || topP < 1) {
+    order = Array.from(probs.keys()).sort((a, b) => (probs[b] as number) - (probs[a] as number));
+    let keep = topK > 0 ? Math.min(topK, order.length) : order.length;
+    if (topP < 1) {
+      let acc = 0;
+      for (let j = 0; j < keep; j++) {
+        acc += (probs[order[j] as number] as number) / sum;
+        if (acc >= topP) {
+          keep = j + 1;
+          break;
+        }
+      }
+    }
+    order = order.slice(0, keep);
+    sum = order.reduce((a, i) => a + (probs[i] as number), 0);
+  }
+  let u = rng.next() * sum;
+  for (const i of order ?? probs.keys()) {
+    u -= probs[i] as number;
+    if (u <= 0) return i;
+  }
+  return order ? (order[order.length - 1] as number) : l.length - 1;
+}
