@@ -72,9 +72,26 @@ function checkFinite(value: number, what: string, step: number): void {
   if (!Number.isFinite(value)) throw new Error(`${what} is ${value} at step ${step + 1}: training stopped, the last good checkpoint is kept`);
 }
 
-/** Supervised fine-tuning: cross-entropy on the completion tokens of each sequence. */
-export async function trainSft(engine: ComputeEngine, data: readonly EncodedSequence[], s: TrainSettings, cb: TrainCallbacks = {}): Promise<StepLog[]> {
-  const order = new BatchOrder(data.length, s.seed);
+/** What one micro-batch's forward/backward reports: its metrics (averaged by weight) and tokens seen. */
+interface MicroResult<M extends { loss: number }> {
+  metrics: M;
+  tokens: number;
+}
+
+/**
+ * The loop both trainers share: seeded batches, gradient accumulation over micro-batches (each weighted by
+ * its share of the batch), cancel between micro-batches, a NaN/inf check, the schedule and the optimiser step.
+ */
+async function trainLoop<M extends { loss: number }>(
+  engine: ComputeEngine,
+  size: number,
+  s: TrainSettings,
+  cb: TrainCallbacks,
+  what: string,
+  micro: (rows: number[], weight: number) => Promise<MicroResult<M>>,
+  toLog: (mean: M) => Pick<StepLog, "loss" | "dpo">,
+): Promise<StepLog[]> {
+  const order = new BatchOrder(size, s.seed);
   const warm = warmupSteps(s.steps, s.warmupRatio);
   const logs: StepLog[] = [];
   const started = Date.now();
@@ -82,24 +99,42 @@ export async function trainSft(engine: ComputeEngine, data: readonly EncodedSequ
   for (let step = 0; step < s.steps; step++) {
     const t0 = Date.now();
     const rows = order.next(s.batchSize);
-    let loss = 0;
+    let mean: M | null = null;
     let tokens = 0;
-    for (const micro of chunks(rows, s.microBatchSize)) {
+    for (const part of chunks(rows, s.microBatchSize)) {
       if (cb.shouldStop?.()) throw new CancelledError();
-      const batch = makeBatch(micro.map((i) => data[i] as EncodedSequence), engine.config.pad_token_id, s.maxLength);
-      const r = await engine.sftBackward(batch, micro.length / rows.length);
-      checkFinite(r.loss, "SFT loss", step);
-      loss += (r.loss * micro.length) / rows.length;
-      tokens += batch.tokens;
+      const weight = part.length / rows.length;
+      const r = await micro(part, weight);
+      checkFinite(r.metrics.loss, what, step);
+      const acc: Record<string, number> = mean ?? (Object.fromEntries(Object.keys(r.metrics).map((k) => [k, 0])) as Record<string, number>);
+      for (const [k, v] of Object.entries(r.metrics) as Array<[string, number]>) acc[k] = (acc[k] as number) + v * weight;
+      mean = acc as M;
+      tokens += r.tokens;
     }
     const lr = cosineWithWarmup(step, s.steps, warm, s.learningRate);
     const { gradNorm } = await engine.optimizerStep(lr, s.optimizer ?? DEFAULT_OPTIMIZER);
     const ms = Date.now() - t0;
-    const log: StepLog = { step: step + 1, totalSteps: s.steps, loss, learning_rate: lr, grad_norm: gradNorm, tokens, tokens_per_second: (tokens * 1000) / Math.max(1, ms), elapsed_ms: Date.now() - started };
+    const log: StepLog = { step: step + 1, totalSteps: s.steps, ...toLog(mean as M), learning_rate: lr, grad_norm: gradNorm, tokens, tokens_per_second: (tokens * 1000) / Math.max(1, ms), elapsed_ms: Date.now() - started };
     logs.push(log);
     cb.onStep?.(log);
   }
   return logs;
+}
+
+/** Supervised fine-tuning: cross-entropy on the completion tokens of each sequence. */
+export function trainSft(engine: ComputeEngine, data: readonly EncodedSequence[], s: TrainSettings, cb: TrainCallbacks = {}): Promise<StepLog[]> {
+  return trainLoop(
+    engine,
+    data.length,
+    s,
+    cb,
+    "SFT loss",
+    async (rows, weight) => {
+      const batch = makeBatch(rows.map((i) => data[i] as EncodedSequence), engine.config.pad_token_id, s.maxLength);
+      return { metrics: await engine.sftBackward(batch, weight), tokens: batch.tokens };
+    },
+    (mean) => ({ loss: mean.loss }),
+  );
 }
 
 export interface PreferencePairTokens {
@@ -125,37 +160,22 @@ export async function referenceLogProbs(engine: ComputeEngine, pairs: readonly P
 }
 
 /** DPO with the sigmoid loss against fixed reference log-probabilities. */
-export async function trainDpo(engine: ComputeEngine, pairs: readonly PreferencePairTokens[], ref: ReferenceLogProbs, beta: number, s: TrainSettings, cb: TrainCallbacks = {}): Promise<StepLog[]> {
-  const order = new BatchOrder(pairs.length, s.seed);
-  const warm = warmupSteps(s.steps, s.warmupRatio);
-  const logs: StepLog[] = [];
-  const started = Date.now();
-  engine.resetOptimizer();
-  for (let step = 0; step < s.steps; step++) {
-    const t0 = Date.now();
-    const rows = order.next(s.batchSize);
-    const sum: DpoMetrics = { loss: 0, "rewards/chosen": 0, "rewards/rejected": 0, "rewards/margins": 0, "rewards/accuracies": 0, "logps/chosen": 0, "logps/rejected": 0 };
-    let tokens = 0;
-    for (const micro of chunks(rows, s.microBatchSize)) {
-      if (cb.shouldStop?.()) throw new CancelledError();
-      const chosen = makeBatch(micro.map((i) => pairs[i]!.chosen), engine.config.pad_token_id, s.maxLength);
-      const rejected = makeBatch(micro.map((i) => pairs[i]!.rejected), engine.config.pad_token_id, s.maxLength);
-      const refC = Float32Array.from(micro, (i) => ref.chosen[i] as number);
-      const refR = Float32Array.from(micro, (i) => ref.rejected[i] as number);
-      const m = await engine.dpoBackward(chosen, rejected, refC, refR, beta, micro.length / rows.length);
-      checkFinite(m.loss, "DPO loss", step);
-      for (const k of Object.keys(sum) as Array<keyof DpoMetrics>) sum[k] += (m[k] * micro.length) / rows.length;
-      tokens += chosen.tokens + rejected.tokens;
-    }
-    const lr = cosineWithWarmup(step, s.steps, warm, s.learningRate);
-    const { gradNorm } = await engine.optimizerStep(lr, s.optimizer ?? DEFAULT_OPTIMIZER);
-    const ms = Date.now() - t0;
-    const { loss, ...dpo } = sum;
-    const log: StepLog = { step: step + 1, totalSteps: s.steps, loss, learning_rate: lr, grad_norm: gradNorm, tokens, tokens_per_second: (tokens * 1000) / Math.max(1, ms), elapsed_ms: Date.now() - started, dpo };
-    logs.push(log);
-    cb.onStep?.(log);
-  }
-  return logs;
+export function trainDpo(engine: ComputeEngine, pairs: readonly PreferencePairTokens[], ref: ReferenceLogProbs, beta: number, s: TrainSettings, cb: TrainCallbacks = {}): Promise<StepLog[]> {
+  return trainLoop(
+    engine,
+    pairs.length,
+    s,
+    cb,
+    "DPO loss",
+    async (rows, weight) => {
+      const chosen = makeBatch(rows.map((i) => pairs[i]!.chosen), engine.config.pad_token_id, s.maxLength);
+      const rejected = makeBatch(rows.map((i) => pairs[i]!.rejected), engine.config.pad_token_id, s.maxLength);
+      const refC = Float32Array.from(rows, (i) => ref.chosen[i] as number);
+      const refR = Float32Array.from(rows, (i) => ref.rejected[i] as number);
+      return { metrics: await engine.dpoBackward(chosen, rejected, refC, refR, beta, weight), tokens: chosen.tokens + rejected.tokens };
+    },
+    ({ loss, ...dpo }) => ({ loss, dpo }),
+  );
 }
 
 export type { TokenBatch };
