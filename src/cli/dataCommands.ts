@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { generateSyntheticTask, toJsonlRecord } from "../core/data/synthetic";
 import { splitExamples } from "../core/data/splits";
@@ -69,22 +69,16 @@ export async function tokenizerCommand(argv: string[]): Promise<void> {
   if (!data || data.length === 0) throw new UsageError("tokenizer needs --data FILE");
   if (typeof values["out"] !== "string") throw new UsageError("tokenizer needs --out DIR");
   const texts: string[] = [];
-  for (const f of data) {
-    const { examples, errors } = await readDataset(f);
-    if (errors.length > 0) throw new Error(errors[0]!.message);
-    for (const e of examples) texts.push(e.question, e.rationale);
-  }
+  for (const f of data) texts.push(...(await datasetTexts(f)));
   const vocab = intOption(values, "vocab", 1024, 259);
   saveTokenizer(trainBpe(texts, { vocabSize: vocab }), values["out"]);
   const tk = loadTokenizer(values["out"]);
   console.log(`wrote a ${tk.vocabSize}-token BPE tokenizer to ${values["out"]}`);
 }
 
-/** Texts of a JSONL file, for tokenizer statistics. */
-export function jsonlTexts(file: string): string[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, "utf8").trim().split("\n").flatMap((l) => {
-    const r = JSON.parse(l) as { question: string; answer: string };
-    return [r.question, r.answer];
-  });
+/** Questions and rationales of a data set file, read by the data set reader (bad lines name their line). */
+export async function datasetTexts(file: string): Promise<string[]> {
+  const { examples, errors } = await readDataset(file);
+  if (errors.length > 0) throw new Error(errors[0]!.message);
+  return examples.flatMap((e) => [e.question, e.rationale]);
 }

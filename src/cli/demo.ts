@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { inspectDataset, formatDatasetReport } from "../core/data/datasetReport";
 import { trainBpe } from "../core/tokenizer/bpeTrainer";
 import { saveTokenizer, loadTokenizer } from "../core/tokenizer/tokenizer";
-import { writeSyntheticSet, jsonlTexts } from "./dataCommands";
+import { writeSyntheticSet, datasetTexts } from "./dataCommands";
 import { parse, intOption } from "./args";
 
 const DEMO_USAGE = `
@@ -31,12 +31,12 @@ export async function demoCommand(argv: string[]): Promise<number> {
   }
 
   const tokDir = join(dir, "tokenizer");
-  saveTokenizer(trainBpe(jsonlTexts(join(set.dir, "train.jsonl")), { vocabSize: 512 }), tokDir);
+  saveTokenizer(trainBpe(await datasetTexts(join(set.dir, "train.jsonl")), { vocabSize: 512 }), tokDir);
   const tk = loadTokenizer(tokDir);
   let chars = 0;
   let tokens = 0;
   let mismatches = 0;
-  for (const text of [...jsonlTexts(join(set.dir, "dev.jsonl")), ...jsonlTexts(join(set.dir, "test.jsonl"))]) {
+  for (const text of [...(await datasetTexts(join(set.dir, "dev.jsonl"))), ...(await datasetTexts(join(set.dir, "test.jsonl")))]) {
     const ids = tk.encode(text);
     chars += text.length;
     tokens += ids.length;

@@ -127,7 +127,7 @@ export class TfLlama {
     const positions = options.positions ?? tf.add(tf.range(past, past + T, 1, "int32").reshape([1, T]), tf.zeros([B, T], "int32"));
     const cos = tf.gather(this.cosTable, positions).reshape([B, 1, T, hd]);
     const sin = tf.gather(this.sinTable, positions).reshape([B, 1, T, hd]);
-    const bias = options.bias ?? causalBias(tf, B, T, past);
+    const bias = options.bias ?? causalBias(tf, T, past);
 
     let h = this.embed(ids); // [B, T, D]
     const newCache: LayerCache[] = [];
@@ -189,8 +189,7 @@ export class TfLlama {
 }
 
 /** Causal additive bias [1, 1, T, past + T]: token t sees keys 0..past+t. */
-export function causalBias(tf: Tf, B: number, T: number, past: number): Tensor {
-  void B;
+export function causalBias(tf: Tf, T: number, past: number): Tensor {
   const Tk = past + T;
   const data = new Float32Array(T * Tk);
   for (let t = 0; t < T; t++) for (let j = past + t + 1; j < Tk; j++) data[t * Tk + j] = -1e9;
