@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""PyTorch peer of `npm run bench:train`: the same Llama-style model and steps as src/core/model/tfLlama.ts,
+timed on this machine, so the benchmark prints ratios from one run. Prints one JSON object.
+
+Run with Debian's python3 (python3-torch, libopenblas0-pthread). Not part of the product.
+"""
+import argparse, json, math, time
+import torch
+import torch.nn.functional as F
+
+
+class Llama(torch.nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        D, I, H, KV = c["hidden_size"], c["intermediate_size"], c["num_attention_heads"], c["num_key_value_heads"]
+        self.hd = D // H
+        self.embed = torch.nn.Embedding(c["vocab_size"], D)
+        self.layers = torch.nn.ModuleList()
+        for _ in range(c["num_hidden_layers"]):
+            l = torch.nn.Module()
+            l.ln1 = torch.nn.Parameter(torch.ones(D))
+            l.q = torch.nn.Linear(D, H * self.hd, bias=False)
+            l.k = torch.nn.Linear(D, KV * self.hd, bias=False)
+            l.v = torch.nn.Linear(D, KV * self.hd, bias=False)
+            l.o = torch.nn.Linear(H * self.hd, D, bias=False)
+            l.ln2 = torch.nn.Parameter(torch.ones(D))
+            l.gate = torch.nn.Linear(D, I, bias=False)
+            l.up = torch.nn.Linear(D, I, bias=False)
+            l.down = torch.nn.Linear(I, D, bias=False)
+            self.layers.append(l)
+        self.norm = torch.nn.Parameter(torch.ones(D))
+        for p in self.parameters():
+            if p.dim() == 2:
+                torch.nn.init.normal_(p, std=0.02)
+        inv = 1.0 / (c["rope_theta"] ** (torch.arange(0, self.hd, 2).float() / self.hd))
+        ang = torch.outer(torch.arange(c["max_position_embeddings"]).float(), inv)
+        ang = torch.cat([ang, ang], -1)
+        self.register_buffer("cos", ang.cos(), persistent=False)
+        self.register_buffer("sin", ang.sin(), persistent=False)
+
+    def rms(self, x, w):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.c["rms_norm_eps"]) * w
+
+    def rope(self, x, cos, sin):
+        h = self.hd // 2
+        return x * cos + torch.cat([-x[..., h:], x[..., :h]], -1) * sin
+
+    def forward(self, ids, cache=None):
+        B, T = ids.shape
+        H, KV = self.c["num_attention_heads"], self.c["num_key_value_heads"]
+        past = 0 if cache is None else cache[0][0].shape[2]
+        cos = self.cos[past:past + T][None, None]
+        sin = self.sin[past:past + T][None, None]
+        x = self.embed(ids)
+        new = []
+        for i, l in enumerate(self.layers):
+            y = self.rms(x, l.ln1)
+            q = self.rope(l.q(y).view(B, T, H, self.hd).transpose(1, 2), cos, sin)
+            k = self.rope(l.k(y).view(B, T, KV, self.hd).transpose(1, 2), cos, sin)
+            v = l.v(y).view(B, T, KV, self.hd).transpose(1, 2)
+            if cache is not None:
+                k = torch.cat([cache[i][0], k], 2)
+                v = torch.cat([cache[i][1], v], 2)
+            new.append((k, v))
+            k2 = k.repeat_interleave(H // KV, 1)
+            v2 = v.repeat_interleave(H // KV, 1)
+            # Explicit attention: Debian's torch 1.13 has no scaled_dot_product_attention.
+            s = (q @ k2.transpose(-1, -2)) / math.sqrt(self.hd)
+            if cache is None and T > 1:
+                s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+            a = torch.softmax(s, -1) @ v2
+            x = x + l.o(a.transpose(1, 2).reshape(B, T, H * self.hd))
+            y = self.rms(x, l.ln2)
+            x = x + l.down(F.silu(l.gate(y)) * l.up(y))
+        return self.rms(x, self.norm) @ self.embed.weight.T, new
+
+
+def seq_logps(logits, targets, mask):
+    return (torch.log_softmax(logits, -1).gather(-1, targets[..., None])[..., 0] * mask).sum(-1)
+
+
+def rate(fn, steps, tokens):
+    fn(); fn()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return tokens * steps / (time.perf_counter() - t0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", required=True, help="JSON of the model config (HF Llama names)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--length", type=int, default=64)
+    ap.add_argument("--prompt", type=int, default=16)
+    ap.add_argument("--new", type=int, default=48)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    c = json.loads(a.config)
+    m = Llama(c)
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=0.01)
+    V, B, T = c["vocab_size"], a.batch, a.length
+    ids = torch.randint(3, V, (B, T + 1))
+    inp, tgt = ids[:, :-1], ids[:, 1:]
+    mask = torch.ones(B, T)
+    mask[:, : T // 4] = 0
+
+    def sft():
+        opt.zero_grad()
+        logits, _ = m(inp)
+        loss = -(seq_logps(logits, tgt, mask).sum() / mask.sum())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+
+    half = B // 2
+    ref_c, ref_r = torch.zeros(half), torch.zeros(half)
+
+    def dpo():
+        opt.zero_grad()
+        logits, _ = m(inp)
+        lp = seq_logps(logits, tgt, mask)
+        loss = -F.logsigmoid(0.1 * ((lp[:half] - ref_c) - (lp[half:] - ref_r))).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+
+    prompts = torch.randint(3, V, (B, a.prompt))
+
+    @torch.no_grad()
+    def sample():
+        logits, cache = m(prompts)
+        nxt = torch.multinomial(torch.softmax(logits[:, -1], -1), 1)
+        for _ in range(a.new - 1):
+            logits, cache = m(nxt, cache)
+            nxt = torch.multinomial(torch.softmax(logits[:, -1], -1), 1)
+
+    # Tokens counted as in the TS benchmark: every position trained on (B × T), and every generated token.
+    out = {
+        "torch": torch.__version__,
+        "threads": a.threads,
+        "sft": rate(sft, a.steps, B * T),
+        "dpo": rate(dpo, a.steps, B * T),
+        "sample": rate(sample, max(2, a.steps // 3), B * a.new),
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
