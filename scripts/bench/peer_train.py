@@ -73,7 +73,8 @@ class Llama(torch.nn.Module):
             x = x + l.o(a.transpose(1, 2).reshape(B, T, H * self.hd))
             y = self.rms(x, l.ln2)
             x = x + l.down(F.silu(l.gate(y)) * l.up(y))
-        return self.rms(x, self.norm) @ self.embed.weight.T, new
+        head = getattr(self, "lm_head", None)
+        return self.rms(x, self.norm) @ (self.embed.weight if head is None else head).T, new
 
 
 def seq_logps(logits, targets, mask):
@@ -88,9 +89,38 @@ def rate(fn, steps, tokens):
     return tokens * steps / (time.perf_counter() - t0)
 
 
+def load_hf(m, weights):
+    """Copies Hugging Face LlamaForCausalLM weights ({name: {shape, data}}) into the peer model."""
+    names = {"model.embed_tokens.weight": m.embed.weight, "model.norm.weight": m.norm}
+    for i, l in enumerate(m.layers):
+        p = f"model.layers.{i}."
+        names.update({p + "input_layernorm.weight": l.ln1, p + "post_attention_layernorm.weight": l.ln2,
+                      p + "self_attn.q_proj.weight": l.q.weight, p + "self_attn.k_proj.weight": l.k.weight,
+                      p + "self_attn.v_proj.weight": l.v.weight, p + "self_attn.o_proj.weight": l.o.weight,
+                      p + "mlp.gate_proj.weight": l.gate.weight, p + "mlp.up_proj.weight": l.up.weight,
+                      p + "mlp.down_proj.weight": l.down.weight})
+    with torch.no_grad():
+        for name, w in weights.items():
+            if name == "lm_head.weight":
+                m.lm_head = torch.tensor(w["data"], dtype=torch.float64).view(*w["shape"])
+                continue
+            names[name].copy_(torch.tensor(w["data"], dtype=torch.float64).view(*w["shape"]))
+
+
+def logits_mode(path):
+    """Golden logits in float64 for the TS tests: {config, weights, ids} in, [B][T][V] out."""
+    job = json.load(open(path))
+    m = Llama(job["config"]).double()
+    load_hf(m, job["weights"])
+    with torch.no_grad():
+        logits, _ = m(torch.tensor(job["ids"]))
+    print(json.dumps(logits.tolist()))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--config", required=True, help="JSON of the model config (HF Llama names)")
+    ap.add_argument("--logits", help="JSON job file: print float64 logits of its weights and ids, then exit")
+    ap.add_argument("--config", help="JSON of the model config (HF Llama names)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--length", type=int, default=64)
     ap.add_argument("--prompt", type=int, default=16)
@@ -98,6 +128,8 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
+    if a.logits:
+        return logits_mode(a.logits)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     c = json.loads(a.config)
