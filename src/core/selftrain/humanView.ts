@@ -1,0 +1,18 @@
+/** The effective human decisions, as the round's selection rules need them (built from the review log). */
+export interface HumanDecisions {
+  /** Latest verdict per content hash: overrides the answer check. */
+  verdicts: ReadonlyMap<string, "correct" | "wrong">;
+  /** Content hashes a person excluded from training. */
+  excluded: ReadonlySet<string>;
+  forcedPairs: ReadonlyArray<{ questionId: string; chosenHash: string; rejectedHash: string }>;
+  /** `chosenHash>rejectedHash` keys of pairs a person excluded. */
+  excludedPairs: ReadonlySet<string>;
+  /** Hand-written rationales: positives. */
+  added: ReadonlyArray<{ questionId: string; question: string; rationale: string; hash: string }>;
+}
+
+export const NO_DECISIONS: HumanDecisions = { verdicts: new Map(), excluded: new Set(), forcedPairs: [], excludedPairs: new Set(), added: [] };
+
+export function pairKey(chosenHash: string, rejectedHash: string): string {
+  return `${chosenHash}>${rejectedHash}`;
+}

@@ -1,0 +1,105 @@
+/**
+ * The records of the run store (.selftrain/), shared by the core, the engine, the CLI, the extension and the
+ * webviews. Every file is JSON or JSON Lines that a person can read and `git diff`.
+ */
+
+export type StageName = "warmup" | "sample-dpo" | "pairs" | "dpo" | "sample-sft" | "pseudo-labels" | "sft" | "eval";
+export type StageState = "pending" | "running" | "done" | "failed" | "cancelled";
+
+export interface StageRecord {
+  state: StageState;
+  startedAt?: string;
+  finishedAt?: string;
+  /** One sentence, for failed stages. */
+  error?: string;
+  /** Counts the stage produced (samples, pairs, steps …). */
+  counts?: Record<string, number>;
+}
+
+export interface RoundRecord {
+  round: number;
+  stages: Partial<Record<StageName, StageRecord>>;
+}
+
+export type RunMode = "dpo-st" | "st";
+
+export interface RunManifest {
+  formatVersion: number;
+  runId: string;
+  mode: RunMode;
+  createdAt: string;
+  /** Round 0 is the warm-up SFT; rounds 1… are iterations of the method. */
+  rounds: RoundRecord[];
+}
+
+export interface CalculatorCallRecord {
+  expression: string;
+  forced: string | null;
+}
+
+/** One sampled rationale (samples-dpo.jsonl, samples-sft.jsonl, eval.jsonl). */
+export interface SampleRecord {
+  /** Content hash of question + rationale: the key human decisions attach to. */
+  hash: string;
+  questionId: string;
+  question: string;
+  rationale: string;
+  /** Extracted final answer, or null when there is none. */
+  answer: number | null;
+  gold: number;
+  correct: boolean;
+  logProb: number;
+  calculatorCalls: CalculatorCallRecord[];
+  /** Annotations whose written result is not what the expression gives. */
+  arithmeticErrors: number;
+  finished: boolean;
+  round: number;
+  /** Sample index within the question for this stage. */
+  index: number;
+}
+
+export type DecisionSource = "automatic" | "human";
+
+/** A preference pair (pairs.jsonl). */
+export interface PairRecord {
+  questionId: string;
+  question: string;
+  chosenHash: string;
+  rejectedHash: string;
+  chosen: string;
+  rejected: string;
+  /** Token-set Jaccard similarity of the two rationales. */
+  similarity: number;
+  source: DecisionSource;
+  round: number;
+}
+
+/** A pseudo-label kept for SFT (pseudo-labels.jsonl). */
+export interface PseudoLabelRecord {
+  questionId: string;
+  question: string;
+  hash: string;
+  rationale: string;
+  /** Where it came from: a sampled round, or a person's hand-written rationale. */
+  source: DecisionSource;
+  round: number;
+}
+
+/** A human decision (reviews.jsonl, append-only). Later decisions on the same target win; undo retracts one. */
+export type ReviewDecision =
+  | { kind: "mark"; verdict: "correct" | "wrong"; hash: string }
+  | { kind: "exclude-sample"; hash: string }
+  | { kind: "include-sample"; hash: string }
+  | { kind: "force-pair"; questionId: string; chosenHash: string; rejectedHash: string }
+  | { kind: "exclude-pair"; chosenHash: string; rejectedHash: string }
+  | { kind: "add-rationale"; questionId: string; question: string; rationale: string; hash: string }
+  | { kind: "note"; hash: string; text: string }
+  | { kind: "undo"; decisionId: string };
+
+export type ReviewEntry = ReviewDecision & {
+  /** Unique id of this entry. */
+  id: string;
+  /** ISO time. */
+  at: string;
+  note?: string;
+};
