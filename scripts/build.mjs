@@ -7,12 +7,12 @@ import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 const production = process.argv.includes("--production");
-// tfjs-core is external too: the wasm and native backends register their kernels into the tfjs-core they
-// require from node_modules, so the engine must use that very copy rather than a bundled one.
+// tfjs-core itself is required at run time by src/core/engine/tfBackend.ts (a variable require esbuild leaves
+// alone), so the wasm and native backends and our code share node_modules' copy. Its ESM-only registration
+// modules (gradients, chained ops) are bundled; they register into tfjs-core's global registries.
 const external = [
   "vscode",
-  "@tensorflow/tfjs-core",
-  "@tensorflow/tfjs-backend-cpu",
+  "@tensorflow/tfjs-backend-webgpu",
   "onnxruntime-node",
   "@tensorflow/tfjs-node",
   "@tensorflow/tfjs-node-gpu",

@@ -3,10 +3,17 @@
 import { UsageError } from "./args";
 import { generateCommand, checkCommand, tokenizerCommand } from "./dataCommands";
 import { demoCommand } from "./demo";
+import { initCommand, roundCommand, evalCommand, statusCommand, exportCommand } from "./runCommands";
 
 const USAGE = `
 selftrain <command> [options]   (every command takes --help)
 
+  init        write .selftrain/config.json for a data set (the method's defaults)
+  warmup      run the warm-up SFT (round 0) of a run
+  round       run or resume one round of DPO-augmented self-training (or plain self-training: --mode st)
+  eval        evaluate a round's model again
+  status      table of runs, rounds and stages
+  export      a round's pairs (TRL prompt/chosen/rejected) and pseudo-labels as JSONL
   demo        generate the synthetic task, check it, train and verify a tokenizer
   generate    write a synthetic GSM8K-format task (train/dev/test JSONL)
   check       read GSM8K-style JSONL files: bad lines with line numbers, calculator annotations checked
@@ -16,6 +23,18 @@ selftrain <command> [options]   (every command takes --help)
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case "init":
+      return initCommand(rest);
+    case "warmup":
+      return roundCommand(rest, true);
+    case "round":
+      return roundCommand(rest, false);
+    case "eval":
+      return evalCommand(rest);
+    case "status":
+      return statusCommand(rest);
+    case "export":
+      return exportCommand(rest);
     case "demo":
       return demoCommand(rest);
     case "generate":

@@ -1,6 +1,14 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { isEngineEvent, type EngineCommand, type EngineEvent } from "../shared/engineProtocol";
 
+/** The job was stopped at the user's request; its state resumes. */
+export class CancelledByUser extends Error {
+  constructor() {
+    super("cancelled");
+    this.name = "CancelledByUser";
+  }
+}
+
 /**
  * Starts the engine process and talks to it with the typed protocol. Used by the extension host and the CLI
  * alike; no vscode import, so it is tested with plain Node.
@@ -65,6 +73,9 @@ export class EngineClient {
         } else if (e.type === "failed") {
           done();
           reject(new Error(e.message));
+        } else if (e.type === "cancelled") {
+          done();
+          reject(new CancelledByUser());
         }
       });
       const stopExit = this.onExit((code, signal) => {

@@ -5,28 +5,64 @@
  */
 import { commandProblem, type EngineCommand, type EngineEvent } from "../shared/engineProtocol";
 import { inspectDataset } from "../core/data/datasetReport";
+import { runRound, evaluateRound, workspaceStatus } from "../core/selftrain/session";
+import { CancelledError } from "../core/sample/sampler";
+import type { RunnerEvents } from "../core/selftrain/runEvents";
 
 function send(event: EngineEvent): void {
   if (process.send) process.send(event);
   else process.stdout.write(JSON.stringify(event) + "\n");
 }
 
+const cancelled = new Set<string>();
+/** One run at a time: two rounds writing the same run store would corrupt it. */
+let busy: string | null = null;
+
+function events(id: string): RunnerEvents {
+  return {
+    stage: (e) => send({ type: "stage", id, ...e }),
+    progress: (e) => send({ type: "progress", id, round: e.round, stage: e.stage, done: e.done, total: e.total, etaMs: e.etaMs }),
+    metric: (record) => send({ type: "metric", id, record }),
+    log: (e) => send({ type: "log", id, level: e.level, message: e.message }),
+  };
+}
+
 async function handle(cmd: EngineCommand): Promise<void> {
   switch (cmd.type) {
     case "checkDataset": {
+      const report = await inspectDataset(cmd.file, {
+        onProgress: (n) => send({ type: "progress", id: cmd.id, stage: "reading", done: n, total: null }),
+      });
+      send({ type: "datasetReport", id: cmd.id, report });
+      return;
+    }
+    case "runRound": {
+      if (busy) throw new Error(`a round is already running (job ${busy}); stop it first`);
+      busy = cmd.id;
       try {
-        const report = await inspectDataset(cmd.file, {
-          onProgress: (n) => send({ type: "progress", id: cmd.id, stage: "reading", done: n, total: null }),
-        });
-        send({ type: "datasetReport", id: cmd.id, report });
-        send({ type: "finished", id: cmd.id });
-      } catch (e) {
-        send({ type: "failed", id: cmd.id, message: e instanceof Error ? e.message : String(e) });
+        const r = await runRound({ workspace: cmd.workspace, runId: cmd.runId, round: cmd.round, newRun: cmd.newRun, mode: cmd.mode, restartFrom: cmd.restartFrom, events: events(cmd.id), shouldStop: () => cancelled.has(cmd.id) });
+        send({ type: "roundFinished", id: cmd.id, runId: r.runId, round: r.round });
+      } finally {
+        busy = null;
       }
       return;
     }
+    case "evaluate": {
+      if (busy) throw new Error(`a round is already running (job ${busy}); stop it first`);
+      busy = cmd.id;
+      try {
+        const r = await evaluateRound({ workspace: cmd.workspace, runId: cmd.runId, round: cmd.round, events: events(cmd.id), shouldStop: () => cancelled.has(cmd.id) });
+        send({ type: "roundFinished", id: cmd.id, runId: r.runId, round: r.round });
+      } finally {
+        busy = null;
+      }
+      return;
+    }
+    case "status":
+      send({ type: "runStatus", id: cmd.id, runs: await workspaceStatus(cmd.workspace) });
+      return;
     case "cancel":
-      // Nothing long-running is cancellable yet; a round (later) checks its cancel flag between steps.
+      cancelled.add(cmd.id);
       return;
     case "shutdown":
       process.exit(0);
@@ -37,9 +73,23 @@ process.on("message", (msg: unknown) => {
   const problem = commandProblem(msg);
   if (problem !== null) {
     send({ type: "log", id: null, level: "error", message: `rejected command: ${problem}` });
+    // A driver waiting on this id hears that it failed, rather than waiting for ever.
+    const id = typeof msg === "object" && msg !== null ? (msg as { id?: unknown }).id : undefined;
+    if (typeof id === "string" && id.length > 0) send({ type: "failed", id, message: `invalid command: ${problem}` });
     return;
   }
-  void handle(msg as EngineCommand);
+  const cmd = msg as EngineCommand;
+  if (cmd.type === "cancel" || cmd.type === "shutdown") {
+    void handle(cmd);
+    return;
+  }
+  handle(cmd).then(
+    () => send({ type: "finished", id: cmd.id }),
+    (e: unknown) => {
+      if (e instanceof CancelledError) send({ type: "cancelled", id: cmd.id });
+      else send({ type: "failed", id: cmd.id, message: e instanceof Error ? e.message : String(e) });
+    },
+  );
 });
 process.on("disconnect", () => process.exit(0));
 send({ type: "ready", pid: process.pid });

@@ -30,7 +30,7 @@ test("the engine process checks a data set over IPC and reports bad lines with l
   // A malformed command is rejected with a logged reason, and the engine keeps serving.
   engine.send({ type: "checkDataset", id: 5 } as never);
   await new Promise((r) => setTimeout(r, 200));
-  assert.match(JSON.stringify(logs), /rejected command: checkDataset: id must be a string/);
+  assert.match(JSON.stringify(logs), /rejected command: checkDataset: id must be a non-empty string/);
   const again = await engine.run({ type: "checkDataset", id: "c", file });
   assert.equal(again.at(-1)?.type, "finished");
 });

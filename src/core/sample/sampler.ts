@@ -1,4 +1,5 @@
 import { Rng } from "../util/rng";
+import { yieldNow } from "../util/yieldNow";
 import { pendingCalculation, calculatorCompletion } from "../data/annotations";
 import { encodePrompt } from "../model/promptFormat";
 import type { TextTokenizer } from "../tokenizer/tokenizer";
@@ -78,6 +79,7 @@ async function decodeBatch(engine: ComputeEngine, tokenizer: TextTokenizer, prom
   let { session, logits } = await engine.startDecoding(prompts);
   try {
     for (let step = 0; step < maxNew; step++) {
+      if (step % 8 === 0) await yieldNow();
       if (o.shouldStop?.()) throw new CancelledError();
       const next: number[] = [];
       rows.forEach((row, b) => {

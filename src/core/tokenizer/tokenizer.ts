@@ -66,6 +66,8 @@ class HfTokenizer implements TextTokenizer {
   }
 
   decode(ids: readonly number[]): string {
+    // The library refuses an empty list; a model that writes EOS first has written the empty string.
+    if (ids.length === 0) return "";
     return this.tk.decode(ids as number[], { skip_special_tokens: true, clean_up_tokenization_spaces: false });
   }
 }

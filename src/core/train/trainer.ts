@@ -5,6 +5,7 @@ import { DEFAULT_OPTIMIZER, type ComputeEngine, type OptimizerSettings } from ".
 import type { EncodedSequence } from "../model/promptFormat";
 import type { DpoMetrics } from "./dpoLoss";
 import { CancelledError } from "../sample/sampler";
+import { yieldNow } from "../util/yieldNow";
 
 export interface TrainSettings {
   /** Optimiser steps. */
@@ -102,6 +103,7 @@ async function trainLoop<M extends { loss: number }>(
     let mean: M | null = null;
     let tokens = 0;
     for (const part of chunks(rows, s.microBatchSize)) {
+      await yieldNow();
       if (cb.shouldStop?.()) throw new CancelledError();
       const weight = part.length / rows.length;
       const r = await micro(part, weight);
@@ -151,6 +153,7 @@ export interface ReferenceLogProbs {
 export async function referenceLogProbs(engine: ComputeEngine, pairs: readonly PreferencePairTokens[], microBatchSize: number, maxLength: number, shouldStop?: () => boolean): Promise<ReferenceLogProbs> {
   const out = { chosen: new Float32Array(pairs.length), rejected: new Float32Array(pairs.length) };
   for (let start = 0; start < pairs.length; start += microBatchSize) {
+    await yieldNow();
     if (shouldStop?.()) throw new CancelledError();
     const part = pairs.slice(start, start + microBatchSize);
     out.chosen.set(await engine.sequenceLogProbs(makeBatch(part.map((p) => p.chosen), engine.config.pad_token_id, maxLength)), start);

@@ -43,6 +43,7 @@ test("special tokens: BOS/EOS/PAD have ids, are not produced for plain text and 
   assert.ok(!ids.includes(tk.eosId) && !ids.includes(tk.bosId!) && !ids.includes(tk.padId));
   assert.equal(tk.decode(ids), text);
   assert.equal(tk.decode([tk.bosId!, ...tk.encode("Mia has 3"), tk.eosId, tk.padId]), "Mia has 3");
+  assert.equal(tk.decode([]), "");
 });
 
 test("digits are always split one by one, so arithmetic is digit-wise", () => {

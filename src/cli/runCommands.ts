@@ -1,0 +1,194 @@
+import { join, resolve } from "node:path";
+import { randomUUID } from "node:crypto";
+import { EngineClient, CancelledByUser } from "../engine/client";
+import { initWorkspace, workspaceStatus, exportRound, selftrainDir } from "../core/selftrain/session";
+import { roundStages } from "../core/selftrain/runner";
+import { RunStore } from "../core/store/runStore";
+import type { EngineCommand, EngineEvent } from "../shared/engineProtocol";
+import type { RunManifest, StageName } from "../shared/runTypes";
+import { parse, intOption, UsageError } from "./args";
+
+const COMMON = { workspace: { type: "string" as const, short: "w" }, run: { type: "string" as const } };
+
+/** Progress on a terminal: one rewritten line on a TTY, plain lines (at most one per stage tenth) otherwise. */
+class ProgressPrinter {
+  private readonly tty = Boolean(process.stderr.isTTY);
+  private lastTenth = new Map<string, number>();
+  private open = false;
+
+  event(e: EngineEvent): void {
+    if (e.type === "progress" && e.total) {
+      const key = `${e.round}:${e.stage}`;
+      const frac = e.done / e.total;
+      const eta = e.etaMs ? ` · ETA ${formatMs(e.etaMs)}` : "";
+      const line = `round ${e.round ?? "?"} · ${e.stage} ${e.done}/${e.total} (${Math.round(frac * 100)}%)${eta}`;
+      if (this.tty) {
+        const width = 24;
+        const bar = "█".repeat(Math.round(frac * width)).padEnd(width, "░");
+        process.stderr.write(`\r\x1b[2K${bar} ${line}`);
+        this.open = true;
+      } else {
+        const tenth = Math.floor(frac * 10);
+        if ((this.lastTenth.get(key) ?? -1) < tenth) {
+          this.lastTenth.set(key, tenth);
+          process.stderr.write(line + "\n");
+        }
+      }
+      return;
+    }
+    this.endLine();
+    if (e.type === "stage") {
+      const counts = e.counts ? " " + Object.entries(e.counts).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(3)}`).join(" ") : "";
+      process.stderr.write(`round ${e.round} · ${e.stage}: ${e.state}${e.error ? ` (${e.error})` : ""}${e.state === "done" ? counts : ""}\n`);
+    } else if (e.type === "log") {
+      process.stderr.write(`${e.level === "info" ? "" : e.level + ": "}${e.message}\n`);
+    }
+  }
+
+  endLine(): void {
+    if (this.open) process.stderr.write("\n");
+    this.open = false;
+  }
+}
+
+function formatMs(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+/** Runs one command in a fresh engine process; Ctrl-C asks it to cancel, and the run stays resumable. */
+async function viaEngine(command: EngineCommand & { id: string }): Promise<EngineEvent[]> {
+  const engine = new EngineClient(join(__dirname, "engine.js"));
+  await engine.start();
+  const printer = new ProgressPrinter();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts++;
+    printer.endLine();
+    if (interrupts === 1) {
+      process.stderr.write("stopping at the next step (Ctrl-C again to kill)…\n");
+      engine.send({ type: "cancel", id: command.id });
+    } else {
+      engine.dispose();
+      process.exit(130);
+    }
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    return await engine.run(command, (e) => printer.event(e));
+  } finally {
+    printer.endLine();
+    process.off("SIGINT", onSigint);
+    engine.dispose();
+  }
+}
+
+function workspaceOf(values: Record<string, unknown>): string {
+  return resolve(typeof values["workspace"] === "string" ? values["workspace"] : ".");
+}
+
+const INIT_USAGE = `
+selftrain init --train FILE.jsonl [--test FILE.jsonl] [-w WORKSPACE] [--force]
+
+Writes WORKSPACE/.selftrain/config.json with the method's defaults (method.md) for a data set.
+`;
+
+export async function initCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { ...COMMON, train: { type: "string" }, test: { type: "string" }, force: { type: "boolean" } }, INIT_USAGE);
+  if (typeof values["train"] !== "string") throw new UsageError("init needs --train FILE.jsonl");
+  const ws = workspaceOf(values);
+  const file = await initWorkspace(ws, { train: resolve(values["train"]), test: typeof values["test"] === "string" ? resolve(values["test"]) : "", force: values["force"] === true });
+  console.log(`wrote ${file}`);
+  return 0;
+}
+
+const ROUND_USAGE = `
+selftrain round [-w WORKSPACE] [--run RUN_ID] [--round N] [--new-run] [--mode dpo-st|st] [--from STAGE]
+selftrain warmup [-w WORKSPACE] [--run RUN_ID] [--new-run]
+
+Runs (or resumes) one round of self-training: the next unfinished round of the newest run, unless told
+otherwise; the warm-up SFT (round 0) first when it has not run. Ctrl-C stops at the next step; running the
+command again resumes at the first unfinished stage. --from STAGE runs that stage of the round and the later
+ones again (for instance --from pairs after reviewing samples).
+`;
+
+export async function roundCommand(argv: string[], warmupOnly: boolean): Promise<number> {
+  const { values } = parse(argv, { ...COMMON, round: { type: "string" }, "new-run": { type: "boolean" }, mode: { type: "string" }, from: { type: "string" } }, ROUND_USAGE);
+  const mode = values["mode"];
+  if (mode !== undefined && mode !== "dpo-st" && mode !== "st") throw new UsageError(`--mode must be dpo-st or st, not ${JSON.stringify(mode)}`);
+  const round = warmupOnly ? 0 : values["round"] === undefined ? undefined : intOption(values, "round", 0);
+  try {
+    const events = await viaEngine({ type: "runRound", id: randomUUID(), workspace: workspaceOf(values), runId: values["run"] as string | undefined, round, newRun: values["new-run"] === true, mode: mode as "dpo-st" | "st" | undefined, restartFrom: values["from"] as StageName | undefined });
+    const done = events.find((e) => e.type === "roundFinished");
+    if (done && done.type === "roundFinished") console.log(`run ${done.runId}: round ${done.round} finished`);
+    return 0;
+  } catch (e) {
+    if (e instanceof CancelledByUser) {
+      console.error("stopped; run the same command again to resume");
+      return 130;
+    }
+    throw e;
+  }
+}
+
+const EVAL_USAGE = `
+selftrain eval [-w WORKSPACE] [--run RUN_ID] [--round N]
+
+Evaluates a round's model again (greedy accuracy on dev and test, pass@k): the newest trained round unless --round.
+`;
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { ...COMMON, round: { type: "string" } }, EVAL_USAGE);
+  await viaEngine({ type: "evaluate", id: randomUUID(), workspace: workspaceOf(values), runId: values["run"] as string | undefined, round: values["round"] === undefined ? undefined : intOption(values, "round", 0) });
+  return 0;
+}
+
+const STATUS_USAGE = `
+selftrain status [-w WORKSPACE]
+
+A table of every run's rounds and stages.
+`;
+
+export function formatStatus(runs: RunManifest[]): string {
+  if (runs.length === 0) return "no runs yet";
+  const lines: string[] = [];
+  const mark: Record<string, string> = { done: "✓", running: "…", failed: "✗", cancelled: "■", pending: "·" };
+  for (const m of runs) {
+    lines.push(`run ${m.runId} (${m.mode}, created ${m.createdAt})`);
+    for (const r of [...m.rounds].sort((a, b) => a.round - b.round)) {
+      const cells = roundStages(r.round, m.mode).map((s) => `${mark[r.stages[s]?.state ?? "pending"]} ${s}`);
+      const ev = r.stages.eval?.counts;
+      const acc = ev && ev["testAccuracy"] !== undefined ? `  test ${(100 * ev["testAccuracy"]).toFixed(1)}%` : "";
+      const failed = Object.entries(r.stages).find(([, v]) => v?.state === "failed");
+      lines.push(`  round ${r.round}: ${cells.join("  ")}${acc}${failed ? `\n    ${failed[0]} failed: ${failed[1]?.error ?? ""}` : ""}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+export async function statusCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, COMMON, STATUS_USAGE);
+  console.log(formatStatus(await workspaceStatus(workspaceOf(values))));
+  return 0;
+}
+
+const EXPORT_USAGE = `
+selftrain export [-w WORKSPACE] [--run RUN_ID] [--round N] [--out DIR]
+
+Writes a round's preference pairs as TRL prompt/chosen/rejected JSONL and its pseudo-labels as prompt/completion
+JSONL (default: newest run, its newest round with pairs or pseudo-labels, into ./selftrain-export).
+`;
+
+export async function exportCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { ...COMMON, round: { type: "string" }, out: { type: "string" } }, EXPORT_USAGE);
+  const ws = workspaceOf(values);
+  const runs = RunStore.list(selftrainDir(ws));
+  const runId = (values["run"] as string | undefined) ?? runs[runs.length - 1];
+  if (!runId) throw new Error(`${selftrainDir(ws)}: no runs to export`);
+  const store = await RunStore.open(selftrainDir(ws), runId);
+  const round = values["round"] !== undefined ? intOption(values, "round", 1) : Math.max(0, ...store.manifest.rounds.filter((r) => r.stages["pseudo-labels"]?.state === "done" || r.stages.pairs?.state === "done").map((r) => r.round));
+  if (round < 1) throw new Error(`run ${runId}: no round with pairs or pseudo-labels yet`);
+  const r = await exportRound(ws, runId, round, resolve(typeof values["out"] === "string" ? values["out"] : "selftrain-export"));
+  console.log(`exported ${r.pairs} pairs and ${r.pseudoLabels} pseudo-labels:\n  ${r.files.join("\n  ")}`);
+  return 0;
+}

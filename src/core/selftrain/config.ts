@@ -1,0 +1,164 @@
+/**
+ * The run's settings (.selftrain/config.json): one typed config with documented defaults. Method defaults
+ * are the paper's (method.md); model and optimiser sizes default to a small model a CPU trains in minutes,
+ * since the paper's (Flan-T5, Llama) do not fit a laptop. Written beside every checkpoint and metrics file.
+ */
+
+export interface StageTraining {
+  /** SFT: passes over the data; DPO: ignored (uses steps). */
+  epochs: number;
+  /** DPO: optimiser steps; SFT: 0 means "from epochs". */
+  steps: number;
+  batchSize: number;
+  microBatchSize: number;
+  learningRate: number;
+  warmupRatio: number;
+  maxLength: number;
+}
+
+export interface SelfTrainConfig {
+  formatVersion: number;
+  /** "dpo-st" (the method) or "st" (plain self-training, the paper's baseline). */
+  mode: "dpo-st" | "st";
+  seed: number;
+  data: {
+    /** GSM8K-style JSONL, relative to the workspace folder or absolute. */
+    train: string;
+    /** Held-out test file; empty means take `testSize` questions from train. */
+    test: string;
+    devSize: number;
+    testSize: number;
+    /** Use only the first N training questions (0 = all), for quick runs. */
+    maxTrainQuestions: number;
+  };
+  model: {
+    /** "new" trains a model from scratch; otherwise a local Hugging Face Llama folder. */
+    init: string;
+    vocabSize: number;
+    hiddenSize: number;
+    intermediateSize: number;
+    layers: number;
+    heads: number;
+    kvHeads: number;
+    maxPositions: number;
+  };
+  engine: {
+    /** "auto" picks the faster engine on the machine. */
+    name: "auto" | "tfjs" | "onnxruntime";
+    /** TensorFlow.js backend, or "auto". */
+    tfBackend: "auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu" | "webgpu";
+  };
+  warmup: StageTraining;
+  sampling: {
+    /** Rationales per question for the DPO step (paper: 5). */
+    dpoSamples: number;
+    /** Rationales per question for pseudo-labels (paper: K = 3). */
+    sftSamples: number;
+    temperature: number;
+    topP: number;
+    maxNewTokens: number;
+    calculator: boolean;
+    batchSize: number;
+  };
+  pairs: { maxPerQuestion: number; duplicateThreshold: number };
+  dpo: StageTraining & { beta: number };
+  sft: StageTraining;
+  pseudoLabels: { capPercentile: number };
+  eval: {
+    /** Samples per question for pass@k at the sampling temperature (0 = greedy accuracy only). */
+    passSamples: number;
+    passK: number;
+    /** Evaluate on at most this many questions per split (0 = all). */
+    maxQuestions: number;
+  };
+}
+
+export const CONFIG_FORMAT_VERSION = 1;
+
+export function defaultConfig(): SelfTrainConfig {
+  return {
+    formatVersion: CONFIG_FORMAT_VERSION,
+    mode: "dpo-st",
+    seed: 0,
+    data: { train: "data/train.jsonl", test: "data/test.jsonl", devSize: 200, testSize: 500, maxTrainQuestions: 0 },
+    model: { init: "new", vocabSize: 512, hiddenSize: 128, intermediateSize: 352, layers: 4, heads: 4, kvHeads: 2, maxPositions: 512 },
+    engine: { name: "auto", tfBackend: "auto" },
+    warmup: { epochs: 8, steps: 0, batchSize: 32, microBatchSize: 16, learningRate: 3e-3, warmupRatio: 0.1, maxLength: 320 },
+    sampling: { dpoSamples: 5, sftSamples: 3, temperature: 0.7, topP: 1, maxNewTokens: 300, calculator: true, batchSize: 64 },
+    pairs: { maxPerQuestion: 3, duplicateThreshold: 0.7 },
+    dpo: { epochs: 0, steps: 150, batchSize: 32, microBatchSize: 16, learningRate: 1e-5, warmupRatio: 0.1, maxLength: 320, beta: 0.1 },
+    sft: { epochs: 8, steps: 0, batchSize: 32, microBatchSize: 16, learningRate: 3e-3, warmupRatio: 0.1, maxLength: 320 },
+    pseudoLabels: { capPercentile: 90 },
+    eval: { passSamples: 5, passK: 5, maxQuestions: 0 },
+  };
+}
+
+const ENUMS: Record<string, readonly string[]> = {
+  mode: ["dpo-st", "st"],
+  "engine.name": ["auto", "tfjs", "onnxruntime"],
+  "engine.tfBackend": ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu", "webgpu"],
+};
+/** Settings that must be whole numbers (the others of type number may be fractional). */
+const FRACTIONAL = /(learningRate|warmupRatio|temperature|topP|beta|duplicateThreshold|capPercentile)$/;
+
+/** An invalid setting, named by its path: `sft.learningRate must be a number, not "fast"`. */
+export class ConfigError extends Error {}
+
+/**
+ * Reads a config (from JSON) over the defaults. Every field is checked against the default's type; unknown
+ * fields are errors too (a misspelt setting must not be silently ignored).
+ */
+export function parseConfig(raw: unknown, source = "config.json"): SelfTrainConfig {
+  const out = defaultConfig();
+  merge(out as unknown as Record<string, unknown>, raw, "", source);
+  checkRanges(out, source);
+  return out;
+}
+
+function merge(target: Record<string, unknown>, raw: unknown, path: string, source: string): void {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(`${source}: ${path || "the config"} must be an object`);
+  for (const [key, value] of Object.entries(raw)) {
+    const at = path ? `${path}.${key}` : key;
+    if (key === "//" || key.startsWith("$")) continue; // comments and $schema
+    if (!(key in target)) throw new ConfigError(`${source}: unknown setting "${at}"`);
+    const def = target[key];
+    if (typeof def === "object" && def !== null) {
+      merge(def as Record<string, unknown>, value, at, source);
+      continue;
+    }
+    const want = typeof def;
+    if (typeof value !== want) throw new ConfigError(`${source}: ${at} must be a ${want}, not ${JSON.stringify(value)}`);
+    if (want === "number" && (!Number.isFinite(value) || (!FRACTIONAL.test(at) && !Number.isInteger(value)))) {
+      throw new ConfigError(`${source}: ${at} must be a ${FRACTIONAL.test(at) ? "finite number" : "whole number"}, not ${JSON.stringify(value)}`);
+    }
+    const allowed = ENUMS[at];
+    if (allowed && !allowed.includes(value as string)) throw new ConfigError(`${source}: ${at} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, not ${JSON.stringify(value)}`);
+    target[key] = value;
+  }
+}
+
+function checkRanges(c: SelfTrainConfig, source: string): void {
+  const fail = (path: string, why: string): never => {
+    throw new ConfigError(`${source}: ${path} ${why}`);
+  };
+  for (const stage of ["warmup", "dpo", "sft"] as const) {
+    const s = c[stage];
+    if (s.batchSize < 1) fail(`${stage}.batchSize`, "must be at least 1");
+    if (s.microBatchSize < 1 || s.microBatchSize > s.batchSize) fail(`${stage}.microBatchSize`, `must be between 1 and ${stage}.batchSize (${s.batchSize})`);
+    if (!(s.learningRate > 0)) fail(`${stage}.learningRate`, "must be positive");
+    if (s.warmupRatio < 0 || s.warmupRatio >= 1) fail(`${stage}.warmupRatio`, "must be in [0, 1)");
+    if (s.maxLength < 8) fail(`${stage}.maxLength`, "must be at least 8");
+    if (stage !== "dpo" && s.epochs < 1 && s.steps < 1) fail(`${stage}.epochs`, "or steps must be at least 1");
+  }
+  if (c.dpo.steps < 1) fail("dpo.steps", "must be at least 1");
+  if (!(c.dpo.beta > 0)) fail("dpo.beta", "must be positive");
+  if (c.sampling.dpoSamples < 1) fail("sampling.dpoSamples", "must be at least 1");
+  if (c.sampling.sftSamples < 1) fail("sampling.sftSamples", "must be at least 1");
+  if (c.sampling.temperature < 0) fail("sampling.temperature", "must not be negative");
+  if (!(c.sampling.topP > 0 && c.sampling.topP <= 1)) fail("sampling.topP", "must be in (0, 1]");
+  if (c.pairs.duplicateThreshold <= 0 || c.pairs.duplicateThreshold > 1) fail("pairs.duplicateThreshold", "must be in (0, 1]");
+  if (c.pseudoLabels.capPercentile <= 0 || c.pseudoLabels.capPercentile > 100) fail("pseudoLabels.capPercentile", "must be in (0, 100]");
+  if (c.eval.passSamples > 0 && c.eval.passK > c.eval.passSamples) fail("eval.passK", `must not exceed eval.passSamples (${c.eval.passSamples})`);
+  if (c.model.hiddenSize % c.model.heads !== 0) fail("model.hiddenSize", `must be divisible by model.heads (${c.model.heads})`);
+  if (c.model.heads % c.model.kvHeads !== 0) fail("model.heads", `must be a multiple of model.kvHeads (${c.model.kvHeads})`);
+}

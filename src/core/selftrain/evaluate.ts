@@ -1,0 +1,85 @@
+import { sampleRationales, type Sample } from "../sample/sampler";
+import { extractFinalAnswer, answersMatch } from "../data/answerCheck";
+import { checkArithmetic } from "../data/annotations";
+import { contentHash } from "../store/hash";
+import { meanPassAtK } from "./passAtK";
+import type { Example } from "../data/example";
+import type { ComputeEngine } from "../engine/computeEngine";
+import type { TextTokenizer } from "../tokenizer/tokenizer";
+import type { SampleRecord } from "../../shared/runTypes";
+
+/** A sampled rationale as the run store keeps it: answer checked, arithmetic checked, content-hashed. */
+export function toSampleRecord(e: Example, s: Sample, round: number, index: number): SampleRecord {
+  const answer = extractFinalAnswer(s.text)?.value ?? null;
+  return {
+    hash: contentHash(e.question, s.text),
+    questionId: e.id,
+    question: e.question,
+    rationale: s.text,
+    answer,
+    gold: e.answer,
+    correct: answer !== null && answersMatch(answer, e.answer),
+    logProb: s.logProb,
+    calculatorCalls: s.calculatorCalls,
+    arithmeticErrors: checkArithmetic(s.text).filter((a) => a.verdict.kind === "wrong").length,
+    finished: s.finished,
+    round,
+    index,
+  };
+}
+
+export interface EvalSettings {
+  maxNewTokens: number;
+  calculator: boolean;
+  temperature: number;
+  passSamples: number;
+  passK: number;
+  batchSize: number;
+  seed: number;
+  shouldStop?: () => boolean;
+}
+
+export interface EvalResult {
+  accuracy: number;
+  passAtK: number | null;
+  records: SampleRecord[];
+  tokens: number;
+  ms: number;
+}
+
+/** Greedy accuracy, and pass@k from `passSamples` samples per question at the sampling temperature. */
+export async function evaluateSplit(engine: ComputeEngine, tokenizer: TextTokenizer, examples: readonly Example[], round: number, s: EvalSettings, onProgress?: (done: number, total: number) => void): Promise<EvalResult> {
+  const started = Date.now();
+  const records: SampleRecord[] = [];
+  let tokens = 0;
+  const chunk = Math.max(1, Math.floor(s.batchSize / Math.max(1, s.passSamples)));
+  let correct = 0;
+  const counts: Array<{ n: number; c: number }> = [];
+  for (let i = 0; i < examples.length; i += chunk) {
+    const part = examples.slice(i, i + chunk);
+    const questions = part.map((e) => e.question);
+    const greedy = await sampleRationales(engine, tokenizer, questions, { n: 1, temperature: 0, maxNewTokens: s.maxNewTokens, calculator: s.calculator, seed: s.seed + i, batchSize: s.batchSize, shouldStop: s.shouldStop });
+    const sampled = s.passSamples > 0
+      ? await sampleRationales(engine, tokenizer, questions, { n: s.passSamples, temperature: s.temperature, maxNewTokens: s.maxNewTokens, calculator: s.calculator, seed: s.seed + 7919 + i, batchSize: s.batchSize, shouldStop: s.shouldStop })
+      : null;
+    part.forEach((e, j) => {
+      const g = toSampleRecord(e, greedy[j]![0]!, round, 0);
+      records.push(g);
+      tokens += greedy[j]![0]!.tokens.length;
+      if (g.correct) correct++;
+      if (sampled) {
+        const rs = sampled[j]!.map((smp, k) => toSampleRecord(e, smp, round, k + 1));
+        tokens += sampled[j]!.reduce((a, smp) => a + smp.tokens.length, 0);
+        counts.push({ n: rs.length, c: rs.filter((r) => r.correct).length });
+      }
+    });
+    onProgress?.(Math.min(examples.length, i + chunk), examples.length);
+  }
+  return {
+    accuracy: examples.length ? correct / examples.length : 0,
+    passAtK: s.passSamples > 0 ? meanPassAtK(counts, s.passK) : null,
+    records,
+    tokens,
+    ms: Date.now() - started,
+  };
+}

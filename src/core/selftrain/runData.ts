@@ -1,0 +1,37 @@
+import { isAbsolute, resolve } from "node:path";
+import { readDataset } from "../data/jsonlReader";
+import { splitExamples } from "../data/splits";
+import type { Example } from "../data/example";
+import type { SelfTrainConfig } from "./config";
+
+export interface RunData {
+  train: Example[];
+  dev: Example[];
+  test: Example[];
+}
+
+/** Any bad line stops the run: training on a silently shortened data set is worse than a clear error. */
+async function readAll(file: string): Promise<Example[]> {
+  const { examples, errors } = await readDataset(file);
+  if (errors.length > 0) {
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more bad lines)` : "";
+    throw new Error(`${errors[0]!.message}${more}`);
+  }
+  if (examples.length === 0) throw new Error(`${file}: no examples`);
+  return examples;
+}
+
+/**
+ * The run's splits: dev (and test, when no test file is given) taken at random by seed from the train file,
+ * as the paper takes its dev set from GSM8K's train file.
+ */
+export async function loadRunData(config: SelfTrainConfig, workspace: string): Promise<RunData> {
+  const at = (p: string): string => (isAbsolute(p) ? p : resolve(workspace, p));
+  let all = await readAll(at(config.data.train));
+  const testFromFile = config.data.test.length > 0;
+  const test = testFromFile ? await readAll(at(config.data.test)) : [];
+  const split = splitExamples(all, { dev: Math.min(config.data.devSize, Math.floor(all.length / 4)), test: testFromFile ? 0 : config.data.testSize }, config.seed);
+  all = split.train;
+  const train = config.data.maxTrainQuestions > 0 ? all.slice(0, config.data.maxTrainQuestions) : all;
+  return { train, dev: split.dev, test: testFromFile ? test : split.test };
+}

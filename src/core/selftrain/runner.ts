@@ -1,0 +1,314 @@
+import { existsSync } from "node:fs";
+import { loadCheckpoint, saveCheckpoint, type Checkpoint } from "../model/checkpoint";
+import { encodeSequence } from "../model/promptFormat";
+import { createEngine } from "../engine/createEngine";
+import type { ComputeEngine } from "../engine/computeEngine";
+import { trainSft, trainDpo, referenceLogProbs, type StepLog, type TrainSettings } from "../train/trainer";
+import { sampleRationales, CancelledError } from "../sample/sampler";
+import { readJsonl, JsonlWriter } from "../store/jsonl";
+import { contentHash } from "../store/hash";
+import type { RunStore } from "../store/runStore";
+import type { ReviewLog } from "../store/reviewLog";
+import { loadRunData, type RunData } from "./runData";
+import { ensureBaseModel } from "./modelFiles";
+import { toSampleRecord, evaluateSplit } from "./evaluate";
+import { buildPairs, type Candidate } from "./pairs";
+import { selectPseudoLabels } from "./pseudoLabels";
+import type { HumanDecisions } from "./humanView";
+import type { SelfTrainConfig, StageTraining } from "./config";
+import type { Example } from "../data/example";
+import type { StageName, SampleRecord, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
+import type { MetricRecord, RunnerEvents } from "./runEvents";
+
+/** Stages of a round, in order; round 0 is the warm-up. Plain self-training has no DPO step. */
+export function roundStages(round: number, mode: SelfTrainConfig["mode"]): StageName[] {
+  if (round === 0) return ["warmup", "eval"];
+  return mode === "st" ? ["sample-sft", "pseudo-labels", "sft", "eval"] : ["sample-dpo", "pairs", "dpo", "sample-sft", "pseudo-labels", "sft", "eval"];
+}
+
+export interface RunnerOptions {
+  workspace: string;
+  config: SelfTrainConfig;
+  store: RunStore;
+  reviews: ReviewLog;
+  events: RunnerEvents;
+  shouldStop: () => boolean;
+}
+
+/**
+ * Runs the method's stages against the run store. Every stage starts by discarding what an interrupted
+ * attempt of itself left, writes its artefacts, and is marked done last, so a run killed at any point
+ * resumes at the first unfinished stage with nothing duplicated or lost.
+ */
+export class SelfTrainRunner {
+  private data: RunData | null = null;
+  private base: Checkpoint | null = null;
+
+  constructor(private readonly o: RunnerOptions) {}
+
+  private get c(): SelfTrainConfig {
+    return this.o.config;
+  }
+
+  /** Runs every unfinished stage of rounds 0…round. */
+  async runThrough(round: number): Promise<void> {
+    for (let n = 0; n <= round; n++) {
+      for (const stage of roundStages(n, this.o.store.manifest.mode)) await this.runStage(n, stage);
+    }
+  }
+
+  private async prepare(): Promise<{ data: RunData; base: Checkpoint }> {
+    this.data ??= await loadRunData(this.c, this.o.workspace);
+    this.base ??= ensureBaseModel(this.o.store.dir, this.c, this.data.train, this.o.workspace);
+    return { data: this.data, base: this.base };
+  }
+
+  private async runStage(round: number, stage: StageName): Promise<void> {
+    const store = this.o.store;
+    if (store.stage(round, stage).state === "done") return;
+    const { events } = this.o;
+    await store.setStage(round, stage, { state: "running", error: undefined });
+    events.stage({ round, stage, state: "running" });
+    try {
+      await this.dropStageMetrics(round, stage);
+      const counts = await this.stageBody(round, stage);
+      await store.setStage(round, stage, { state: "done", counts });
+      events.stage({ round, stage, state: "done", counts });
+    } catch (e) {
+      const cancelled = e instanceof CancelledError;
+      const message = e instanceof Error ? e.message : String(e);
+      await store.setStage(round, stage, { state: cancelled ? "cancelled" : "failed", error: cancelled ? undefined : message });
+      events.stage({ round, stage, state: cancelled ? "cancelled" : "failed", error: cancelled ? undefined : message });
+      throw e;
+    }
+  }
+
+  private stageBody(round: number, stage: StageName): Promise<Record<string, number>> {
+    switch (stage) {
+      case "warmup": return this.warmup();
+      case "sample-dpo": return this.sample(round, "samples-dpo.jsonl", this.currentSft(round), this.c.sampling.dpoSamples, stage);
+      case "pairs": return this.pairs(round);
+      case "dpo": return this.dpo(round);
+      case "sample-sft": return this.sample(round, "samples-sft.jsonl", this.c.mode === "st" ? this.currentSft(round) : this.o.store.checkpointDir(round, "dpo"), this.c.sampling.sftSamples, stage);
+      case "pseudo-labels": return this.pseudoLabels(round);
+      case "sft": return this.sft(round);
+      case "eval": return this.evaluate(round);
+    }
+  }
+
+  /** The SFT model a round starts from: the warm-up for round 1, else the previous round's SFT model. */
+  private currentSft(round: number): string {
+    return round <= 1 ? this.o.store.checkpointDir(0, "warmup") : this.o.store.checkpointDir(round - 1, "sft");
+  }
+
+  private async engineFor(dir: string | Checkpoint): Promise<{ engine: ComputeEngine; ckpt: Checkpoint }> {
+    const ckpt = typeof dir === "string" ? loadCheckpoint(dir) : dir;
+    const engine = await createEngine({ engine: this.c.engine.name, tfBackend: this.c.engine.tfBackend }, ckpt.config, ckpt.weights);
+    return { engine, ckpt };
+  }
+
+  private settings(t: StageTraining, examples: number, seedOffset: number): TrainSettings {
+    const steps = t.steps > 0 ? t.steps : Math.max(1, Math.ceil((t.epochs * examples) / t.batchSize));
+    return { steps, batchSize: t.batchSize, microBatchSize: t.microBatchSize, learningRate: t.learningRate, warmupRatio: t.warmupRatio, maxLength: t.maxLength, seed: this.c.seed * 1000 + seedOffset };
+  }
+
+  private async train(round: number, stage: "warmup" | "sft", gold: readonly Example[], extra: readonly PseudoLabelRecord[], outDir: string): Promise<Record<string, number>> {
+    const { base } = await this.prepare();
+    const { engine, ckpt } = await this.engineFor(base);
+    try {
+      const tok = ckpt.tokenizer;
+      const data = [...gold.map((e) => encodeSequence(tok, e.question, e.rationale)), ...extra.map((p) => encodeSequence(tok, p.question, p.rationale))];
+      const s = this.settings(stage === "warmup" ? this.c.warmup : this.c.sft, data.length, round * 10 + (stage === "warmup" ? 1 : 2));
+      const logs = await trainSft(engine, data, s, { onStep: (l) => this.stepMetric(round, stage, l, engine), shouldStop: this.o.shouldStop });
+      await this.appendMetrics(round, logs.map((l) => this.trainRecord(round, stage, l, engine)));
+      saveCheckpoint(outDir, { ...ckpt, weights: await engine.getWeights() }, { round: String(round), stage });
+      return { steps: logs.length, examples: data.length, tokens: logs.reduce((a, l) => a + l.tokens, 0), ms: logs.at(-1)?.elapsed_ms ?? 0, finalLoss: logs.at(-1)?.loss ?? 0 };
+    } finally {
+      engine.dispose();
+    }
+  }
+
+  private async warmup(): Promise<Record<string, number>> {
+    const { data } = await this.prepare();
+    return this.train(0, "warmup", data.train, [], this.o.store.checkpointDir(0, "warmup"));
+  }
+
+  private async sft(round: number): Promise<Record<string, number>> {
+    const { data } = await this.prepare();
+    const labels = (await readJsonl<PseudoLabelRecord>(this.o.store.path(round, "pseudo-labels.jsonl"))).records;
+    return this.train(round, "sft", data.train, labels, this.o.store.checkpointDir(round, "sft"));
+  }
+
+  private async sample(round: number, file: string, modelDir: string, n: number, stage: StageName): Promise<Record<string, number>> {
+    const { data } = await this.prepare();
+    const { engine, ckpt } = await this.engineFor(modelDir);
+    const writer = await JsonlWriter.open<SampleRecord>(this.o.store.path(round, file), { truncate: true });
+    const started = Date.now();
+    let tokens = 0, correct = 0, total = 0;
+    try {
+      const perChunk = Math.max(1, Math.floor(this.c.sampling.batchSize / n));
+      for (let i = 0; i < data.train.length; i += perChunk) {
+        const part = data.train.slice(i, i + perChunk);
+        const out = await sampleRationales(engine, ckpt.tokenizer, part.map((e) => e.question), {
+          n, temperature: this.c.sampling.temperature, topP: this.c.sampling.topP, maxNewTokens: this.c.sampling.maxNewTokens,
+          calculator: this.c.sampling.calculator, seed: this.c.seed * 7_777 + round * 131 + i, batchSize: this.c.sampling.batchSize, shouldStop: this.o.shouldStop,
+        });
+        part.forEach((e, j) => out[j]!.forEach((s, k) => {
+          const r = toSampleRecord(e, s, round, k);
+          writer.append(r);
+          tokens += s.tokens.length;
+          total++;
+          if (r.correct) correct++;
+        }));
+        await writer.flush();
+        const done = Math.min(data.train.length, i + perChunk);
+        const elapsed = Date.now() - started;
+        this.o.events.progress({ round, stage, done, total: data.train.length, etaMs: (elapsed / done) * (data.train.length - done) });
+      }
+    } finally {
+      await writer.close();
+      engine.dispose();
+    }
+    return { samples: total, correct, tokens, ms: Date.now() - started };
+  }
+
+  private human(): HumanDecisions {
+    const r = this.o.reviews;
+    return { verdicts: r.sampleVerdicts(), excluded: r.excludedSamples(), forcedPairs: r.forcedPairs(), excludedPairs: r.excludedPairs(), added: r.addedRationales() };
+  }
+
+  private async pairs(round: number): Promise<Record<string, number>> {
+    const { data } = await this.prepare();
+    const candidates: Candidate[] = data.train.map((e) => ({ hash: contentHash(e.question, e.rationale), questionId: e.id, question: e.question, rationale: e.rationale, correct: true, origin: "gold" }));
+    // Positives and negatives are pooled over every round so far.
+    for (let r = 1; r <= round; r++) {
+      for (const s of (await readJsonl<SampleRecord>(this.o.store.path(r, "samples-dpo.jsonl"))).records) {
+        candidates.push({ hash: s.hash, questionId: s.questionId, question: s.question, rationale: s.rationale, correct: s.correct, origin: "sample" });
+      }
+    }
+    const built = buildPairs(candidates, this.human(), round, { maxPairsPerQuestion: this.c.pairs.maxPerQuestion, duplicateThreshold: this.c.pairs.duplicateThreshold });
+    const writer = await JsonlWriter.open<PairRecord>(this.o.store.path(round, "pairs.jsonl"), { truncate: true });
+    for (const p of built.pairs) writer.append(p);
+    await writer.close();
+    return { pairs: built.pairs.length, ...built.counts };
+  }
+
+  private async dpo(round: number): Promise<Record<string, number>> {
+    const pairs = (await readJsonl<PairRecord>(this.o.store.path(round, "pairs.jsonl"))).records;
+    const policyDir = this.currentSft(round);
+    if (pairs.length === 0) {
+      // No pairs, nothing to prefer: the DPO model is the SFT model, and the metrics say so.
+      this.o.events.log({ level: "warn", message: `round ${round}: no preference pairs were built; the DPO step keeps the SFT model` });
+      saveCheckpoint(this.o.store.checkpointDir(round, "dpo"), loadCheckpoint(policyDir), { round: String(round), stage: "dpo" });
+      return { steps: 0, pairs: 0 };
+    }
+    const { engine, ckpt } = await this.engineFor(policyDir);
+    try {
+      const tok = ckpt.tokenizer;
+      const encoded = pairs.map((p) => ({ chosen: encodeSequence(tok, p.question, p.chosen), rejected: encodeSequence(tok, p.question, p.rejected) }));
+      const s = this.settings(this.c.dpo, pairs.length, round * 10 + 3);
+      // The policy starts as the reference, so the reference log-probs are the policy's, computed once.
+      const ref = await referenceLogProbs(engine, encoded, s.microBatchSize, s.maxLength, this.o.shouldStop);
+      const logs = await trainDpo(engine, encoded, ref, this.c.dpo.beta, s, { onStep: (l) => this.stepMetric(round, "dpo", l, engine), shouldStop: this.o.shouldStop });
+      await this.appendMetrics(round, logs.map((l) => this.trainRecord(round, "dpo", l, engine)));
+      saveCheckpoint(this.o.store.checkpointDir(round, "dpo"), { ...ckpt, weights: await engine.getWeights() }, { round: String(round), stage: "dpo" });
+      const last = logs.slice(-Math.max(1, Math.ceil(logs.length / 10)));
+      const mean = (k: "rewards/accuracies" | "rewards/margins"): number => last.reduce((a, l) => a + (l.dpo?.[k] ?? 0), 0) / last.length;
+      return { steps: logs.length, pairs: pairs.length, tokens: logs.reduce((a, l) => a + l.tokens, 0), ms: logs.at(-1)?.elapsed_ms ?? 0, finalLoss: logs.at(-1)?.loss ?? 0, rewardAccuracy: mean("rewards/accuracies"), rewardMargin: mean("rewards/margins") };
+    } finally {
+      engine.dispose();
+    }
+  }
+
+  private async pseudoLabels(round: number): Promise<Record<string, number>> {
+    const { data } = await this.prepare();
+    const samples = (await readJsonl<SampleRecord>(this.o.store.path(round, "samples-sft.jsonl"))).records;
+    const earlier = round > 1 ? (await readJsonl<PseudoLabelRecord>(this.o.store.path(round - 1, "pseudo-labels.jsonl"))).records : [];
+    const gold = new Map(data.train.map((e) => [e.id, e.rationale]));
+    const r = selectPseudoLabels(samples, earlier, gold, this.human(), round, { capPercentile: this.c.pseudoLabels.capPercentile, duplicateThreshold: this.c.pairs.duplicateThreshold });
+    const writer = await JsonlWriter.open<PseudoLabelRecord>(this.o.store.path(round, "pseudo-labels.jsonl"), { truncate: true });
+    for (const l of r.labels) writer.append(l);
+    await writer.close();
+    return { ...r.counts, pseudoLabels: r.labels.length };
+  }
+
+  private async evaluate(round: number): Promise<Record<string, number>> {
+    const { data } = await this.prepare();
+    const dir = round === 0 ? this.o.store.checkpointDir(0, "warmup") : this.o.store.checkpointDir(round, "sft");
+    const { engine, ckpt } = await this.engineFor(dir);
+    const writer = await JsonlWriter.open<SampleRecord & { split: string }>(this.o.store.path(round, "eval.jsonl"), { truncate: true });
+    const counts: Record<string, number> = {};
+    try {
+      for (const split of ["dev", "test"] as const) {
+        const examples = this.c.eval.maxQuestions > 0 ? data[split].slice(0, this.c.eval.maxQuestions) : data[split];
+        const r = await evaluateSplit(engine, ckpt.tokenizer, examples, round, {
+          maxNewTokens: this.c.sampling.maxNewTokens, calculator: this.c.sampling.calculator, temperature: this.c.sampling.temperature,
+          passSamples: this.c.eval.passSamples, passK: this.c.eval.passK, batchSize: this.c.sampling.batchSize, seed: this.c.seed + 17, shouldStop: this.o.shouldStop,
+        }, (done, total) => this.o.events.progress({ round, stage: "eval", done, total, etaMs: null }));
+        for (const rec of r.records) writer.append({ ...rec, split });
+        counts[`${split}Accuracy`] = r.accuracy;
+        if (r.passAtK !== null) counts[`${split}PassAtK`] = r.passAtK;
+        counts[`${split}Questions`] = examples.length;
+      }
+    } finally {
+      await writer.close();
+      engine.dispose();
+    }
+    await this.appendMetrics(round, [this.roundSummary(round, counts, engine.device)]);
+    return counts;
+  }
+
+  private roundSummary(round: number, evalCounts: Record<string, number>, device: string): MetricRecord {
+    const st = (s: StageName): Record<string, number> => this.o.store.stage(round, s).counts ?? {};
+    const stages: StageName[] = roundStages(round, this.o.store.manifest.mode).filter((s) => s !== "eval");
+    const tokens = stages.reduce((a, s) => a + (st(s)["tokens"] ?? 0), 0);
+    const ms = stages.reduce((a, s) => a + (st(s)["ms"] ?? 0), 0);
+    const pl = st("pseudo-labels");
+    return {
+      kind: "round", round, mode: this.o.store.manifest.mode, time: new Date().toISOString(), engine: "tfjs", device,
+      "accuracy/dev": evalCounts["devAccuracy"] ?? null, "accuracy/test": evalCounts["testAccuracy"] ?? null,
+      "pass@k/dev": evalCounts["devPassAtK"] ?? null, "pass@k/test": evalCounts["testPassAtK"] ?? null, k: this.c.eval.passK,
+      samples: (st("sample-dpo")["samples"] ?? 0) + (st("sample-sft")["samples"] ?? 0),
+      positives: st("pairs")["positives"] ?? 0, negatives: st("pairs")["negatives"] ?? 0, pairs: st("pairs")["pairs"] ?? 0,
+      pseudoLabels: pl["kept"] ?? 0, distinctPerQuestion: pl["questions"] ? (pl["kept"] ?? 0) / pl["questions"] : 0,
+      rewardAccuracy: st("dpo")["rewardAccuracy"] ?? null, rewardMargin: st("dpo")["rewardMargin"] ?? null,
+      tokensPerSecond: ms > 0 ? (tokens * 1000) / ms : 0,
+      wallMs: stages.concat("eval").reduce((a, s) => a + durationMs(this.o.store.stage(round, s)), 0),
+    };
+  }
+
+  private trainRecord(round: number, stage: "warmup" | "dpo" | "sft", l: StepLog, engine: ComputeEngine): MetricRecord {
+    const { dpo, ...rest } = l;
+    return { kind: "train", round, stage, engine: engine.name, device: engine.device, ...rest, ...(dpo ?? {}) };
+  }
+
+  private stepMetric(round: number, stage: "warmup" | "dpo" | "sft", l: StepLog, engine: ComputeEngine): void {
+    this.o.events.metric(this.trainRecord(round, stage, l, engine));
+    this.o.events.progress({ round, stage, done: l.step, total: l.totalSteps, etaMs: (l.elapsed_ms / l.step) * (l.totalSteps - l.step) });
+  }
+
+  private async appendMetrics(round: number, records: MetricRecord[]): Promise<void> {
+    const w = await JsonlWriter.open<MetricRecord>(this.o.store.path(round, "metrics.jsonl"), {});
+    for (const r of records) w.append(r);
+    await w.close();
+  }
+
+  /** A restarted stage first removes the metrics an interrupted attempt of it appended. */
+  private async dropStageMetrics(round: number, stage: StageName): Promise<void> {
+    const file = this.o.store.path(round, "metrics.jsonl");
+    if (!existsSync(file)) return;
+    const { records } = await readJsonl<MetricRecord>(file);
+    const keep = records.filter((r) => !(r.kind === "train" && r.stage === stage) && !(stage === "eval" && r.kind === "round"));
+    if (keep.length === records.length) return;
+    const w = await JsonlWriter.open<MetricRecord>(file, { truncate: true });
+    for (const r of keep) w.append(r);
+    await w.close();
+  }
+}
+
+/** A stage's wall time; a stage still running (the eval writing this summary) counts up to now. */
+function durationMs(s: { startedAt?: string; finishedAt?: string }): number {
+  if (!s.startedAt) return 0;
+  return (s.finishedAt ? Date.parse(s.finishedAt) : Date.now()) - Date.parse(s.startedAt);
+}
+

@@ -1,0 +1,256 @@
+import { closeSync, createReadStream, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync } from "node:fs";
+import { openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import { mkdir, open } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
+import { fsyncDir, fsyncDirSync } from "./atomic";
+import { BLANK, completeLines, isMissing, parseLine, readTail } from "./jsonlLines";
+
+/*
+ * A record counts only when its line is complete, i.e. ends in "\n". Writers here always end a record with
+ * "\n" in the same write, so a final line without one is what a crash mid-write leaves behind. Such a line
+ * is dropped even when it happens to parse: a cut-off `{"n": 12}` of `{"n": 123}` is valid JSON with the
+ * wrong value, so "it parses" cannot tell a whole record from a torn one; only the newline can.
+ */
+
+export interface ReadJsonlOptions<T> {
+  /** Checks and converts one parsed line; throw an Error whose message is the reason. */
+  validate?: (value: unknown, line: number) => T;
+}
+
+export interface JsonlContents<T> {
+  records: T[];
+  /** The file ended in an incomplete line (a torn write from a crash), which was left out. */
+  tornTail: boolean;
+}
+
+/** Reads a whole JSONL file, streaming. A missing file is empty; a bad line throws `path:line: reason`. */
+export async function readJsonl<T>(path: string, options: ReadJsonlOptions<T> = {}): Promise<JsonlContents<T>> {
+  const tail = await readTail(path);
+  if (tail === null) return { records: [], tornTail: false };
+  const records: T[] = [];
+  for await (const { text, line } of completeLines(path, tail)) {
+    records.push(parseLine(path, text, line, options.validate));
+  }
+  return { records, tornTail: !tail.endsWithNewline };
+}
+
+/**
+ * Records [offset, offset + limit) of a JSONL file, for a UI that shows one page of a large file. Lines before
+ * the page are skipped unparsed and reading stops once the page is full.
+ */
+export async function readJsonlPage<T>(
+  path: string,
+  offset: number,
+  limit: number,
+  options: ReadJsonlOptions<T> = {},
+): Promise<T[]> {
+  for (const [name, n] of [["offset", offset], ["limit", limit]] as const) {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative integer, not ${n}`);
+  }
+  const records: T[] = [];
+  if (limit === 0) return records;
+  const tail = await readTail(path);
+  if (tail === null) return records;
+  let index = 0;
+  for await (const { text, line } of completeLines(path, tail)) {
+    if (index++ < offset) continue;
+    records.push(parseLine(path, text, line, options.validate));
+    if (records.length >= limit) break;
+  }
+  return records;
+}
+
+/** Number of complete, non-blank lines, counted on the raw bytes without decoding or parsing. */
+export async function countJsonl(path: string): Promise<number> {
+  const tail = await readTail(path);
+  if (tail === null || tail.size === 0) return 0;
+  let count = 0;
+  let content = false;
+  for await (const chunk of createReadStream(path, { start: 0, end: tail.size - 1 }) as AsyncIterable<Buffer>) {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      const end = nl === -1 ? chunk.length : nl;
+      // Records start with "{" right away, so this loop is one step per line, not per byte.
+      for (let i = start; !content && i < end; i++) {
+        const b = chunk[i];
+        content = b !== 0x20 && b !== 0x09 && b !== 0x0d;
+      }
+      if (nl === -1) break;
+      if (content) count++;
+      content = false;
+      start = nl + 1;
+    }
+  }
+  return count;
+}
+
+/** Synchronous readJsonl for small files (the review log), whose readers are synchronous. */
+export function readJsonlSync<T>(path: string, options: ReadJsonlOptions<T> = {}): JsonlContents<T> {
+  let content: string;
+  try {
+    content = readFileSync(path, "utf8");
+  } catch (e) {
+    if (isMissing(e)) return { records: [], tornTail: false };
+    throw e;
+  }
+  const lines = content.split("\n");
+  // After the last "\n" comes either "" (a clean end) or a torn line; both are left out.
+  lines.pop();
+  const records: T[] = [];
+  lines.forEach((raw, i) => {
+    const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    if (!BLANK.test(text)) records.push(parseLine(path, text, i + 1, options.validate));
+  });
+  return { records, tornTail: content.length > 0 && !content.endsWith("\n") };
+}
+
+/** Offset just past the last "\n" before `size`, reading backwards in chunks (0 when there is none). */
+function cleanLength(fd: number, size: number): number {
+  const chunk = Buffer.alloc(64 * 1024);
+  let end = size;
+  while (end > 0) {
+    const start = Math.max(0, end - chunk.length);
+    const n = readSync(fd, chunk, 0, end - start, start);
+    const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+    if (nl !== -1) return start + nl + 1;
+    end = start;
+  }
+  return 0;
+}
+
+/** Cuts off a torn last line so the next append starts on a clean line; returns whether it cut anything. */
+export function repairJsonlSync(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, "r+");
+  } catch (e) {
+    if (isMissing(e)) return false;
+    throw e;
+  }
+  try {
+    const { size } = fstatSync(fd);
+    if (size === 0) return false;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    if (last[0] === 0x0a) return false;
+    ftruncateSync(fd, cleanLength(fd, size));
+    fsyncSync(fd);
+    return true;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Async form of repairJsonlSync. It only reads back from the end to the previous newline (one torn record),
+ * so doing that work synchronously costs next to nothing.
+ */
+export async function repairJsonl(path: string): Promise<boolean> {
+  return repairJsonlSync(path);
+}
+
+function serialise(path: string, record: unknown): string {
+  const text = JSON.stringify(record);
+  if (text === undefined) throw new TypeError(`${path}: record cannot be written as JSON`);
+  return text + "\n";
+}
+
+/**
+ * Appends one record and fsyncs before returning, for human decisions that must survive a crash the moment
+ * the click returns. A torn tail is repaired first so the record lands on its own line.
+ */
+export function appendJsonlSync(path: string, record: unknown): void {
+  const line = serialise(path, record);
+  mkdirSync(dirname(path), { recursive: true });
+  const created = !existsSync(path);
+  repairJsonlSync(path);
+  const fd = openSync(path, "a");
+  try {
+    writeFileSync(fd, line);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  if (created) fsyncDirSync(dirname(path));
+}
+
+/** Above this many buffered characters, append starts writing in the background (flush still fsyncs). */
+const BACKGROUND_WRITE_CHARS = 1 << 20;
+
+/** Buffered JSONL writer for stage outputs (samples, pairs, metrics): one JSON record per line. */
+export class JsonlWriter<T> {
+  private buffer: string[] = [];
+  private bufferedChars = 0;
+  // Writes run one after another so lines keep their order; the first failure is reported by flush/close.
+  private writing: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+  private closed = false;
+  private dirSynced: boolean;
+
+  private constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+    created: boolean,
+  ) {
+    this.dirSynced = !created;
+  }
+
+  /** Opens for appending (after repairing a torn tail), or empties the file with `truncate`. */
+  static async open<T>(path: string, options: { truncate?: boolean } = {}): Promise<JsonlWriter<T>> {
+    await mkdir(dirname(path), { recursive: true });
+    const created = options.truncate === true || (await readTail(path)) === null;
+    if (options.truncate !== true) await repairJsonl(path);
+    const handle = await open(path, options.truncate === true ? "w" : "a");
+    return new JsonlWriter<T>(path, handle, created);
+  }
+
+  /** Buffers one record; it is on disk after the next flush or close. */
+  append(record: T): void {
+    if (this.closed) throw new Error(`${this.path}: append after close`);
+    const line = serialise(this.path, record);
+    this.buffer.push(line);
+    this.bufferedChars += line.length;
+    if (this.bufferedChars >= BACKGROUND_WRITE_CHARS) this.startWrite();
+  }
+
+  private startWrite(): void {
+    if (this.buffer.length === 0) return;
+    const data = this.buffer.join("");
+    this.buffer = [];
+    this.bufferedChars = 0;
+    this.writing = this.writing.then(async () => {
+      if (this.failure !== null) return;
+      try {
+        await this.handle.writeFile(data);
+      } catch (e) {
+        this.failure = e;
+      }
+    });
+  }
+
+  /** Writes everything appended so far and fsyncs it. */
+  async flush(): Promise<void> {
+    if (this.closed) throw new Error(`${this.path}: flush after close`);
+    this.startWrite();
+    await this.writing;
+    if (this.failure !== null) throw this.failure;
+    await this.handle.sync();
+    if (!this.dirSynced) {
+      await fsyncDir(dirname(this.path));
+      this.dirSynced = true;
+    }
+  }
+
+  /** Flushes and closes; the file handle is released even when the flush fails. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+      await this.handle.close();
+    }
+  }
+}

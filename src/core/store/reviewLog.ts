@@ -1,0 +1,184 @@
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import type { ReviewDecision, ReviewEntry } from "../../shared/runTypes";
+import { appendJsonlSync, readJsonlSync } from "./jsonl";
+
+/** A decision still in force: undos are applied, so they are not among these. */
+export type EffectiveEntry = Exclude<ReviewEntry, { kind: "undo" }>;
+
+export interface ForcedPair {
+  questionId: string;
+  chosenHash: string;
+  rejectedHash: string;
+  /** Id of the review entry that forced it. */
+  id: string;
+}
+
+export interface AddedRationale {
+  questionId: string;
+  question: string;
+  rationale: string;
+  hash: string;
+  id: string;
+}
+
+/** The string fields each kind needs; a line missing one is refused when read and when appended. */
+const FIELDS: Record<ReviewDecision["kind"], readonly string[]> = {
+  mark: ["verdict", "hash"],
+  "exclude-sample": ["hash"],
+  "include-sample": ["hash"],
+  "force-pair": ["questionId", "chosenHash", "rejectedHash"],
+  "exclude-pair": ["chosenHash", "rejectedHash"],
+  "add-rationale": ["questionId", "question", "rationale", "hash"],
+  note: ["hash", "text"],
+  undo: ["decisionId"],
+};
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Throws with the reason (readJsonl adds file:line). */
+function checkDecision(v: unknown): asserts v is ReviewDecision {
+  if (!isObject(v)) throw new Error("expected a JSON object");
+  const kind = v["kind"];
+  if (typeof kind !== "string" || !Object.hasOwn(FIELDS, kind)) {
+    throw new Error(`unknown review kind ${JSON.stringify(kind)} (known: ${Object.keys(FIELDS).join(", ")})`);
+  }
+  for (const field of FIELDS[kind as ReviewDecision["kind"]]) {
+    if (typeof v[field] !== "string" || v[field] === "") {
+      throw new Error(`"${kind}" needs a non-empty string "${field}"`);
+    }
+  }
+  if (kind === "mark" && v["verdict"] !== "correct" && v["verdict"] !== "wrong") {
+    throw new Error(`"mark" verdict must be "correct" or "wrong", not ${JSON.stringify(v["verdict"])}`);
+  }
+}
+
+function checkEntry(v: unknown): ReviewEntry {
+  checkDecision(v);
+  const entry = v as Record<string, unknown>;
+  for (const field of ["id", "at"]) {
+    if (typeof entry[field] !== "string" || entry[field] === "") {
+      throw new Error(`entry needs a non-empty string "${field}"`);
+    }
+  }
+  if (entry["note"] !== undefined && typeof entry["note"] !== "string") throw new Error(`"note" must be a string`);
+  return v as ReviewEntry;
+}
+
+const pairKey = (chosen: string, rejected: string): string => `${chosen}>${rejected}`;
+/** Both directions of a pair: forcing B>A after A>B is a swap, a later decision on the same target. */
+const unorderedKey = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|${a}`);
+
+/**
+ * The human review log, `.selftrain/reviews.jsonl`: append-only, one decision per line, keyed by content hash.
+ * Nothing rewrites it; later decisions on the same target win and an undo retracts one entry. Every append is
+ * fsynced before it returns, so a decision the user saw accepted survives a crash.
+ */
+export class ReviewLog {
+  readonly path: string;
+
+  constructor(selftrainDir: string) {
+    this.path = join(selftrainDir, "reviews.jsonl");
+  }
+
+  /** Records one decision; it is checked first so that a bad caller cannot make the log unreadable. */
+  append(decision: ReviewDecision, note?: string): ReviewEntry {
+    checkDecision(decision);
+    const entry: ReviewEntry = { ...decision, id: randomUUID(), at: new Date().toISOString() };
+    if (note !== undefined) entry.note = note;
+    appendJsonlSync(this.path, entry);
+    return entry;
+  }
+
+  /** Every entry in order; a torn last line (a crash mid-append) is not a decision and is left out. */
+  entries(): ReviewEntry[] {
+    return readJsonlSync(this.path, { validate: checkEntry }).records;
+  }
+
+  /**
+   * The entries still in force, in order. Walking backwards works because an undo always comes after what it
+   * undoes: by the time an entry is reached, every undo that could retract it has been decided.
+   */
+  effective(entries: readonly ReviewEntry[] = this.entries()): EffectiveEntry[] {
+    const retracted = new Set<string>();
+    const kept: EffectiveEntry[] = [];
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i]!;
+      if (retracted.has(e.id)) continue;
+      if (e.kind === "undo") retracted.add(e.decisionId);
+      else kept.push(e);
+    }
+    return kept.reverse();
+  }
+
+  /** The latest verdict per sample hash. */
+  sampleVerdicts(effective: readonly EffectiveEntry[] = this.effective()): Map<string, "correct" | "wrong"> {
+    const verdicts = new Map<string, "correct" | "wrong">();
+    for (const e of effective) if (e.kind === "mark") verdicts.set(e.hash, e.verdict);
+    return verdicts;
+  }
+
+  /** Sample hashes whose latest exclude/include decision is exclude. */
+  excludedSamples(effective: readonly EffectiveEntry[] = this.effective()): Set<string> {
+    const excluded = new Set<string>();
+    for (const e of effective) {
+      if (e.kind === "exclude-sample") excluded.add(e.hash);
+      else if (e.kind === "include-sample") excluded.delete(e.hash);
+    }
+    return excluded;
+  }
+
+  /**
+   * Pairs a person set. For the same two samples the latest decision wins: a swap (force B>A after A>B)
+   * replaces the earlier direction, and a later exclude-pair of the forced direction drops it.
+   */
+  forcedPairs(effective: readonly EffectiveEntry[] = this.effective()): ForcedPair[] {
+    const forced = new Map<string, ForcedPair>();
+    for (const e of effective) {
+      if (e.kind !== "force-pair" && e.kind !== "exclude-pair") continue;
+      const key = unorderedKey(e.chosenHash, e.rejectedHash);
+      const current = forced.get(key);
+      if (e.kind === "force-pair") {
+        forced.set(key, { questionId: e.questionId, chosenHash: e.chosenHash, rejectedHash: e.rejectedHash, id: e.id });
+      } else if (current && current.chosenHash === e.chosenHash && current.rejectedHash === e.rejectedHash) {
+        forced.delete(key);
+      }
+    }
+    return [...forced.values()];
+  }
+
+  /** "chosenHash>rejectedHash" of pairs whose latest decision is exclude-pair (a later force-pair lifts it). */
+  excludedPairs(effective: readonly EffectiveEntry[] = this.effective()): Set<string> {
+    const excluded = new Set<string>();
+    for (const e of effective) {
+      if (e.kind === "exclude-pair") excluded.add(pairKey(e.chosenHash, e.rejectedHash));
+      else if (e.kind === "force-pair") excluded.delete(pairKey(e.chosenHash, e.rejectedHash));
+    }
+    return excluded;
+  }
+
+  /** Hand-written rationales, one per hash (adding the same text twice keeps the latest). */
+  addedRationales(effective: readonly EffectiveEntry[] = this.effective()): AddedRationale[] {
+    const added = new Map<string, AddedRationale>();
+    for (const e of effective) {
+      if (e.kind !== "add-rationale") continue;
+      const { questionId, question, rationale, hash, id } = e;
+      added.set(hash, { questionId, question, rationale, hash, id });
+    }
+    return [...added.values()];
+  }
+
+  /** Texts of "note" entries per sample hash, oldest first. */
+  notes(effective: readonly EffectiveEntry[] = this.effective()): Map<string, string[]> {
+    const notes = new Map<string, string[]>();
+    for (const e of effective) {
+      if (e.kind !== "note") continue;
+      const list = notes.get(e.hash);
+      if (list) list.push(e.text);
+      else notes.set(e.hash, [e.text]);
+    }
+    return notes;
+  }
+}
