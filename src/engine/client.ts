@@ -90,6 +90,11 @@ export class EngineClient {
     });
   }
 
+  /** Sends a signal to the engine process (SIGKILL in crash tests; the host uses it when cancel is ignored). */
+  kill(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
   dispose(): void {
     this.child?.kill();
     this.child = null;
