@@ -13,8 +13,8 @@ export interface SyntheticSet {
   counts: { train: number; dev: number; test: number };
 }
 
-export function writeSyntheticSet(dir: string, seed: number, train: number, dev: number, test: number): SyntheticSet {
-  const all = generateSyntheticTask({ seed, count: train + dev + test });
+export function writeSyntheticSet(dir: string, seed: number, train: number, dev: number, test: number, maxSteps = 4): SyntheticSet {
+  const all = generateSyntheticTask({ seed, count: train + dev + test, maxSteps });
   const split = splitExamples(all, { dev, test }, seed);
   mkdirSync(dir, { recursive: true });
   for (const name of ["train", "dev", "test"] as const) {
@@ -24,16 +24,19 @@ export function writeSyntheticSet(dir: string, seed: number, train: number, dev:
 }
 
 const GENERATE_USAGE = `
-selftrain generate --out DIR [--seed N] [--train N] [--dev N] [--test N]
+selftrain generate --out DIR [--seed N] [--train N] [--dev N] [--test N] [--max-steps N]
 
 Writes a synthetic GSM8K-format task (1 to 4 chained operations, calculator annotations, '#### answer')
-as DIR/train.jsonl, DIR/dev.jsonl and DIR/test.jsonl. The same seed gives the same files.
+as DIR/train.jsonl, DIR/dev.jsonl and DIR/test.jsonl. The same seed gives the same files. --max-steps 1 to 4
+bounds the number of chained operations (default 4).
 `;
 
 export function generateCommand(argv: string[]): void {
-  const { values } = parse(argv, { out: { type: "string" }, seed: { type: "string" }, train: { type: "string" }, dev: { type: "string" }, test: { type: "string" } }, GENERATE_USAGE);
+  const { values } = parse(argv, { out: { type: "string" }, seed: { type: "string" }, train: { type: "string" }, dev: { type: "string" }, test: { type: "string" }, "max-steps": { type: "string" } }, GENERATE_USAGE);
+  const maxSteps = intOption(values, "max-steps", 4, 1);
+  if (maxSteps > 4) throw new UsageError("--max-steps must be between 1 and 4");
   if (typeof values["out"] !== "string") throw new UsageError("generate needs --out DIR");
-  const set = writeSyntheticSet(resolve(values["out"]), intOption(values, "seed", 0), intOption(values, "train", 2000, 1), intOption(values, "dev", 200), intOption(values, "test", 500));
+  const set = writeSyntheticSet(resolve(values["out"]), intOption(values, "seed", 0), intOption(values, "train", 2000, 1), intOption(values, "dev", 200), intOption(values, "test", 500), maxSteps);
   console.log(`wrote ${set.counts.train} train, ${set.counts.dev} dev, ${set.counts.test} test problems to ${set.dir}`);
 }
 

@@ -57,7 +57,7 @@ function formatMs(ms: number): string {
 }
 
 /** Runs one command in a fresh engine process; Ctrl-C asks it to cancel, and the run stays resumable. */
-async function viaEngine(command: EngineCommand & { id: string }): Promise<EngineEvent[]> {
+export async function viaEngine(command: EngineCommand & { id: string }): Promise<EngineEvent[]> {
   const engine = new EngineClient(join(__dirname, "engine.js"));
   await engine.start();
   const printer = new ProgressPrinter();

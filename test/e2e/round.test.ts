@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { runRound, selftrainDir } from "../../src/core/selftrain/session";
+import { runRound, selftrainDir, exportRound, workspaceStatus } from "../../src/core/selftrain/session";
+import { formatStatus } from "../../src/cli/runCommands";
 import { roundStages } from "../../src/core/selftrain/runner";
 import { RunStore } from "../../src/core/store/runStore";
 import { ReviewLog } from "../../src/core/store/reviewLog";
@@ -73,6 +74,16 @@ test("warm-up and one DPO-ST round: every artefact, and every count follows the 
   assert.equal(summary["pairs"], pairs.length);
   assert.equal((await read(store, 1, "eval.jsonl")).length, 12);
   assert.ok(metrics.some((m) => m["kind"] === "train" && "rewards/accuracies" in m && "rewards/margins" in m && "logps/chosen" in m));
+
+  // The status table and the TRL export a user would run next.
+  const status = formatStatus(await workspaceStatus(ws));
+  assert.match(status, new RegExp(`run ${runId} \\(dpo-st`));
+  assert.match(status, /round 1: ✓ sample-dpo {2}✓ pairs {2}✓ dpo {2}✓ sample-sft {2}✓ pseudo-labels {2}✓ sft {2}✓ eval {2}test \d+\.\d%/);
+  const exported = await exportRound(ws, runId, 1, join(ws, "export"));
+  assert.equal(exported.pairs, pairs.length);
+  const trl = (await readJsonl<Record<string, string>>(exported.files[0]!)).records;
+  assert.deepEqual(Object.keys(trl[0]!).sort(), ["chosen", "prompt", "rejected", "source"]);
+  assert.ok(trl[0]!["prompt"]!.includes(pairs[0]!.question) && trl[0]!["chosen"] === pairs[0]!.chosen);
 
   // ---- Human decisions, on the DPO side: then round 1 runs again from "pairs".
   const reviews = new ReviewLog(selftrainDir(ws));
