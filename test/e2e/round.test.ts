@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runRound, selftrainDir, exportRound, workspaceStatus } from "../../src/core/selftrain/session";
 import { formatStatus } from "../../src/cli/runCommands";
@@ -27,6 +27,10 @@ test("warm-up and one DPO-ST round: every artefact, and every count follows the 
   for (const n of [0, 1]) for (const s of roundStages(n, "dpo-st")) assert.equal(store.stage(n, s).state, "done", `${n}:${s}`);
   for (const dir of [join(store.dir, "base"), store.checkpointDir(0, "warmup"), store.checkpointDir(1, "dpo"), store.checkpointDir(1, "sft")]) {
     for (const f of ["config.json", "model.safetensors", "tokenizer.json"]) assert.ok(existsSync(join(dir, f)), `${dir}/${f}`);
+  }
+  // The run's whole config beside every trained checkpoint and every metrics file.
+  for (const dir of [store.checkpointDir(0, "warmup"), store.checkpointDir(1, "dpo"), store.checkpointDir(1, "sft"), store.roundDir(0), store.roundDir(1)]) {
+    assert.equal(JSON.parse(readFileSync(join(dir, "selftrain-config.json"), "utf8")).sampling.dpoSamples, 4, dir);
   }
   const train = (await readDataset(join(ws, "data/train.jsonl"))).examples;
   const questions = train.length - 6; // dev taken from train

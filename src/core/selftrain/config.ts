@@ -1,20 +1,16 @@
+import type { TrainSettings } from "../train/trainer";
+
 /**
  * The run's settings (.selftrain/config.json): one typed config with documented defaults. Method defaults
  * are the paper's (method.md); model and optimiser sizes default to a small model a CPU trains in minutes,
  * since the paper's (Flan-T5, Llama) do not fit a laptop. Written beside every checkpoint and metrics file.
  */
 
-export interface StageTraining {
-  /** SFT: passes over the data; DPO: ignored (uses steps). */
-  epochs: number;
-  /** DPO: optimiser steps; SFT: 0 means "from epochs". */
-  steps: number;
-  batchSize: number;
-  microBatchSize: number;
-  learningRate: number;
-  warmupRatio: number;
-  maxLength: number;
-}
+/**
+ * A training stage's settings: the trainer's (steps, batch and micro-batch size, learning rate, warm-up
+ * ratio, maximum length) plus epochs. SFT: `steps` 0 means "from epochs"; DPO uses steps only.
+ */
+export type StageTraining = Omit<TrainSettings, "seed" | "optimizer"> & { epochs: number };
 
 export interface SelfTrainConfig {
   formatVersion: number;

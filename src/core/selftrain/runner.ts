@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from "../model/checkpoint";
 import { encodeSequence } from "../model/promptFormat";
 import { createEngine } from "../engine/createEngine";
@@ -6,6 +7,7 @@ import type { ComputeEngine } from "../engine/computeEngine";
 import { trainSft, trainDpo, referenceLogProbs, type StepLog, type TrainSettings } from "../train/trainer";
 import { sampleRationales, CancelledError } from "../sample/sampler";
 import { readJsonl, JsonlWriter } from "../store/jsonl";
+import { writeJsonAtomic } from "../store/atomic";
 import { contentHash } from "../store/hash";
 import type { RunStore } from "../store/runStore";
 import type { ReviewLog } from "../store/reviewLog";
@@ -121,7 +123,7 @@ export class SelfTrainRunner {
       const s = this.settings(stage === "warmup" ? this.c.warmup : this.c.sft, data.length, round * 10 + (stage === "warmup" ? 1 : 2));
       const logs = await trainSft(engine, data, s, { onStep: (l) => this.stepMetric(round, stage, l, engine), shouldStop: this.o.shouldStop });
       await this.appendMetrics(round, logs.map((l) => this.trainRecord(round, stage, l, engine)));
-      saveCheckpoint(outDir, { ...ckpt, weights: await engine.getWeights() }, { round: String(round), stage });
+      await this.save(outDir, { ...ckpt, weights: await engine.getWeights() }, { round: String(round), stage });
       return { steps: logs.length, examples: data.length, tokens: logs.reduce((a, l) => a + l.tokens, 0), ms: logs.at(-1)?.elapsed_ms ?? 0, finalLoss: logs.at(-1)?.loss ?? 0 };
     } finally {
       engine.dispose();
@@ -199,7 +201,7 @@ export class SelfTrainRunner {
     if (pairs.length === 0) {
       // No pairs, nothing to prefer: the DPO model is the SFT model, and the metrics say so.
       this.o.events.log({ level: "warn", message: `round ${round}: no preference pairs were built; the DPO step keeps the SFT model` });
-      saveCheckpoint(this.o.store.checkpointDir(round, "dpo"), loadCheckpoint(policyDir), { round: String(round), stage: "dpo" });
+      await this.save(this.o.store.checkpointDir(round, "dpo"), loadCheckpoint(policyDir), { round: String(round), stage: "dpo" });
       return { steps: 0, pairs: 0 };
     }
     const { engine, ckpt } = await this.engineFor(policyDir);
@@ -211,7 +213,7 @@ export class SelfTrainRunner {
       const ref = await referenceLogProbs(engine, encoded, s.microBatchSize, s.maxLength, this.o.shouldStop);
       const logs = await trainDpo(engine, encoded, ref, this.c.dpo.beta, s, { onStep: (l) => this.stepMetric(round, "dpo", l, engine), shouldStop: this.o.shouldStop });
       await this.appendMetrics(round, logs.map((l) => this.trainRecord(round, "dpo", l, engine)));
-      saveCheckpoint(this.o.store.checkpointDir(round, "dpo"), { ...ckpt, weights: await engine.getWeights() }, { round: String(round), stage: "dpo" });
+      await this.save(this.o.store.checkpointDir(round, "dpo"), { ...ckpt, weights: await engine.getWeights() }, { round: String(round), stage: "dpo" });
       const last = logs.slice(-Math.max(1, Math.ceil(logs.length / 10)));
       const mean = (k: "rewards/accuracies" | "rewards/margins"): number => last.reduce((a, l) => a + (l.dpo?.[k] ?? 0), 0) / last.length;
       return { steps: logs.length, pairs: pairs.length, tokens: logs.reduce((a, l) => a + l.tokens, 0), ms: logs.at(-1)?.elapsed_ms ?? 0, finalLoss: logs.at(-1)?.loss ?? 0, rewardAccuracy: mean("rewards/accuracies"), rewardMargin: mean("rewards/margins") };
@@ -287,7 +289,15 @@ export class SelfTrainRunner {
     this.o.events.progress({ round, stage, done: l.step, total: l.totalSteps, etaMs: (l.elapsed_ms / l.step) * (l.totalSteps - l.step) });
   }
 
+  /** A checkpoint, with the run's whole config beside it (so every model says how it was made). */
+  private async save(dir: string, ckpt: Checkpoint, meta: Record<string, string>): Promise<void> {
+    saveCheckpoint(dir, ckpt, meta);
+    await writeJsonAtomic(join(dir, "selftrain-config.json"), this.c);
+  }
+
   private async appendMetrics(round: number, records: MetricRecord[]): Promise<void> {
+    // The config beside the metrics too: a metrics file is read without its run folder at hand.
+    await writeJsonAtomic(join(this.o.store.roundDir(round), "selftrain-config.json"), this.c);
     const w = await JsonlWriter.open<MetricRecord>(this.o.store.path(round, "metrics.jsonl"), {});
     for (const r of records) w.append(r);
     await w.close();
