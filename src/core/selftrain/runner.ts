@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from "../model/checkpoint";
 import { encodeSequence } from "../model/promptFormat";
@@ -297,6 +297,7 @@ export class SelfTrainRunner {
 
   private async appendMetrics(round: number, records: MetricRecord[]): Promise<void> {
     // The config beside the metrics too: a metrics file is read without its run folder at hand.
+    mkdirSync(this.o.store.roundDir(round), { recursive: true });
     await writeJsonAtomic(join(this.o.store.roundDir(round), "selftrain-config.json"), this.c);
     const w = await JsonlWriter.open<MetricRecord>(this.o.store.path(round, "metrics.jsonl"), {});
     for (const r of records) w.append(r);
