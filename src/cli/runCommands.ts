@@ -104,7 +104,6 @@ export async function initCommand(argv: string[]): Promise<number> {
 
 const ROUND_USAGE = `
 selftrain round [-w WORKSPACE] [--run RUN_ID] [--round N] [--new-run] [--mode dpo-st|st] [--from STAGE]
-selftrain warmup [-w WORKSPACE] [--run RUN_ID] [--new-run]
 
 Runs (or resumes) one round of self-training: the next unfinished round of the newest run, unless told
 otherwise; the warm-up SFT (round 0) first when it has not run. Ctrl-C stops at the next step; running the
@@ -112,8 +111,18 @@ command again resumes at the first unfinished stage. --from STAGE runs that stag
 ones again (for instance --from pairs after reviewing samples).
 `;
 
+const WARMUP_USAGE = `
+selftrain warmup [-w WORKSPACE] [--run RUN_ID] [--new-run] [--mode dpo-st|st]
+
+Runs (or resumes) the warm-up SFT of a run (round 0: SFT of the base model on the labelled set) and its
+evaluation; a new run when there is none or with --new-run. Ctrl-C stops; running it again resumes.
+`;
+
 export async function roundCommand(argv: string[], warmupOnly: boolean): Promise<number> {
-  const { values } = parse(argv, { ...COMMON, round: { type: "string" }, "new-run": { type: "boolean" }, mode: { type: "string" }, from: { type: "string" } }, ROUND_USAGE);
+  const options = warmupOnly
+    ? { ...COMMON, "new-run": { type: "boolean" as const }, mode: { type: "string" as const } }
+    : { ...COMMON, round: { type: "string" as const }, "new-run": { type: "boolean" as const }, mode: { type: "string" as const }, from: { type: "string" as const } };
+  const { values } = parse(argv, options, warmupOnly ? WARMUP_USAGE : ROUND_USAGE);
   const mode = values["mode"];
   if (mode !== undefined && mode !== "dpo-st" && mode !== "st") throw new UsageError(`--mode must be dpo-st or st, not ${JSON.stringify(mode)}`);
   const round = warmupOnly ? 0 : values["round"] === undefined ? undefined : intOption(values, "round", 0);

@@ -1,0 +1,46 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { runRound, selftrainDir } from "../../src/core/selftrain/session";
+import { RunStore } from "../../src/core/store/runStore";
+import { tinyWorkspace, recorder } from "../helpers/workspace";
+import { repoRoot, tempDir } from "../helpers/paths";
+
+const cli = join(repoRoot, "dist", "cli.js");
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
+
+test("CLI: --help everywhere, a one-line reason and a non-zero exit on errors", { skip: existsSync(cli) ? false : "dist/cli.js not built" }, (t) => {
+  for (const cmd of ["init", "warmup", "round", "eval", "status", "export", "demo", "generate", "check", "tokenizer"]) {
+    const r = run(cmd, "--help");
+    assert.equal(r.status, 0, cmd);
+    assert.match(r.stdout, new RegExp(`^selftrain ${cmd}`), cmd);
+  }
+  const empty = tempDir(t);
+  let r = run("round", "-w", empty);
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /config\.json: no self-training set-up here/);
+  r = run("status", "-w", empty);
+  assert.equal(r.status, 0);
+  assert.match(r.stdout, /no runs yet/);
+  r = run("round", "--mode", "fast");
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--mode must be dpo-st or st/);
+  r = run("round", "-w", empty, "--from", "nonsense");
+  assert.notEqual(r.status, 0);
+  r = run("init", "-w", empty);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /init needs --train/);
+});
+
+test("plain self-training (st): no DPO step, pseudo-labels from the SFT model itself", async (t) => {
+  const ws = await tinyWorkspace(tempDir(t));
+  const { runId } = await runRound({ workspace: ws, round: 1, mode: "st", events: recorder(), shouldStop: () => false });
+  const store = await RunStore.open(selftrainDir(ws), runId);
+  assert.equal(store.manifest.mode, "st");
+  assert.deepEqual(Object.keys(store.manifest.rounds.find((r) => r.round === 1)!.stages).sort(), ["eval", "pseudo-labels", "sample-sft", "sft"]);
+  assert.ok(!existsSync(store.path(1, "pairs.jsonl")) && !existsSync(store.path(1, "samples-dpo.jsonl")));
+  assert.ok(existsSync(join(store.checkpointDir(1, "sft"), "model.safetensors")));
+});
