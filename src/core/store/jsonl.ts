@@ -24,15 +24,24 @@ export interface JsonlContents<T> {
   tornTail: boolean;
 }
 
+/**
+ * Streams the complete records of a JSONL file to `each`, one at a time, for files too large to hold (the
+ * explorer's index of a 50,000-sample round keeps only summaries). Returns whether a torn tail was left out.
+ */
+export async function eachJsonl<T>(path: string, each: (record: T, line: number) => void, options: ReadJsonlOptions<T> = {}): Promise<{ tornTail: boolean }> {
+  const tail = await readTail(path);
+  if (tail === null) return { tornTail: false };
+  for await (const { text, line } of completeLines(path, tail)) {
+    each(parseLine(path, text, line, options.validate), line);
+  }
+  return { tornTail: !tail.endsWithNewline };
+}
+
 /** Reads a whole JSONL file, streaming. A missing file is empty; a bad line throws `path:line: reason`. */
 export async function readJsonl<T>(path: string, options: ReadJsonlOptions<T> = {}): Promise<JsonlContents<T>> {
-  const tail = await readTail(path);
-  if (tail === null) return { records: [], tornTail: false };
   const records: T[] = [];
-  for await (const { text, line } of completeLines(path, tail)) {
-    records.push(parseLine(path, text, line, options.validate));
-  }
-  return { records, tornTail: !tail.endsWithNewline };
+  const { tornTail } = await eachJsonl<T>(path, (r) => records.push(r), options);
+  return { records, tornTail };
 }
 
 /**

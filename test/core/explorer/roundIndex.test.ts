@@ -1,0 +1,62 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { RunStore } from "../../../src/core/store/runStore";
+import { ReviewLog } from "../../../src/core/store/reviewLog";
+import { buildRoundIndex, questionsIn } from "../../../src/core/explorer/roundIndex";
+import type { SampleRecord, PairRecord } from "../../../src/shared/runTypes";
+import { tempDir } from "../../helpers/paths";
+
+function sample(q: number, i: number, correct: boolean): SampleRecord {
+  return {
+    hash: `h${q}-${i}`, questionId: `q${q}`, question: `Question ${q}?`, rationale: `Step one for ${q}.\nStep two ${i}.\n#### ${correct ? q : q + 1}`,
+    answer: correct ? q : q + 1, gold: q, correct, logProb: -3, calculatorCalls: [], arithmeticErrors: i === 4 ? 1 : 0, finished: true, round: 1, index: i,
+  };
+}
+
+test("a 50,000-sample round is indexed into groups without blocking the event loop; roles and decisions show", async (t) => {
+  const dir = tempDir(t);
+  const store = await RunStore.create(dir, { mode: "dpo-st" });
+  // 10,000 questions × 5 samples: q%3 == 0 all wrong, q%3 == 1 mixed (2 right), q%3 == 2 all right.
+  const lines: string[] = [];
+  for (let q = 0; q < 10_000; q++) for (let i = 0; i < 5; i++) lines.push(JSON.stringify(sample(q, i, q % 3 === 2 || (q % 3 === 1 && i < 2))));
+  const file = store.path(1, "samples-dpo.jsonl");
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, lines.join("\n") + "\n");
+  const pair: PairRecord = { questionId: "q1", question: "Question 1?", chosenHash: "h1-0", rejectedHash: "h1-3", chosen: "", rejected: "", similarity: 0.2, source: "automatic", round: 1 };
+  writeFileSync(store.path(1, "pairs.jsonl"), JSON.stringify(pair) + "\n");
+  writeFileSync(store.path(1, "pseudo-labels.jsonl"), JSON.stringify({ questionId: "q2", question: "Question 2?", hash: "h2-1", rationale: "", source: "automatic", round: 1 }) + "\n");
+  const reviews = new ReviewLog(dir);
+  reviews.append({ kind: "mark", verdict: "correct", hash: "h0-0" }); // q0 becomes mixed
+  reviews.append({ kind: "exclude-sample", hash: "h4-2" });
+
+  let maxGap = 0;
+  let last = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+  }, 5);
+  const started = Date.now();
+  const index = await buildRoundIndex(store, 1, reviews);
+  const ms = Date.now() - started;
+  clearInterval(timer);
+  t.diagnostic(`indexed 50,000 samples in ${ms} ms; longest event-loop stall ${maxGap} ms`);
+  assert.ok(maxGap < 250, `the event loop stalled for ${maxGap} ms`);
+
+  assert.equal(index.counts.samples, 50_000);
+  assert.equal(index.questions.length, 10_000);
+  assert.equal(index.counts["all-right"], 3333);
+  assert.equal(index.counts.mixed, 3333 + 1);
+  assert.equal(index.counts["all-wrong"], 3334 - 1);
+  assert.deepEqual(questionsIn(index, "decided").map((q) => q.questionId).sort(), ["q0", "q4"]);
+  const q1 = index.questions.find((q) => q.questionId === "q1")!;
+  assert.deepEqual(q1.samples.map((s) => s.roles), [["chosen"], [], [], ["rejected"], []]);
+  assert.equal(q1.right, 2);
+  assert.deepEqual(index.questions.find((q) => q.questionId === "q2")!.samples[1]!.roles, ["pseudo-label"]);
+  const q0 = index.questions.find((q) => q.questionId === "q0")!.samples[0]!;
+  assert.deepEqual([q0.correct, q0.autoCorrect, q0.decided], [true, false, "correct"]);
+  assert.equal(index.questions.find((q) => q.questionId === "q4")!.samples[2]!.decided, "excluded");
+  assert.equal(q1.samples[4]!.arithmeticErrors, 1);
+});
