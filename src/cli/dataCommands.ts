@@ -1,27 +1,10 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { generateSyntheticTask, toJsonlRecord } from "../core/data/synthetic";
-import { splitExamples } from "../core/data/splits";
+import { resolve } from "node:path";
+import { writeSyntheticSet } from "../core/data/syntheticFiles";
 import { inspectDataset, formatDatasetReport } from "../core/data/datasetReport";
 import { readDataset } from "../core/data/jsonlReader";
 import { trainBpe } from "../core/tokenizer/bpeTrainer";
 import { saveTokenizer, loadTokenizer } from "../core/tokenizer/tokenizer";
 import { parse, intOption, UsageError } from "./args";
-
-export interface SyntheticSet {
-  dir: string;
-  counts: { train: number; dev: number; test: number };
-}
-
-export function writeSyntheticSet(dir: string, seed: number, train: number, dev: number, test: number, maxSteps = 4): SyntheticSet {
-  const all = generateSyntheticTask({ seed, count: train + dev + test, maxSteps });
-  const split = splitExamples(all, { dev, test }, seed);
-  mkdirSync(dir, { recursive: true });
-  for (const name of ["train", "dev", "test"] as const) {
-    writeFileSync(join(dir, `${name}.jsonl`), split[name].map(toJsonlRecord).join("\n") + "\n");
-  }
-  return { dir, counts: { train, dev, test } };
-}
 
 const GENERATE_USAGE = `
 selftrain generate --out DIR [--seed N] [--train N] [--dev N] [--test N] [--max-steps N]
@@ -85,3 +68,5 @@ export async function datasetTexts(file: string): Promise<string[]> {
   if (errors.length > 0) throw new Error(errors[0]!.message);
   return examples.flatMap((e) => [e.question, e.rationale]);
 }
+
+export { writeSyntheticSet };

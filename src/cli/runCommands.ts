@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import { randomUUID } from "node:crypto";
 import { EngineClient, CancelledByUser } from "../engine/client";
 import { initWorkspace, workspaceStatus, exportRound, selftrainDir } from "../core/selftrain/session";
-import { roundStages } from "../core/selftrain/runner";
+import { roundStages } from "../core/selftrain/stages";
 import { RunStore } from "../core/store/runStore";
 import type { EngineCommand, EngineEvent } from "../shared/engineProtocol";
 import type { RunManifest, StageName } from "../shared/runTypes";

@@ -1,60 +1,176 @@
 import * as vscode from "vscode";
 import { randomUUID } from "node:crypto";
-import { EngineClient } from "../engine/client";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { EngineService } from "./engineService";
+import { RunController } from "./runController";
+import { DatasetTreeProvider, type ExplorerNode } from "./datasetTree";
+import { settingsOverrides } from "./settings";
 import { formatDatasetReport } from "../core/data/datasetReport";
+import { initWorkspace, configPath, selftrainDir, exportRound } from "../core/selftrain/workspace";
+import { writeSyntheticSet } from "../core/data/syntheticFiles";
+import { RunStore } from "../core/store/runStore";
+import { ReviewLog } from "../core/store/reviewLog";
 
 /** Builds the services and registers them; every long-lived object is disposed with the extension. */
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel("Self-Training", { log: true });
-  context.subscriptions.push(output);
-  const engine = new EngineClient(vscode.Uri.joinPath(context.extensionUri, "dist", "engine.js").fsPath);
-  let started: Promise<void> | null = null;
-  const ensureEngine = (): Promise<void> => {
-    started ??= engine.start().catch((e: unknown) => {
-      started = null;
-      throw e;
-    });
-    return started;
-  };
-  engine.onExit((code, signal) => {
-    started = null;
-    if (code !== 0 && code !== null) output.error(`engine exited with code ${code}`);
-    if (signal) output.warn(`engine stopped by ${signal}`);
-  });
-  context.subscriptions.push({ dispose: () => engine.dispose() });
+  const engine = new EngineService(vscode.Uri.joinPath(context.extensionUri, "dist", "engine.js").fsPath, output);
+  const runs = new RunController(engine, output);
+  const workspace = (): vscode.Uri | undefined => vscode.workspace.workspaceFolders?.[0]?.uri;
+  const tree = new DatasetTreeProvider(workspace);
+  const view = vscode.window.createTreeView("selfTraining.explorer", { treeDataProvider: tree, showCollapseAll: true });
+  context.subscriptions.push(output, engine, runs, tree, view, runs.onDidChangeRun(() => tree.refresh()));
 
-  context.subscriptions.push(
-    vscode.commands.registerCommand("selfTraining.checkDataset", async (uri?: vscode.Uri) => {
-      const file = uri?.fsPath ?? vscode.window.activeTextEditor?.document.uri.fsPath;
-      if (!file) {
-        void vscode.window.showWarningMessage("Open a JSONL data set file first.");
-        return;
+  const setInitialized = (): Thenable<unknown> => vscode.commands.executeCommand("setContext", "selfTraining.initialized", Boolean(workspace() && existsSync(configPath(workspace()!.fsPath))));
+  void setInitialized();
+  const watcher = vscode.workspace.createFileSystemWatcher("**/.selftrain/{config.json,reviews.jsonl,runs/*/manifest.json}");
+  const onFiles = (): void => {
+    void setInitialized();
+    tree.refresh();
+  };
+  context.subscriptions.push(watcher, watcher.onDidCreate(onFiles), watcher.onDidChange(onFiles), watcher.onDidDelete(onFiles));
+
+  const needWorkspace = (): vscode.Uri | undefined => {
+    const ws = workspace();
+    if (!ws) void vscode.window.showWarningMessage("Open a folder first: Self-Training works on a workspace folder.");
+    else if (!existsSync(configPath(ws.fsPath))) {
+      void vscode.window.showWarningMessage("No self-training set-up in this workspace.", "Initialize Workspace").then((a) => a && vscode.commands.executeCommand("selfTraining.initWorkspace"));
+      return undefined;
+    }
+    return ws;
+  };
+  const reportError = (e: unknown): void => {
+    const message = e instanceof Error ? e.message : String(e);
+    output.error(message);
+    void vscode.window.showErrorMessage(message, "Show Log").then((a) => a && output.show());
+  };
+  const command = (id: string, fn: (...args: never[]) => unknown): void => {
+    context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: never[]) => {
+      try {
+        await fn(...args);
+      } catch (e) {
+        reportError(e);
       }
-      await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: "Checking data set", cancellable: false },
-        async () => {
-          try {
-            await ensureEngine();
-            const events = await engine.run({ type: "checkDataset", id: randomUUID(), file });
-            for (const e of events) {
-              if (e.type === "datasetReport") {
-                output.info(formatDatasetReport(e.report));
-                const r = e.report;
-                const msg = `${r.examples} examples, ${r.errorCount} bad lines, ${r.annotationsCorrect}/${r.annotations} calculator annotations correct.`;
-                const action = await (r.errorCount > 0 ? vscode.window.showWarningMessage(msg, "Show Log") : vscode.window.showInformationMessage(msg, "Show Log"));
-                if (action === "Show Log") output.show();
-              }
-            }
-          } catch (err) {
-            const message = err instanceof Error ? err.message : String(err);
-            output.error(message);
-            const action = await vscode.window.showErrorMessage(message, "Show Log");
-            if (action === "Show Log") output.show();
-          }
-        },
-      );
-    }),
-  );
+    }));
+  };
+  const decide = (node: ExplorerNode | undefined, make: (hash: string) => Parameters<ReviewLog["append"]>[0]): void => {
+    const ws = needWorkspace();
+    if (!ws || node?.kind !== "sample") return;
+    new ReviewLog(selftrainDir(ws.fsPath)).append(make(node.s.hash));
+    tree.refresh();
+  };
+  const newestRun = async (ws: vscode.Uri): Promise<RunStore | null> => {
+    const ids = RunStore.list(selftrainDir(ws.fsPath));
+    return ids.length ? RunStore.open(selftrainDir(ws.fsPath), ids[ids.length - 1]!) : null;
+  };
+
+  command("selfTraining.startRound", async () => {
+    const ws = needWorkspace();
+    if (ws) await runs.run(ws, { kind: "runRound" });
+  });
+  command("selfTraining.warmup", async () => {
+    const ws = needWorkspace();
+    if (!ws) return;
+    const fresh = (await newestRun(ws)) !== null;
+    await runs.run(ws, { kind: "runRound", round: 0, newRun: fresh });
+  });
+  command("selfTraining.evaluate", async () => {
+    const ws = needWorkspace();
+    if (ws) await runs.run(ws, { kind: "evaluate" });
+  });
+  command("selfTraining.stop", () => runs.stop());
+  command("selfTraining.refresh", () => tree.refresh());
+  command("selfTraining.openConfig", async () => {
+    const ws = needWorkspace();
+    if (ws) await vscode.window.showTextDocument(vscode.Uri.file(configPath(ws.fsPath)));
+  });
+  command("selfTraining.initWorkspace", async () => {
+    const ws = workspace();
+    if (!ws) return void vscode.window.showWarningMessage("Open a folder first: Self-Training works on a workspace folder.");
+    if (!vscode.workspace.isTrusted) return void vscode.window.showWarningMessage("Trust this workspace to set up self-training in it.");
+    const pick = await vscode.window.showQuickPick([
+      { label: "$(file) Use a data set file…", id: "file", detail: "GSM8K-style JSONL: {\"question\", \"answer\"} with <<calculations>> and #### answer" },
+      { label: "$(sparkle) Generate the built-in synthetic task", id: "synthetic", detail: "Arithmetic word problems a small model learns on a CPU" },
+    ], { title: "Initialize Self-Training" });
+    if (!pick) return;
+    let train: string;
+    let test = "";
+    if (pick.id === "file") {
+      const chosen = await vscode.window.showOpenDialog({ canSelectMany: false, defaultUri: ws, filters: { "JSON Lines": ["jsonl"] }, title: "Training data set" });
+      if (!chosen?.[0]) return;
+      train = chosen[0].fsPath;
+    } else {
+      const set = writeSyntheticSet(join(ws.fsPath, "data"), 0, 2000, 0, 500, 4);
+      train = join(set.dir, "train.jsonl");
+      test = join(set.dir, "test.jsonl");
+    }
+    const force = existsSync(configPath(ws.fsPath)) && (await vscode.window.showWarningMessage("Replace the existing .selftrain/config.json?", { modal: true }, "Replace")) === "Replace";
+    if (existsSync(configPath(ws.fsPath)) && !force) return;
+    const file = await initWorkspace(ws.fsPath, { train, test, overrides: settingsOverrides(), force });
+    await setInitialized();
+    tree.refresh();
+    await vscode.window.showTextDocument(vscode.Uri.file(file));
+  });
+  command("selfTraining.checkDataset", async (uri?: vscode.Uri) => {
+    const file = uri?.fsPath ?? vscode.window.activeTextEditor?.document.uri.fsPath;
+    if (!file) return void vscode.window.showWarningMessage("Open a JSONL data set file first.");
+    const client = await engine.get();
+    const events = await client.run({ type: "checkDataset", id: randomUUID(), file });
+    for (const e of events) {
+      if (e.type !== "datasetReport") continue;
+      output.info(formatDatasetReport(e.report));
+      const r = e.report;
+      const msg = `${r.examples} examples, ${r.errorCount} bad lines, ${r.annotationsCorrect}/${r.annotations} calculator annotations correct.`;
+      const show = r.errorCount > 0 ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+      void show(msg, "Show Log").then((a) => a && output.show());
+    }
+  });
+  command("selfTraining.markCorrect", (node?: ExplorerNode) => decide(node, (hash) => ({ kind: "mark", verdict: "correct", hash })));
+  command("selfTraining.markWrong", (node?: ExplorerNode) => decide(node, (hash) => ({ kind: "mark", verdict: "wrong", hash })));
+  command("selfTraining.exclude", (node?: ExplorerNode) => decide(node, (hash) => ({ kind: "exclude-sample", hash })));
+  command("selfTraining.copyAsJson", async (node?: ExplorerNode) => {
+    if (node?.kind === "sample") await vscode.env.clipboard.writeText(JSON.stringify({ questionId: node.q.questionId, question: node.q.question, gold: node.q.gold, ...node.s }, null, 2));
+  });
+  // Until the review webview (issue 6): the sample's record, selected in its JSONL file.
+  command("selfTraining.reviewRationales", async (node?: ExplorerNode) => {
+    const ws = needWorkspace();
+    if (!ws) return;
+    const run = node && "runId" in node ? await RunStore.open(selftrainDir(ws.fsPath), node.runId) : await newestRun(ws);
+    if (!run) return void vscode.window.showInformationMessage("No rounds to review yet: start a self-training round first.");
+    const round = node && "round" in node ? node.round : Math.max(...run.manifest.rounds.map((r) => r.round));
+    const file = ["samples-dpo.jsonl", "samples-sft.jsonl"].map((f) => run.path(round, f)).find(existsSync);
+    if (!file) return void vscode.window.showInformationMessage(`Round ${round} has no samples yet.`);
+    const doc = await vscode.workspace.openTextDocument(file);
+    const hash = node?.kind === "sample" ? node.s.hash : node?.kind === "question" ? node.q.samples[0]?.hash : undefined;
+    const at = hash ? doc.getText().indexOf(`"hash":"${hash}"`) : -1;
+    const editor = await vscode.window.showTextDocument(doc, { preview: true });
+    if (at >= 0) {
+      const line = doc.lineAt(doc.positionAt(at).line);
+      editor.selection = new vscode.Selection(line.range.start, line.range.end);
+      editor.revealRange(line.range, vscode.TextEditorRevealType.InCenter);
+    }
+  });
+  // Until the metrics webview (issue 6): the newest round's metrics file.
+  command("selfTraining.openDashboard", async () => {
+    const ws = needWorkspace();
+    const run = ws ? await newestRun(ws) : null;
+    if (!run) return void vscode.window.showInformationMessage("No metrics yet: start a self-training round first.");
+    const rounds = run.manifest.rounds.map((r) => r.round).filter((r) => existsSync(run.path(r, "metrics.jsonl")));
+    if (rounds.length === 0) return void vscode.window.showInformationMessage("No metrics yet.");
+    await vscode.window.showTextDocument(vscode.Uri.file(run.path(Math.max(...rounds), "metrics.jsonl")));
+  });
+  command("selfTraining.exportPairs", async () => {
+    const ws = needWorkspace();
+    const run = ws ? await newestRun(ws) : null;
+    if (!ws || !run) return void vscode.window.showInformationMessage("Nothing to export yet: no rounds have run.");
+    const rounds = run.manifest.rounds.filter((r) => r.stages.pairs?.state === "done" || r.stages["pseudo-labels"]?.state === "done").map((r) => r.round);
+    if (rounds.length === 0) return void vscode.window.showInformationMessage("No round has pairs or pseudo-labels yet.");
+    const out = join(ws.fsPath, "selftrain-export");
+    const r = await exportRound(ws.fsPath, run.runId, Math.max(...rounds), out);
+    const action = await vscode.window.showInformationMessage(`Exported ${r.pairs} pairs (TRL prompt/chosen/rejected) and ${r.pseudoLabels} pseudo-labels.`, "Open");
+    if (action) await vscode.window.showTextDocument(vscode.Uri.file(r.files[0]!));
+  });
 }
 
 export function deactivate(): void {

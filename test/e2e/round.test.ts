@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runRound, selftrainDir, exportRound, workspaceStatus } from "../../src/core/selftrain/session";
 import { formatStatus } from "../../src/cli/runCommands";
-import { roundStages } from "../../src/core/selftrain/runner";
+import { roundStages } from "../../src/core/selftrain/stages";
 import { RunStore } from "../../src/core/store/runStore";
 import { ReviewLog } from "../../src/core/store/reviewLog";
 import { readJsonl } from "../../src/core/store/jsonl";

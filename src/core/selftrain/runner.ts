@@ -21,12 +21,7 @@ import type { SelfTrainConfig, StageTraining } from "./config";
 import type { Example } from "../data/example";
 import type { StageName, SampleRecord, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
 import type { MetricRecord, RunnerEvents } from "./runEvents";
-
-/** Stages of a round, in order; round 0 is the warm-up. Plain self-training has no DPO step. */
-export function roundStages(round: number, mode: SelfTrainConfig["mode"]): StageName[] {
-  if (round === 0) return ["warmup", "eval"];
-  return mode === "st" ? ["sample-sft", "pseudo-labels", "sft", "eval"] : ["sample-dpo", "pairs", "dpo", "sample-sft", "pseudo-labels", "sft", "eval"];
-}
+import { roundStages } from "./stages";
 
 export interface RunnerOptions {
   workspace: string;

@@ -1,0 +1,80 @@
+import { existsSync, readFileSync, mkdirSync } from "node:fs";
+import { join, relative, isAbsolute } from "node:path";
+import { parseConfig, defaultConfig, type SelfTrainConfig } from "./config";
+import { roundStages } from "./stages";
+import { RunStore } from "../store/runStore";
+import { writeJsonAtomic } from "../store/atomic";
+import { readJsonl, JsonlWriter } from "../store/jsonl";
+import { formatPrompt } from "../model/promptFormat";
+import type { RunManifest, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
+
+/*
+ * A workspace's self-training set-up: its config, its runs, their status and exports. Nothing here trains,
+ * so the extension host imports this module without loading any compute code.
+ */
+
+export function selftrainDir(workspace: string): string {
+  return join(workspace, ".selftrain");
+}
+
+export function configPath(workspace: string): string {
+  return join(selftrainDir(workspace), "config.json");
+}
+
+/** Writes .selftrain/config.json with the defaults and the data set paths (relative to the workspace). */
+export async function initWorkspace(workspace: string, options: { train: string; test?: string; overrides?: Record<string, unknown>; force?: boolean }): Promise<string> {
+  const file = configPath(workspace);
+  if (existsSync(file) && !options.force) throw new Error(`${file} already exists (use --force to overwrite)`);
+  const rel = (p: string): string => (isAbsolute(p) ? relative(workspace, p) || p : p);
+  const base = defaultConfig();
+  const config = parseConfig({ ...options.overrides, data: { ...(options.overrides?.["data"] as object | undefined), train: rel(options.train), test: options.test === undefined ? base.data.test : rel(options.test) } }, file);
+  mkdirSync(selftrainDir(workspace), { recursive: true });
+  await writeJsonAtomic(file, config);
+  return file;
+}
+
+export function readWorkspaceConfig(workspace: string): SelfTrainConfig {
+  const file = configPath(workspace);
+  if (!existsSync(file)) throw new Error(`${file}: no self-training set-up here (run "selftrain init" or the Initialize Workspace command)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  return parseConfig(raw, file);
+}
+
+/** The first round with an unfinished stage, or the round after the last one. */
+export function nextRound(m: RunManifest): number {
+  for (let n = 0; ; n++) {
+    const rec = m.rounds.find((r) => r.round === n);
+    if (!rec || roundStages(n, m.mode).some((s) => rec.stages[s]?.state !== "done")) return n;
+  }
+}
+
+export async function workspaceStatus(workspace: string): Promise<RunManifest[]> {
+  const dir = selftrainDir(workspace);
+  const out: RunManifest[] = [];
+  for (const id of RunStore.list(dir)) out.push((await RunStore.open(dir, id)).manifest);
+  return out;
+}
+
+/**
+ * Exports a round's preference pairs as TRL's `prompt / chosen / rejected` JSONL and its pseudo-labels as
+ * `prompt / completion`, for training elsewhere.
+ */
+export async function exportRound(workspace: string, runId: string, round: number, outDir: string): Promise<{ pairs: number; pseudoLabels: number; files: string[] }> {
+  const store = await RunStore.open(selftrainDir(workspace), runId);
+  mkdirSync(outDir, { recursive: true });
+  const pairs = (await readJsonl<PairRecord>(store.path(round, "pairs.jsonl"))).records;
+  const labels = (await readJsonl<PseudoLabelRecord>(store.path(round, "pseudo-labels.jsonl"))).records;
+  const files = [join(outDir, `${runId}-round-${round}-pairs.jsonl`), join(outDir, `${runId}-round-${round}-pseudo-labels.jsonl`)];
+  const pw = await JsonlWriter.open<Record<string, string>>(files[0]!, { truncate: true });
+  for (const p of pairs) pw.append({ prompt: formatPrompt(p.question), chosen: p.chosen, rejected: p.rejected, source: p.source });
+  await pw.close();
+  const lw = await JsonlWriter.open<Record<string, string>>(files[1]!, { truncate: true });
+  for (const l of labels) lw.append({ prompt: formatPrompt(l.question), completion: l.rationale, source: l.source });
+  await lw.close();
+  return { pairs: pairs.length, pseudoLabels: labels.length, files };
+}

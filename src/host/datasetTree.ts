@@ -1,0 +1,169 @@
+import * as vscode from "vscode";
+import { existsSync, statSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { readWorkspaceConfig, selftrainDir, configPath } from "../core/selftrain/workspace";
+import { roundStages } from "../core/selftrain/stages";
+import { RunStore } from "../core/store/runStore";
+import { ReviewLog } from "../core/store/reviewLog";
+import { countJsonl } from "../core/store/jsonl";
+import { buildRoundIndex, questionsIn, type QuestionGroup, type QuestionSummary, type RoundIndex, type SampleSummary } from "../core/explorer/roundIndex";
+import type { RunManifest } from "../shared/runTypes";
+
+/** Tree nodes; `contextValue` on the tree items drives the context menus in package.json. */
+export type ExplorerNode =
+  | { kind: "data"; file: string; label: string }
+  | { kind: "run"; manifest: RunManifest }
+  | { kind: "round"; runId: string; round: number; manifest: RunManifest }
+  | { kind: "group"; runId: string; round: number; group: QuestionGroup; count: number }
+  | { kind: "question"; runId: string; round: number; q: QuestionSummary }
+  | { kind: "sample"; runId: string; round: number; q: QuestionSummary; s: SampleSummary }
+  | { kind: "more"; parent: Extract<ExplorerNode, { kind: "group" }>; offset: number };
+
+const PAGE = 500;
+const GROUP_LABEL: Record<QuestionGroup, string> = { mixed: "Mixed", "all-wrong": "All wrong", "all-right": "All right", decided: "Decided by you" };
+
+export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<ExplorerNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  /** Round indexes by run/round, rebuilt when a file they were read from changes. */
+  private readonly indexes = new Map<string, { stamp: string; index: Promise<RoundIndex> }>();
+
+  constructor(private readonly workspace: () => vscode.Uri | undefined) {}
+
+  refresh(): void {
+    this.changed.fire(undefined);
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+
+  private stamp(store: RunStore, round: number): string {
+    const files = ["samples-dpo.jsonl", "samples-sft.jsonl", "pairs.jsonl", "pseudo-labels.jsonl"].map((f) => store.path(round, f));
+    files.push(join(selftrainDir(this.workspace()!.fsPath), "reviews.jsonl"));
+    return files.map((f) => (existsSync(f) ? `${statSync(f).mtimeMs}:${statSync(f).size}` : "-")).join("|");
+  }
+
+  private async index(runId: string, round: number): Promise<RoundIndex> {
+    const ws = this.workspace()!.fsPath;
+    const store = await RunStore.open(selftrainDir(ws), runId);
+    const key = `${runId}/${round}`;
+    const stamp = this.stamp(store, round);
+    const cached = this.indexes.get(key);
+    if (cached && cached.stamp === stamp) return cached.index;
+    const index = buildRoundIndex(store, round, new ReviewLog(selftrainDir(ws)));
+    this.indexes.set(key, { stamp, index });
+    return index;
+  }
+
+  async getChildren(node?: ExplorerNode): Promise<ExplorerNode[]> {
+    const wsUri = this.workspace();
+    if (!wsUri || !existsSync(configPath(wsUri.fsPath))) return []; // the welcome view shows instead
+    const ws = wsUri.fsPath;
+    if (!node) {
+      const config = readWorkspaceConfig(ws);
+      const at = (p: string): string => (isAbsolute(p) ? p : resolve(ws, p));
+      const data: ExplorerNode[] = [{ kind: "data", file: at(config.data.train), label: "Data" }];
+      const runs = (await Promise.all(RunStore.list(selftrainDir(ws)).map((id) => RunStore.open(selftrainDir(ws), id)))).map((s) => ({ kind: "run" as const, manifest: s.manifest }));
+      return [...data, ...runs.reverse()];
+    }
+    switch (node.kind) {
+      case "run":
+        return [...node.manifest.rounds].sort((a, b) => a.round - b.round).map((r) => ({ kind: "round", runId: node.manifest.runId, round: r.round, manifest: node.manifest }));
+      case "round": {
+        if (node.round === 0) return [];
+        const index = await this.index(node.runId, node.round);
+        return (["mixed", "all-wrong", "all-right", "decided"] as const).map((group) => ({ kind: "group", runId: node.runId, round: node.round, group, count: group === "decided" ? index.counts.decided : index.counts[group] }));
+      }
+      case "group":
+      case "more": {
+        const group = node.kind === "group" ? node : node.parent;
+        const offset = node.kind === "more" ? node.offset : 0;
+        const all = questionsIn(await this.index(group.runId, group.round), group.group);
+        const page: ExplorerNode[] = all.slice(offset, offset + PAGE).map((q) => ({ kind: "question", runId: group.runId, round: group.round, q }));
+        if (offset + PAGE < all.length) page.push({ kind: "more", parent: group, offset: offset + PAGE });
+        return page;
+      }
+      case "question":
+        return node.q.samples.map((s) => ({ kind: "sample", runId: node.runId, round: node.round, q: node.q, s }));
+      default:
+        return [];
+    }
+  }
+
+  async getTreeItem(node: ExplorerNode): Promise<vscode.TreeItem> {
+    const None = vscode.TreeItemCollapsibleState.None;
+    const Collapsed = vscode.TreeItemCollapsibleState.Collapsed;
+    switch (node.kind) {
+      case "data": {
+        const item = new vscode.TreeItem(node.label, None);
+        item.description = existsSync(node.file) ? `${node.file.split(/[\\/]/).pop()} · ${(await countJsonl(node.file)).toLocaleString()} lines` : `${node.file} (missing)`;
+        item.iconPath = new vscode.ThemeIcon("database");
+        item.resourceUri = vscode.Uri.file(node.file);
+        item.command = { command: "vscode.open", title: "Open", arguments: [vscode.Uri.file(node.file)] };
+        item.contextValue = "data";
+        return item;
+      }
+      case "run": {
+        const m = node.manifest;
+        const item = new vscode.TreeItem(`Run ${m.runId}`, vscode.TreeItemCollapsibleState.Expanded);
+        const running = m.rounds.flatMap((r) => Object.entries(r.stages).filter(([, s]) => s?.state === "running").map(([k]) => `round ${r.round} ${k} running`));
+        item.description = `${m.mode === "st" ? "ST" : "DPO-ST"} · ${running[0] ?? `${m.rounds.length} round${m.rounds.length === 1 ? "" : "s"}`}`;
+        item.iconPath = new vscode.ThemeIcon("beaker");
+        item.contextValue = "run";
+        return item;
+      }
+      case "round": {
+        const rec = node.manifest.rounds.find((r) => r.round === node.round)!;
+        const stages = roundStages(node.round, node.manifest.mode);
+        const done = stages.filter((s) => rec.stages[s]?.state === "done").length;
+        const failed = stages.find((s) => rec.stages[s]?.state === "failed");
+        const ev = rec.stages.eval?.counts;
+        const pairs = rec.stages.pairs?.counts?.["pairs"];
+        const labels = rec.stages["pseudo-labels"]?.counts?.["kept"];
+        const parts = [
+          node.round === 0 ? "warm-up SFT" : null,
+          ev?.["testAccuracy"] !== undefined ? `test ${(100 * ev["testAccuracy"]).toFixed(1)}%` : `${done}/${stages.length} stages`,
+          pairs !== undefined ? `${pairs.toLocaleString()} pairs` : null,
+          labels !== undefined ? `${labels.toLocaleString()} pseudo-labels` : null,
+          failed ? `${failed} failed` : null,
+        ].filter(Boolean);
+        const item = new vscode.TreeItem(`Round ${node.round}`, node.round === 0 ? None : Collapsed);
+        item.description = parts.join(" · ");
+        item.tooltip = failed ? `${failed}: ${rec.stages[failed]?.error ?? ""}` : undefined;
+        item.iconPath = new vscode.ThemeIcon(failed ? "error" : done === stages.length ? "pass" : "loading~spin");
+        item.contextValue = "round";
+        return item;
+      }
+      case "group": {
+        const item = new vscode.TreeItem(`${GROUP_LABEL[node.group]} (${node.count.toLocaleString()})`, node.count ? Collapsed : None);
+        item.iconPath = new vscode.ThemeIcon(node.group === "decided" ? "person" : node.group === "mixed" ? "split-horizontal" : node.group === "all-right" ? "check-all" : "close-all");
+        item.contextValue = "group";
+        return item;
+      }
+      case "more":
+        return Object.assign(new vscode.TreeItem(`… more (from ${node.offset + 1})`, Collapsed), { contextValue: "more" });
+      case "question": {
+        const q = node.q;
+        const item = new vscode.TreeItem(`Q ${q.questionId}  "${q.question.length > 40 ? q.question.slice(0, 40) + "…" : q.question}"`, Collapsed);
+        item.description = `${q.right}/${q.samples.length} right${q.decided ? " · you decided" : ""}`;
+        item.tooltip = new vscode.MarkdownString().appendText(q.question).appendMarkdown(`\n\n**gold:** ${q.gold}`);
+        item.iconPath = new vscode.ThemeIcon(q.decided ? "person" : "question");
+        item.contextValue = "question";
+        return item;
+      }
+      case "sample": {
+        const s = node.s;
+        const item = new vscode.TreeItem(`${s.correct ? "✓" : "✗"} sample ${s.index + 1}`, None);
+        const bits = [`#### ${s.answer ?? "?"}`, ...s.roles, s.arithmeticErrors ? `${s.arithmeticErrors} wrong calculation${s.arithmeticErrors > 1 ? "s" : ""}` : null, s.decided ? `you: ${s.decided}` : null];
+        item.description = bits.filter(Boolean).join(" · ");
+        item.tooltip = new vscode.MarkdownString().appendCodeblock(s.preview, "text");
+        const icon = s.decided === "excluded" ? "circle-slash" : s.correct ? "pass-filled" : "error";
+        item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(s.correct ? "testing.iconPassed" : "testing.iconFailed"));
+        item.contextValue = s.decided ? "sample.decided" : "sample";
+        item.command = { command: "selfTraining.reviewRationales", title: "Review", arguments: [node] };
+        return item;
+      }
+    }
+  }
+}

@@ -1,0 +1,119 @@
+import * as vscode from "vscode";
+import { randomUUID } from "node:crypto";
+import { CancelledByUser } from "../engine/client";
+import type { EngineService } from "./engineService";
+import type { EngineCommand, EngineEvent } from "../shared/engineProtocol";
+
+type Job = { kind: "runRound"; newRun?: boolean; round?: number } | { kind: "evaluate" };
+
+const STAGE_LABEL: Record<string, string> = {
+  warmup: "warm-up SFT", "sample-dpo": "sampling for DPO", pairs: "building pairs", dpo: "DPO", "sample-sft": "sampling pseudo-labels",
+  "pseudo-labels": "selecting pseudo-labels", sft: "SFT", eval: "evaluation",
+};
+
+/**
+ * Runs one job at a time in the engine: a progress notification with stage, step and ETA and a Cancel that
+ * works, a status bar item while it runs, the engine's log in the output channel, errors with "Show Log".
+ */
+export class RunController implements vscode.Disposable {
+  private active: { id: string; cancel: () => void } | null = null;
+  private readonly status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
+  private readonly changed = new vscode.EventEmitter<void>();
+  /** Fires when a stage finishes, so views refresh live. */
+  readonly onDidChangeRun = this.changed.event;
+
+  constructor(
+    private readonly engine: EngineService,
+    private readonly output: vscode.LogOutputChannel,
+  ) {
+    this.status.command = "selfTraining.openDashboard";
+    this.status.name = "Self-Training";
+  }
+
+  get running(): boolean {
+    return this.active !== null;
+  }
+
+  stop(): void {
+    if (!this.active) {
+      void vscode.window.showInformationMessage("No self-training job is running.");
+      return;
+    }
+    this.active.cancel();
+  }
+
+  async run(workspace: vscode.Uri, job: Job): Promise<void> {
+    if (this.active) {
+      void vscode.window.showWarningMessage("A self-training job is already running. Stop it first, or wait for it to finish.");
+      return;
+    }
+    const id = randomUUID();
+    const command: EngineCommand & { id: string } = job.kind === "evaluate"
+      ? { type: "evaluate", id, workspace: workspace.fsPath }
+      : { type: "runRound", id, workspace: workspace.fsPath, newRun: job.newRun, round: job.round };
+    const title = job.kind === "evaluate" ? "Evaluating" : job.round === 0 ? "Warm-up SFT" : "Self-training round";
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+      const client = await this.engine.get();
+      this.active = { id, cancel: () => client.send({ type: "cancel", id }) };
+      token.onCancellationRequested(() => this.active?.cancel());
+      this.status.text = `$(beaker) ${title}`;
+      this.status.show();
+      let lastPct = 0;
+      try {
+        const events = await client.run(command, (e) => {
+          const line = describe(e);
+          if (line) this.output.info(line);
+          if (e.type === "progress" && e.total) {
+            const pct = Math.floor((100 * e.done) / e.total);
+            const eta = e.etaMs ? ` · ETA ${formatEta(e.etaMs)}` : "";
+            const message = `Round ${e.round ?? "?"} · ${STAGE_LABEL[e.stage] ?? e.stage} ${e.done}/${e.total}${eta}`;
+            progress.report({ message, increment: 0 });
+            if (pct !== lastPct) {
+              lastPct = pct;
+              this.status.text = `$(beaker) Round ${e.round ?? "?"} · ${STAGE_LABEL[e.stage] ?? e.stage} ${pct}%`;
+            }
+          }
+          if (e.type === "stage" && e.state !== "running") this.changed.fire();
+        });
+        const done = events.find((e) => e.type === "roundFinished");
+        if (done && done.type === "roundFinished") void vscode.window.showInformationMessage(`Run ${done.runId}: round ${done.round} finished.`, "Open Dashboard").then((a) => a && vscode.commands.executeCommand("selfTraining.openDashboard"));
+      } catch (e) {
+        if (e instanceof CancelledByUser) {
+          void vscode.window.showInformationMessage("Stopped. Finished stages are kept; start the round again to resume.");
+        } else {
+          const message = e instanceof Error ? e.message : String(e);
+          this.output.error(message);
+          void vscode.window.showErrorMessage(message, "Show Log").then((a) => a && this.output.show());
+        }
+      } finally {
+        this.active = null;
+        this.status.hide();
+        this.changed.fire();
+      }
+    });
+  }
+
+  dispose(): void {
+    this.active?.cancel();
+    this.status.dispose();
+    this.changed.dispose();
+  }
+}
+
+function describe(e: EngineEvent): string | null {
+  switch (e.type) {
+    case "stage":
+      return `round ${e.round} ${e.stage}: ${e.state}${e.error ? ` (${e.error})` : ""}${e.counts && e.state === "done" ? " " + JSON.stringify(e.counts) : ""}`;
+    case "metric":
+      return e.record["kind"] === "round" ? `round summary ${JSON.stringify(e.record)}` : null;
+    case "failed":
+      return `failed: ${e.message}`;
+    default:
+      return null;
+  }
+}
+
+function formatEta(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s} s` : `${Math.round(s / 60)} min`;
+}
