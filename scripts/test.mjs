@@ -1,15 +1,18 @@
 // Runs every test/**/*.test.ts with Node's own test runner (TypeScript through tsx).
 // Node 20's --test takes no globs, so the files are listed here. Extra arguments filter by path substring.
+// --e2e runs test/**/*.e2e.ts instead, one file at a time: each drives its own code-server and chromium.
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { spawnSync } from "node:child_process";
 
 const root = new URL("..", import.meta.url).pathname;
-const filters = process.argv.slice(2);
+const e2e = process.argv.includes("--e2e");
+const suffix = e2e ? ".e2e.ts" : ".test.ts";
+const filters = process.argv.slice(2).filter((a) => a !== "--e2e");
 function walk(dir) {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name);
-    return statSync(p).isDirectory() ? walk(p) : p.endsWith(".test.ts") ? [p] : [];
+    return statSync(p).isDirectory() ? walk(p) : p.endsWith(suffix) ? [p] : [];
   });
 }
 const files = walk(join(root, "test"))
@@ -23,7 +26,7 @@ if (files.length === 0) {
 const reporter = process.env.TEST_REPORTER ?? "spec";
 const r = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", `--test-reporter=${reporter}`, "--test-concurrency=2", ...files],
+  ["--import", "tsx", "--test", `--test-reporter=${reporter}`, `--test-concurrency=${e2e ? 1 : 2}`, ...files],
   { cwd: root, stdio: "inherit" },
 );
 process.exit(r.status ?? 1);

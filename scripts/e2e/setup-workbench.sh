@@ -53,12 +53,15 @@ fi
 
 # npm install into a folder of its own: a package.json there stops npm from walking up to the extension's. The
 # output goes to a log (code-server's is long); its tail is shown when the install fails.
-npm_tool() { # dir, package, then more npm install arguments
-  local dir="$1" pkg="$2" log="$1/install.log"; shift 2
+npm_tool() { # dir, package, packages whose install scripts must run (space-separated), more npm install arguments
+  local dir="$1" pkg="$2" allow="$3" log="$1/install.log"; shift 3
   mkdir -p "$dir"
-  # npm 11 reads install-script approvals from allowScripts (advisory in this npm, blocking in later ones).
-  printf '{ "name": "e2e-tool", "private": true, "allowScripts": { "%s": true } }\n' "${pkg%@*}" >"$dir/package.json"
-  if ! (cd "$dir" && npm install --no-audit --no-fund "$pkg" "$@") >"$log" 2>&1; then
+  # npm 11 reads install-script approvals from package.json's allowScripts (a notice about unapproved ones in this
+  # npm; later ones skip them). It cannot reach the nested installs of code-server's postinstall: if those ever get
+  # skipped, the checks after the install say so.
+  local entries=""; [ -z "$allow" ] || entries=$(printf '"%s": true, ' $allow)
+  printf '{ "name": "e2e-tool", "private": true, "allowScripts": { %s } }\n' "${entries%, }" >"$dir/package.json"
+  if ! (cd "$dir" && npm install --no-audit --no-fund --save-exact "$pkg" "$@") >"$log" 2>&1; then
     tail -n 40 "$log" >&2; fail "npm install $pkg (full log: $log)"
   fi
 }
@@ -73,7 +76,7 @@ if [ -f "$CS_OK" ] && [ -z "${FORCE:-}" ]; then done_step "already installed"; e
   # which builds the native modules (node-pty, kerberos, spdlog, ...). As root it refuses to run unless
   # npm_config_unsafe_perm=true: npm ≥ 7 dropped that setting, so the environment variable is what reaches the script.
   # No --no-package-lock here: it would reach those nested installs and make them ignore VS Code's shrinkwrap.
-  npm_config_unsafe_perm=true npm_config_yes=true npm_tool "$CS_DIR" "code-server@$CS_VERSION" --foreground-scripts
+  npm_config_unsafe_perm=true npm_config_yes=true npm_tool "$CS_DIR" "code-server@$CS_VERSION" "code-server argon2" --foreground-scripts
   [ -x "$CS_VSCODE/node_modules/@vscode/ripgrep/bin/rg" ] \
     || fail "code-server's postinstall did not run or did not finish (lib/vscode/node_modules/@vscode/ripgrep/bin/rg is missing; log: $CS_DIR/install.log)"
   for m in node-pty/build/Release/pty.node kerberos/build/Release/kerberos.node @vscode/spdlog/build/Release/spdlog.node; do
@@ -87,7 +90,7 @@ VSCE_DIR="$TOOLS/vsce"
 step "@vscode/vsce $VSCE_VERSION → .tools/vsce"
 if [ -f "$VSCE_DIR/.installed-$VSCE_VERSION" ] && [ -z "${FORCE:-}" ]; then done_step "already installed"; else
   # keytar (optional, for publishing credentials) would try to download a prebuilt binary from GitHub.
-  npm_tool "$VSCE_DIR" "@vscode/vsce@$VSCE_VERSION" --omit=optional
+  npm_tool "$VSCE_DIR" "@vscode/vsce@$VSCE_VERSION" "" --omit=optional
   touch "$VSCE_DIR/.installed-$VSCE_VERSION"
   done_step
 fi
@@ -95,6 +98,7 @@ fi
 step "check"
 (cd "$ROOT" && node -e 'require.resolve("playwright-core")') 2>/dev/null \
   || fail "playwright-core is not in the project's node_modules: it is a devDependency (run npm ci)"
-v=$(node "$CS_DIR/node_modules/code-server/out/node/entry.js" --version | head -n 1) || fail "code-server does not start"
+# A throw-away HOME: code-server writes ~/.config/code-server/config.yaml and ~/.local/share/code-server on any run.
+v=$(HOME="$TMPDIR" node "$CS_DIR/node_modules/code-server/out/node/entry.js" --version | grep -m1 'with Code') || fail "code-server does not start"
 done_step "code-server $v, $(chromium --version 2>/dev/null)"
 echo "setup-workbench: done in $(since "$T0")"

@@ -14,6 +14,7 @@ import { ReviewLog } from "../core/store/reviewLog";
 
 /** Builds the services and registers them; every long-lived object is disposed with the extension. */
 export function activate(context: vscode.ExtensionContext): void {
+  const started = performance.now();
   const output = vscode.window.createOutputChannel("Self-Training", { log: true });
   const engine = new EngineService(vscode.Uri.joinPath(context.extensionUri, "dist", "engine.js").fsPath, output);
   const runs = new RunController(engine, output);
@@ -64,6 +65,8 @@ export function activate(context: vscode.ExtensionContext): void {
     const ids = RunStore.list(selftrainDir(ws.fsPath));
     return ids.length ? RunStore.open(selftrainDir(ws.fsPath), ids[ids.length - 1]!) : null;
   };
+
+  output.info(`activated in ${(performance.now() - started).toFixed(1)} ms`);
 
   command("selfTraining.startRound", async () => {
     const ws = needWorkspace();

@@ -7,7 +7,7 @@ import type { RunManifest, RunMode, StageName, StageState } from "./runTypes";
 
 export type EngineCommand =
   | { type: "checkDataset"; id: string; file: string }
-  /** Runs (or resumes) a run through a round; round 0 is the warm-up; default: the next unfinished round. */
+  /** Runs (or resumes) a run through a round; round 0 is the warm-up; default: the next round (after the warm-up). */
   | { type: "runRound"; id: string; workspace: string; runId?: string; round?: number; newRun?: boolean; mode?: RunMode; restartFrom?: StageName }
   /** Runs a round's evaluation again (default: the newest round with a model). */
   | { type: "evaluate"; id: string; workspace: string; runId?: string; round?: number }

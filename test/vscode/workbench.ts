@@ -36,7 +36,7 @@ export function packageExtension(): string {
   const newest = Math.max(...inputs.filter(existsSync).flatMap(mtimes));
   if (existsSync(out) && statSync(out).mtimeMs > newest) return out;
   mkdirSync(artifactsDir, { recursive: true });
-  const r = spawnSync(process.execPath, [vsce, "package", "--allow-missing-repository", "--skip-license", "--out", out], { cwd: repoRoot, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [vsce, "package", "--allow-missing-repository", "--out", out], { cwd: repoRoot, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`vsce package failed:\n${r.stdout}\n${r.stderr}`);
   return out;
 }
@@ -88,6 +88,7 @@ export async function startWorkbench({ workspace, vsix, timeoutMs = 60_000 }: Wo
   const why = missingTools();
   if (why) throw new Error(why);
   mkdirSync(artifactsDir, { recursive: true });
+  rmSync(join(artifactsDir, "code-server-logs"), { recursive: true, force: true });
   const home = mkdtempSync(join(tmpdir(), "sts-workbench-"));
   const dirs = ["--extensions-dir", join(home, "extensions"), "--user-data-dir", join(home, "user")];
   mkdirSync(join(home, "user/User"), { recursive: true });
@@ -105,10 +106,17 @@ export async function startWorkbench({ workspace, vsix, timeoutMs = 60_000 }: Wo
   let browser: Browser | null = null;
   let stopped = false;
   const killServer = (): void => {
-    // detached: code-server and its extension host, pty host and our engine share one process group.
-    if (server?.pid && server.exitCode === null) try { process.kill(-server.pid, "SIGKILL"); } catch { /* gone */ }
+    // detached: code-server and its extension host, pty host and our engine share one process group, which may
+    // outlive code-server itself.
+    if (server?.pid) try { process.kill(-server.pid, "SIGKILL"); } catch { /* the group is gone */ }
   };
-  process.once("exit", killServer); // the test runner died before stop(): leave nothing behind
+  // The test process ends before stop() (a crash, or Ctrl+C, which the detached group does not receive): leave
+  // nothing behind. A signal handler replaces Node's default exit, so it exits itself after the kill.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    killServer();
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.once("exit", killServer).once("SIGINT", onSignal).once("SIGTERM", onSignal);
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
@@ -119,7 +127,7 @@ export async function startWorkbench({ workspace, vsix, timeoutMs = 60_000 }: Wo
       await Promise.race([exited, delay(5_000)]);
       killServer();
     }
-    process.removeListener("exit", killServer);
+    process.removeListener("exit", killServer).removeListener("SIGINT", onSignal).removeListener("SIGTERM", onSignal);
     const logs = join(home, "user/logs");
     if (existsSync(logs)) cpSync(logs, join(artifactsDir, "code-server-logs"), { recursive: true });
     rmSync(home, { recursive: true, force: true });
@@ -139,13 +147,15 @@ export async function startWorkbench({ workspace, vsix, timeoutMs = 60_000 }: Wo
       executablePath: "/usr/bin/chromium",
       // playwright gives each launch a fresh temporary --user-data-dir (it refuses one in args) and adds --headless.
       args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+      env, // HOME too: chromium would otherwise create ~/.config/chromium/Crash Reports and ~/.cache/dconf
     });
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const url = `${base}/?folder=${encodeURIComponent(resolve(workspace))}`;
     await page.goto(url);
-    // The status bar shows once the workbench has restored its parts; the explorer then lists the folder.
+    // The status bar shows once the workbench has restored its parts, the explorer's tree once the folder is open
+    // (it may have no rows). Commands and files show up later; runCommand and openFile wait for their entry.
     await page.locator(".monaco-workbench .part.statusbar").waitFor({ timeout: timeoutMs });
-    await page.locator(".explorer-folders-view .monaco-list-row").first().waitFor({ timeout: timeoutMs });
+    await page.locator(".explorer-folders-view").waitFor({ state: "attached", timeout: timeoutMs });
 
     const pick = async (prefixKey: string, text: string, row: (label: string) => boolean): Promise<void> => {
       await page.keyboard.press(prefixKey);
@@ -169,15 +179,18 @@ export async function startWorkbench({ workspace, vsix, timeoutMs = 60_000 }: Wo
     return {
       page,
       url,
+      // A command row reads its title, then ", recently used" or the like.
       runCommand: (title) => pick("F1", title, (label) => label === title || label.startsWith(`${title},`)),
       openFile: async (name) => {
-        await pick("Control+P", name, (label) => label.startsWith(`${name},`) || label === name);
+        // A file row reads "train.jsonl data, file results": name, folder, then the separator's label.
+        await pick("Control+P", name, (label) => label === name || label.startsWith(`${name} `) || label.startsWith(`${name},`));
         await page.locator(`.tabs-container .tab[aria-label^="${name}"]`).waitFor();
       },
       notification: async (text, ms = 30_000) => {
-        const toast = page.locator(".notification-toast .notification-list-item-message").filter({ hasText: text });
-        await toast.first().waitFor({ timeout: ms });
-        return (await toast.first().textContent()) ?? "";
+        // fade-in-done: the toast has finished sliding in, so a screenshot shows it opaque.
+        const toast = page.locator(".notification-toast.notification-fade-in-done .notification-list-item-message").filter({ hasText: text }).first();
+        await toast.waitFor({ timeout: ms });
+        return (await toast.textContent()) ?? "";
       },
       screenshot: async (name) => {
         const file = join(artifactsDir, `${name}.png`);

@@ -40,7 +40,8 @@ export async function runRound(req: RoundRequest): Promise<{ runId: string; roun
   const store = await openOrCreate(req.workspace, req.runId, mode, req.newRun ?? false);
   const interrupted = await store.markInterrupted();
   for (const i of interrupted) req.events.log({ level: "warn", message: `run ${store.runId}: round ${i.round} ${i.stage} was interrupted; it restarts` });
-  const round = req.round ?? nextRound(store.manifest);
+  // By default the warm-up (when it has not run) and then the next round: a round needs a warmed-up model.
+  const round = req.round ?? Math.max(1, nextRound(store.manifest));
   if (req.restartFrom) {
     const stages = roundStages(round, store.manifest.mode);
     const from = stages.indexOf(req.restartFrom);

@@ -1,0 +1,46 @@
+// The issue's end-to-end path in a real workbench: a workspace with a tiny config, "Start Self-Training Round"
+// from the command palette (warm-up, then round 1, in the engine process), and the Dataset Explorer showing
+// the round, its question groups, a question and its samples. Screenshots go to .test-artifacts/.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { tempDir } from "../helpers/paths";
+import { tinyWorkspace } from "../helpers/workspace";
+import { spawnSync } from "node:child_process";
+import { artifactsDir, missingTools, packageExtension, startWorkbench } from "./workbench";
+
+test("workbench: Start Self-Training Round, then the explorer shows the round and its samples", { skip: missingTools() ?? false, timeout: 400_000 }, async (t) => {
+  const ws = await tinyWorkspace(tempDir(t, "sts-e2e-round-"));
+  const wb = await startWorkbench({ workspace: ws, vsix: packageExtension() });
+  t.after(() => wb.stop());
+  const { page } = wb;
+  const row = (name: RegExp) => page.getByRole("treeitem", { name }).first();
+  try {
+    await page.locator('.activitybar [aria-label^="Self-Training"]').first().click();
+    await row(/^Data/).waitFor({ timeout: 30_000 });
+    await wb.screenshot("round-1-explorer-before");
+    await wb.runCommand("Self-Training: Start Self-Training Round");
+    // The progress notification shows stage and step while it runs.
+    await wb.notification(/Round \d+ · /, 60_000);
+    await wb.screenshot("round-2-progress");
+    const done = await wb.notification(/round 1 finished/, 300_000);
+    assert.match(done, /^Run \d{4}-\d{2}-\d{2}-[a-z]+: round 1 finished/);
+    await row(/^Round 1/).click();
+    const group = row(/^(Mixed|All wrong|All right) \([1-9][\d,]*\)/);
+    await group.click();
+    await row(/^Q /).click();
+    await row(/sample 1/).waitFor({ timeout: 30_000 });
+    await wb.screenshot("round-3-explorer-samples");
+    const labels = await page.getByRole("treeitem").evaluateAll((els) => els.map((e) => e.getAttribute("aria-label") ?? ""));
+    assert.ok(labels.some((l) => /^Round 0/.test(l)), labels.join(" | "));
+    assert.ok(labels.some((l) => /^Round 1 .*pairs/.test(l) || /^Round 1/.test(l)), labels.join(" | "));
+    assert.ok(labels.filter((l) => /sample \d/.test(l)).length >= 4, labels.join(" | "));
+    assert.ok(labels.some((l) => /#### /.test(l)), "samples show their answers");
+    // Activation time, as the extension logs it (the logs are copied out when the workbench stops).
+    await wb.stop();
+    const logs = spawnSync("grep", ["-rhoE", "activated in [0-9.]+ ms", artifactsDir], { encoding: "utf8" }).stdout.trim().split("\n");
+    t.diagnostic(`extension ${logs.at(-1) ?? "activation time not found"}`);
+  } catch (e) {
+    await wb.screenshot("round-failed").catch(() => undefined);
+    throw e;
+  }
+});
