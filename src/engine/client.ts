@@ -1,6 +1,14 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { isEngineEvent, type EngineCommand, type EngineEvent } from "../shared/engineProtocol";
 
+/** The engine process ended while a job ran (a crash, a kill): reported once, by whoever watches its exit. */
+export class EngineExited extends Error {
+  constructor(code: number | null, signal: NodeJS.Signals | null) {
+    super(`engine stopped (code ${code}, signal ${signal})`);
+    this.name = "EngineExited";
+  }
+}
+
 /** The job was stopped at the user's request; its state resumes. */
 export class CancelledByUser extends Error {
   constructor() {
@@ -80,7 +88,7 @@ export class EngineClient {
       });
       const stopExit = this.onExit((code, signal) => {
         done();
-        reject(new Error(`engine stopped (code ${code}, signal ${signal})`));
+        reject(new EngineExited(code, signal));
       });
       const done = (): void => {
         stop();

@@ -11,7 +11,7 @@ import type { RunManifest } from "../shared/runTypes";
 
 /** Tree nodes; `contextValue` on the tree items drives the context menus in package.json. */
 export type ExplorerNode =
-  | { kind: "data"; file: string; label: string }
+  | { kind: "data"; file: string; test: string; devSize: number; testSize: number; label: string }
   | { kind: "run"; manifest: RunManifest }
   | { kind: "round"; runId: string; round: number; manifest: RunManifest }
   | { kind: "group"; runId: string; round: number; group: QuestionGroup; count: number }
@@ -28,7 +28,11 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
   /** Round indexes by run/round, rebuilt when a file they were read from changes. */
   private readonly indexes = new Map<string, { stamp: string; index: Promise<RoundIndex> }>();
 
-  constructor(private readonly workspace: () => vscode.Uri | undefined) {}
+  constructor(
+    private readonly workspace: () => vscode.Uri | undefined,
+    /** Whether a job is running now: a stage the manifest calls running, with no job, was interrupted. */
+    private readonly jobRunning: () => boolean,
+  ) {}
 
   refresh(): void {
     this.changed.fire(undefined);
@@ -63,7 +67,7 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
     if (!node) {
       const config = readWorkspaceConfig(ws);
       const at = (p: string): string => (isAbsolute(p) ? p : resolve(ws, p));
-      const data: ExplorerNode[] = [{ kind: "data", file: at(config.data.train), label: "Data" }];
+      const data: ExplorerNode[] = [{ kind: "data", file: at(config.data.train), test: config.data.test ? at(config.data.test) : "", devSize: config.data.devSize, testSize: config.data.testSize, label: "Data" }];
       const runs = (await Promise.all(RunStore.list(selftrainDir(ws)).map((id) => RunStore.open(selftrainDir(ws), id)))).map((s) => ({ kind: "run" as const, manifest: s.manifest }));
       return [...data, ...runs.reverse()];
     }
@@ -97,7 +101,7 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
     switch (node.kind) {
       case "data": {
         const item = new vscode.TreeItem(node.label, None);
-        item.description = existsSync(node.file) ? `${node.file.split(/[\\/]/).pop()} · ${(await countJsonl(node.file)).toLocaleString()} lines` : `${node.file} (missing)`;
+        item.description = existsSync(node.file) ? `${node.file.split(/[\\/]/).pop()} · ${await splitCounts(node)}` : `${node.file} (missing)`;
         item.iconPath = new vscode.ThemeIcon("database");
         item.resourceUri = vscode.Uri.file(node.file);
         item.command = { command: "vscode.open", title: "Open", arguments: [vscode.Uri.file(node.file)] };
@@ -107,7 +111,8 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
       case "run": {
         const m = node.manifest;
         const item = new vscode.TreeItem(`Run ${m.runId}`, vscode.TreeItemCollapsibleState.Expanded);
-        const running = m.rounds.flatMap((r) => Object.entries(r.stages).filter(([, s]) => s?.state === "running").map(([k]) => `round ${r.round} ${k} running`));
+        const verb = this.jobRunning() ? "running" : "interrupted";
+        const running = m.rounds.flatMap((r) => Object.entries(r.stages).filter(([, s]) => s?.state === "running").map(([k]) => `round ${r.round} ${k} ${verb}`));
         item.description = `${m.mode === "st" ? "ST" : "DPO-ST"} · ${running[0] ?? `${m.rounds.length} round${m.rounds.length === 1 ? "" : "s"}`}`;
         item.iconPath = new vscode.ThemeIcon("beaker");
         item.contextValue = "run";
@@ -131,7 +136,8 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
         const item = new vscode.TreeItem(`Round ${node.round}`, node.round === 0 ? None : Collapsed);
         item.description = parts.join(" · ");
         item.tooltip = failed ? `${failed}: ${rec.stages[failed]?.error ?? ""}` : undefined;
-        item.iconPath = new vscode.ThemeIcon(failed ? "error" : done === stages.length ? "pass" : "loading~spin");
+        const active = stages.some((s) => rec.stages[s]?.state === "running") && this.jobRunning();
+        item.iconPath = new vscode.ThemeIcon(failed ? "error" : done === stages.length ? "pass" : active ? "loading~spin" : "circle-large-outline");
         item.contextValue = "round";
         return item;
       }
@@ -166,4 +172,14 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
       }
     }
   }
+}
+
+/** "6,705 train · 768 dev · 1,319 test", as the run splits the files (dev, and test without a test file, from train). */
+async function splitCounts(node: Extract<ExplorerNode, { kind: "data" }>): Promise<string> {
+  const all = await countJsonl(node.file);
+  const testFile = node.test && existsSync(node.test) ? await countJsonl(node.test) : null;
+  const dev = Math.min(node.devSize, Math.floor(all / 4));
+  const test = testFile ?? node.testSize;
+  const train = all - dev - (testFile === null ? test : 0);
+  return `${train.toLocaleString()} train · ${dev.toLocaleString()} dev · ${test.toLocaleString()} test`;
 }

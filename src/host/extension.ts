@@ -19,7 +19,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const engine = new EngineService(vscode.Uri.joinPath(context.extensionUri, "dist", "engine.js").fsPath, output);
   const runs = new RunController(engine, output);
   const workspace = (): vscode.Uri | undefined => vscode.workspace.workspaceFolders?.[0]?.uri;
-  const tree = new DatasetTreeProvider(workspace);
+  const tree = new DatasetTreeProvider(workspace, () => runs.running);
   const view = vscode.window.createTreeView("selfTraining.explorer", { treeDataProvider: tree, showCollapseAll: true });
   context.subscriptions.push(output, engine, runs, tree, view, runs.onDidChangeRun(() => tree.refresh()));
 

@@ -1,6 +1,6 @@
 import * as vscode from "vscode";
 import { randomUUID } from "node:crypto";
-import { CancelledByUser } from "../engine/client";
+import { CancelledByUser, EngineExited } from "../engine/client";
 import type { EngineService } from "./engineService";
 import type { EngineCommand, EngineEvent } from "../shared/engineProtocol";
 
@@ -78,7 +78,9 @@ export class RunController implements vscode.Disposable {
         const done = events.find((e) => e.type === "roundFinished");
         if (done && done.type === "roundFinished") void vscode.window.showInformationMessage(`Run ${done.runId}: round ${done.round} finished.`, "Open Dashboard").then((a) => a && vscode.commands.executeCommand("selfTraining.openDashboard"));
       } catch (e) {
-        if (e instanceof CancelledByUser) {
+        if (e instanceof EngineExited) {
+          this.output.error(e.message); // the engine service has told the user already
+        } else if (e instanceof CancelledByUser) {
           void vscode.window.showInformationMessage("Stopped. Finished stages are kept; start the round again to resume.");
         } else {
           const message = e instanceof Error ? e.message : String(e);

@@ -18,10 +18,22 @@ test("workbench: Start Self-Training Round, then the explorer shows the round an
     await page.locator('.activitybar [aria-label^="Self-Training"]').first().click();
     await row(/^Data/).waitFor({ timeout: 30_000 });
     await wb.screenshot("round-1-explorer-before");
+    assert.match((await row(/^Data/).getAttribute("aria-label")) ?? "", /train\.jsonl · 38 train · 6 dev · 6 test/);
+    // Start, then Cancel from the progress notification: it stops, and says the run resumes.
     await wb.runCommand("Self-Training: Start Self-Training Round");
-    // The progress notification shows stage and step while it runs.
     await wb.notification(/Round \d+ · /, 60_000);
     await wb.screenshot("round-2-progress");
+    await page.locator(".notifications-toasts").getByRole("button", { name: "Cancel" }).first().click();
+    await wb.notification(/^Stopped\. Finished stages are kept/, 30_000);
+    // Started again, then the engine process is killed: the editor survives and says so.
+    await wb.runCommand("Self-Training: Start Self-Training Round");
+    await wb.notification(/Round \d+ · /, 60_000);
+    const killed = spawnSync("pkill", ["-9", "-f", "self-training-studio[^ ]*/dist/engine\\.js"]);
+    assert.equal(killed.status, 0, "no engine process to kill");
+    await wb.notification(/The Self-Training engine was stopped by SIGKILL/, 30_000);
+    await wb.screenshot("round-2b-engine-crash");
+    // Started once more, a fresh engine resumes and finishes the warm-up and round 1.
+    await wb.runCommand("Self-Training: Start Self-Training Round");
     const done = await wb.notification(/round 1 finished/, 300_000);
     assert.match(done, /^Run \d{4}-\d{2}-\d{2}-[a-z]+: round 1 finished/);
     await row(/^Round 1/).click();
