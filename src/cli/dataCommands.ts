@@ -69,4 +69,3 @@ export async function datasetTexts(file: string): Promise<string[]> {
   return examples.flatMap((e) => [e.question, e.rationale]);
 }
 
-export { writeSyntheticSet };

@@ -4,7 +4,7 @@ import { inspectDataset, formatDatasetReport } from "../core/data/datasetReport"
 import { initWorkspace, selftrainDir } from "../core/selftrain/session";
 import { RunStore } from "../core/store/runStore";
 import { readJsonl } from "../core/store/jsonl";
-import { writeSyntheticSet } from "./dataCommands";
+import { writeSyntheticSet } from "../core/data/syntheticFiles";
 import { viaEngine } from "./runCommands";
 import { parse, intOption } from "./args";
 
