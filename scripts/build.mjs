@@ -2,7 +2,7 @@
 // Type checking is separate (npm run typecheck). Native and WebAssembly packages stay external: they are
 // loaded from node_modules at run time.
 import { build } from "esbuild";
-import { existsSync, readdirSync, chmodSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, chmodSync, rmSync, mkdirSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -51,9 +51,14 @@ await Promise.all([
       target: "es2022",
       external: [],
       entryPoints: [join(webviewDir, name, "main.ts")],
+      // Fonts referenced from CSS stay files beside the bundle (the CSP allows fonts from there only).
+      loader: { ".ttf": "file", ".woff2": "file" },
       outfile: join(root, "dist", "webview", `${name}.js`),
     }),
   ),
 ]);
 chmodSync(join(root, "dist/cli.js"), 0o755);
+// The codicon font, loaded by the webviews under a CSP that allows fonts from the extension only.
+mkdirSync(join(root, "dist", "webview"), { recursive: true });
+for (const f of ["codicon.css", "codicon.ttf"]) copyFileSync(join(root, "node_modules/@vscode/codicons/dist", f), join(root, "dist", "webview", f));
 console.log(`built dist/extension.js, dist/engine.js, dist/cli.js${apps.length ? ", " + apps.map((a) => `dist/webview/${a}.js`).join(", ") : ""}`);

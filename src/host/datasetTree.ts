@@ -48,6 +48,22 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
     return files.map((f) => (existsSync(f) ? `${statSync(f).mtimeMs}:${statSync(f).size}` : "-")).join("|");
   }
 
+  /** A round's index, read once and shared with the review until one of its files changes. */
+  roundIndex(runId: string, round: number): Promise<RoundIndex> {
+    return this.index(runId, round);
+  }
+
+  /** The tree node of a round, for reveal(). */
+  async roundNode(runId: string, round: number): Promise<ExplorerNode | null> {
+    const store = await RunStore.open(selftrainDir(this.workspace()!.fsPath), runId);
+    return store.manifest.rounds.some((r) => r.round === round) ? { kind: "round", runId, round, manifest: store.manifest } : null;
+  }
+
+  async getParent(node: ExplorerNode): Promise<ExplorerNode | undefined> {
+    if (node.kind !== "round") return undefined;
+    return { kind: "run", manifest: node.manifest };
+  }
+
   private async index(runId: string, round: number): Promise<RoundIndex> {
     const ws = this.workspace()!.fsPath;
     const store = await RunStore.open(selftrainDir(ws), runId);
@@ -116,6 +132,7 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
         item.description = `${m.mode === "st" ? "ST" : "DPO-ST"} · ${running[0] ?? `${m.rounds.length} round${m.rounds.length === 1 ? "" : "s"}`}`;
         item.iconPath = new vscode.ThemeIcon("beaker");
         item.contextValue = "run";
+        item.id = `run:${m.runId}`;
         return item;
       }
       case "round": {
@@ -139,6 +156,7 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
         const active = stages.some((s) => rec.stages[s]?.state === "running") && this.jobRunning();
         item.iconPath = new vscode.ThemeIcon(failed ? "error" : done === stages.length ? "pass" : active ? "loading~spin" : "circle-large-outline");
         item.contextValue = "round";
+        item.id = `round:${node.runId}:${node.round}`;
         return item;
       }
       case "group": {

@@ -1,0 +1,54 @@
+import { checkArithmetic } from "../data/annotations";
+import { isCorrect } from "../data/answerCheck";
+import type { CalculatorCallRecord } from "../../shared/runTypes";
+import type { RationaleSpan } from "../../shared/reviewProtocol";
+
+/**
+ * Splits a rationale into what the review shows: plain text, each `<<expr=result>>` checked by the calculator
+ * (with the value it should have, when the written one is wrong, and whether the sampler forced it), and the
+ * `#### N` line judged against the gold answer.
+ */
+export function rationaleSpans(rationale: string, gold: number, calls: readonly CalculatorCallRecord[] = []): RationaleSpan[] {
+  const spans: RationaleSpan[] = [];
+  const answerAt = rationale.lastIndexOf("####");
+  const body = answerAt >= 0 ? rationale.slice(0, answerAt) : rationale;
+  // Calls are matched to annotations in order, by expression: the sampler records one per `<<expr=` it met.
+  const pending = calls.map((c) => ({ ...c, used: false }));
+  let at = 0;
+  for (const a of checkArithmetic(body)) {
+    if (a.start > at) spans.push({ kind: "text", text: body.slice(at, a.start) });
+    const call = pending.find((c) => !c.used && c.expression.trim() === a.expression.trim());
+    if (call) call.used = true;
+    const v = a.verdict;
+    spans.push({
+      kind: "calc",
+      text: body.slice(a.start, a.end),
+      expression: a.expression,
+      written: a.written,
+      status: v.kind,
+      ...(v.kind === "wrong" ? { expected: v.expected } : {}),
+      forced: call?.forced != null,
+    });
+    at = a.end;
+  }
+  if (at < body.length) spans.push({ kind: "text", text: body.slice(at) });
+  if (answerAt >= 0) {
+    const end = rationale.indexOf("\n", answerAt);
+    const line = end < 0 ? rationale.slice(answerAt) : rationale.slice(answerAt, end);
+    spans.push({ kind: "answer", text: line, correct: isCorrect(line, gold) });
+    if (end >= 0) spans.push({ kind: "text", text: rationale.slice(end) });
+  }
+  return spans;
+}
+
+/** Counts for the sample header: "calculator 2/3 ok, 1 forced". */
+export function calcCounts(spans: readonly RationaleSpan[]): { total: number; ok: number; forced: number } {
+  let total = 0, ok = 0, forced = 0;
+  for (const s of spans) {
+    if (s.kind !== "calc") continue;
+    total++;
+    if (s.status === "ok") ok++;
+    if (s.forced) forced++;
+  }
+  return { total, ok, forced };
+}

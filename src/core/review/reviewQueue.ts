@@ -1,0 +1,54 @@
+import type { QuestionSummary, RoundIndex } from "../explorer/roundIndex";
+import { REVIEW_FILTERS, type ReviewFilter } from "../../shared/reviewProtocol";
+import type { SampleRecord } from "../../shared/runTypes";
+
+/** The answer check and the arithmetic check disagree: a right final answer reached with wrong arithmetic. */
+export function disagrees(samples: ReadonlyArray<{ autoCorrect: boolean; arithmeticErrors: number }>): boolean {
+  return samples.some((s) => s.autoCorrect && s.arithmeticErrors > 0);
+}
+
+export function inFilter(q: QuestionSummary, filter: ReviewFilter): boolean {
+  switch (filter) {
+    case "all":
+      return true;
+    case "decided":
+      return q.decided;
+    case "disagreement":
+      return disagrees(q.samples);
+    default:
+      return q.group === filter;
+  }
+}
+
+/** The questions of a filter, in file order. */
+export function reviewQueue(index: RoundIndex, filter: ReviewFilter): QuestionSummary[] {
+  return index.questions.filter((q) => inFilter(q, filter));
+}
+
+export function filterCounts(index: RoundIndex): Record<ReviewFilter, number> {
+  const counts = Object.fromEntries(REVIEW_FILTERS.map((f) => [f, 0])) as Record<ReviewFilter, number>;
+  for (const q of index.questions) for (const f of REVIEW_FILTERS) if (inFilter(q, f)) counts[f]++;
+  return counts;
+}
+
+/**
+ * Whether a question's raw records (before the index exists) belong to a filter, with a person's verdicts
+ * applied: the first question of a filter can be found by reading the file only up to it.
+ */
+export function recordsInFilter(records: readonly SampleRecord[], filter: ReviewFilter, verdicts: ReadonlyMap<string, "correct" | "wrong">, touched: (r: SampleRecord) => boolean): boolean {
+  const right = records.filter((r) => (verdicts.get(r.hash) ?? (r.correct ? "correct" : "wrong")) === "correct").length;
+  switch (filter) {
+    case "all":
+      return true;
+    case "decided":
+      return records.some(touched);
+    case "disagreement":
+      return disagrees(records.map((r) => ({ autoCorrect: r.correct, arithmeticErrors: r.arithmeticErrors })));
+    case "mixed":
+      return right > 0 && right < records.length;
+    case "all-wrong":
+      return right === 0;
+    case "all-right":
+      return right === records.length;
+  }
+}

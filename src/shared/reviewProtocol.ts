@@ -1,0 +1,160 @@
+/**
+ * The rationale review's messages between the extension host and its webview. The host owns the state (the
+ * run store and the review log on disk) and posts views of it; the webview renders them and sends the user's
+ * actions back. Every incoming message is checked by `checkReviewMessage` before the host acts on it.
+ */
+import { checkMessage, MessageError, type Checked, type Fields } from "./messageGuards";
+
+export const REVIEW_FILTERS = ["all", "mixed", "all-wrong", "all-right", "disagreement", "decided"] as const;
+/** Which questions the queue walks: by the answer check's outcome, by disagreement between the answer check
+ * and the arithmetic check (a right answer reached with wrong arithmetic), or those a person decided. */
+export type ReviewFilter = (typeof REVIEW_FILTERS)[number];
+
+/** A piece of a rationale as the review shows it. */
+export type RationaleSpan =
+  | { kind: "text"; text: string }
+  /** A `<<expr=result>>` annotation, checked by the calculator. */
+  | {
+      kind: "calc";
+      text: string;
+      expression: string;
+      written: string;
+      status: "ok" | "wrong" | "unparseable" | "bad-result";
+      /** What the result should be, for wrong arithmetic. */
+      expected?: string;
+      /** The sampler forced this result with the calculator. */
+      forced: boolean;
+    }
+  /** The `#### N` final-answer line. */
+  | { kind: "answer"; text: string; correct: boolean };
+
+export type SampleRole = "chosen" | "rejected" | "pseudo-label";
+
+export interface ReviewSample {
+  hash: string;
+  /** Which sampling step of the round wrote it. */
+  stage: "dpo" | "sft";
+  /** 1-based, as the explorer numbers them. */
+  number: number;
+  spans: RationaleSpan[];
+  answer: number | null;
+  /** What the answer check said. */
+  autoCorrect: boolean;
+  /** After a person's verdict, when there is one. */
+  correct: boolean;
+  verdict: "correct" | "wrong" | null;
+  excluded: boolean;
+  notes: string[];
+  roles: SampleRole[];
+  logProb: number;
+  calcTotal: number;
+  calcOk: number;
+  calcForced: number;
+  /** Sampling stopped at the token limit before a final answer. */
+  unfinished: boolean;
+  /** A person decided something about this sample. */
+  decidedByPerson: boolean;
+}
+
+export type DiffPart = { op: "same" | "added" | "removed"; text: string };
+
+export interface ReviewPair {
+  chosenHash: string;
+  rejectedHash: string;
+  /** "sample 2", "gold", "your rationale", "round 1 sample 3" … */
+  chosenLabel: string;
+  rejectedLabel: string;
+  /** Built by this round (from pairs.jsonl), or decided by a person for the next round. */
+  origin: "built" | "person";
+  /** What the review log says about it now. */
+  status: "active" | "excluded" | "swapped";
+  similarity: number | null;
+  /** Word diff from rejected to chosen. */
+  diff: DiffPart[];
+}
+
+export interface ReviewDecisionView {
+  id: string;
+  at: string;
+  /** One line: "marked sample 3 wrong". */
+  summary: string;
+}
+
+export interface ReviewQuestion {
+  runId: string;
+  round: number;
+  questionId: string;
+  question: string;
+  goldAnswer: number;
+  /** The gold rationale, when the data set file is at hand. */
+  gold: { hash: string; spans: RationaleSpan[] } | null;
+  samples: ReviewSample[];
+  pairs: ReviewPair[];
+  /** Rationales a person wrote for this question. */
+  written: Array<{ hash: string; spans: RationaleSpan[] }>;
+  decisions: ReviewDecisionView[];
+}
+
+export interface ReviewQueue {
+  filter: ReviewFilter;
+  /** 0-based position of the shown question in the filtered queue; null while the queue is being built. */
+  position: number | null;
+  total: number | null;
+  counts: Partial<Record<ReviewFilter, number>>;
+}
+
+export interface ReviewRunChoice {
+  runId: string;
+  mode: string;
+  /** Rounds with samples to review. */
+  rounds: number[];
+}
+
+export type ReviewHostMessage =
+  | { type: "state"; runs: ReviewRunChoice[]; runId: string | null; round: number | null; queue: ReviewQueue; question: ReviewQuestion | null; empty?: string }
+  | { type: "queue"; queue: ReviewQueue }
+  | { type: "notice"; level: "info" | "warn" | "error"; text: string };
+
+export type ReviewWebviewMessage =
+  | { type: "ready" }
+  | { type: "log"; level: "info" | "warn" | "error"; text: string }
+  | { type: "navigate"; to: "next" | "prev" | "first" }
+  | { type: "setFilter"; filter: ReviewFilter }
+  | { type: "selectRound"; runId: string; round: number }
+  | { type: "mark"; hash: string; verdict: "correct" | "wrong" }
+  | { type: "exclude"; hash: string; excluded: boolean }
+  | { type: "forcePair"; chosenHash: string; rejectedHash: string }
+  | { type: "swapPair"; chosenHash: string; rejectedHash: string }
+  | { type: "excludePair"; chosenHash: string; rejectedHash: string; excluded: boolean }
+  | { type: "editRationale"; fromHash: string | null }
+  | { type: "note"; hash: string }
+  | { type: "undo" }
+  | { type: "openRecord"; hash: string };
+
+const HASH_MAX = 128;
+const hash = (f: Fields, name: string): string => f.str(name, { max: HASH_MAX });
+const level = (f: Fields): "info" | "warn" | "error" => f.oneOf("level", ["info", "warn", "error"] as const);
+
+/** The host's check of everything the review webview sends. */
+export function checkReviewMessage(raw: unknown): Checked<ReviewWebviewMessage> {
+  return checkMessage<ReviewWebviewMessage>(raw, "review", {
+    ready: () => ({ type: "ready" }),
+    log: (f) => ({ type: "log", level: level(f), text: f.str("text", { empty: true, max: 4000 }) }),
+    navigate: (f) => ({ type: "navigate", to: f.oneOf("to", ["next", "prev", "first"] as const) }),
+    setFilter: (f) => ({ type: "setFilter", filter: f.oneOf("filter", REVIEW_FILTERS) }),
+    selectRound: (f) => ({ type: "selectRound", runId: f.str("runId", { max: 200 }), round: f.int("round", 0, 100_000) }),
+    mark: (f) => ({ type: "mark", hash: hash(f, "hash"), verdict: f.oneOf("verdict", ["correct", "wrong"] as const) }),
+    exclude: (f) => ({ type: "exclude", hash: hash(f, "hash"), excluded: f.bool("excluded") }),
+    forcePair: (f) => {
+      const m = { type: "forcePair" as const, chosenHash: hash(f, "chosenHash"), rejectedHash: hash(f, "rejectedHash") };
+      if (m.chosenHash === m.rejectedHash) throw new MessageError(`review "forcePair": chosen and rejected must be different rationales`);
+      return m;
+    },
+    swapPair: (f) => ({ type: "swapPair", chosenHash: hash(f, "chosenHash"), rejectedHash: hash(f, "rejectedHash") }),
+    excludePair: (f) => ({ type: "excludePair", chosenHash: hash(f, "chosenHash"), rejectedHash: hash(f, "rejectedHash"), excluded: f.bool("excluded") }),
+    editRationale: (f) => ({ type: "editRationale", fromHash: f.optStr("fromHash", HASH_MAX) ?? null }),
+    note: (f) => ({ type: "note", hash: hash(f, "hash") }),
+    undo: () => ({ type: "undo" }),
+    openRecord: (f) => ({ type: "openRecord", hash: hash(f, "hash") }),
+  });
+}
