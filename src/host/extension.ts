@@ -11,6 +11,10 @@ import { initWorkspace, configPath, selftrainDir, exportRound } from "../core/se
 import { writeSyntheticSet } from "../core/data/syntheticFiles";
 import { RunStore } from "../core/store/runStore";
 import { ReviewLog } from "../core/store/reviewLog";
+import { ReviewPanel, type ReviewDeps, type ReviewTarget } from "./reviewPanel";
+import { DashboardPanel } from "./dashboardPanel";
+import { RecordLens } from "./recordLens";
+import type { ReviewDecision } from "../shared/runTypes";
 
 /** Builds the services and registers them; every long-lived object is disposed with the extension. */
 export function activate(context: vscode.ExtensionContext): void {
@@ -26,9 +30,12 @@ export function activate(context: vscode.ExtensionContext): void {
   const setInitialized = (): Thenable<unknown> => vscode.commands.executeCommand("setContext", "selfTraining.initialized", Boolean(workspace() && existsSync(configPath(workspace()!.fsPath))));
   void setInitialized();
   const watcher = vscode.workspace.createFileSystemWatcher("**/.selftrain/{config.json,reviews.jsonl,runs/*/manifest.json}");
+  const lens = new RecordLens(context.extensionUri, workspace);
+  context.subscriptions.push(lens, { dispose: () => DashboardPanel.disposeCurrent() });
   const onFiles = (): void => {
     void setInitialized();
     tree.refresh();
+    lens.refresh();
   };
   context.subscriptions.push(watcher, watcher.onDidCreate(onFiles), watcher.onDidChange(onFiles), watcher.onDidDelete(onFiles));
 
@@ -55,12 +62,18 @@ export function activate(context: vscode.ExtensionContext): void {
       }
     }));
   };
-  const decide = (node: ExplorerNode | undefined, make: (hash: string) => Parameters<ReviewLog["append"]>[0]): void => {
+  /** Records a decision from the explorer, a CodeLens or a command; every view then shows it. */
+  const decide = (make: () => ReviewDecision | null): void => {
     const ws = needWorkspace();
-    if (!ws || node?.kind !== "sample") return;
-    new ReviewLog(selftrainDir(ws.fsPath)).append(make(node.s.hash));
+    const decision = ws ? make() : null;
+    if (!ws || !decision) return;
+    new ReviewLog(selftrainDir(ws.fsPath)).append(decision);
     tree.refresh();
+    lens.refresh();
+    ReviewPanel.refreshIfOpen();
   };
+  /** The sample a command is about: an explorer node, or `{hash}` from a CodeLens. */
+  const sampleHash = (arg?: ExplorerNode | { hash: string }): string | null => (arg && "hash" in arg ? arg.hash : arg?.kind === "sample" ? arg.s.hash : null);
   const newestRun = async (ws: vscode.Uri): Promise<RunStore | null> => {
     const ids = RunStore.list(selftrainDir(ws.fsPath));
     return ids.length ? RunStore.open(selftrainDir(ws.fsPath), ids[ids.length - 1]!) : null;
@@ -129,39 +142,51 @@ export function activate(context: vscode.ExtensionContext): void {
       void show(msg, "Show Log").then((a) => a && output.show());
     }
   });
-  command("selfTraining.markCorrect", (node?: ExplorerNode) => decide(node, (hash) => ({ kind: "mark", verdict: "correct", hash })));
-  command("selfTraining.markWrong", (node?: ExplorerNode) => decide(node, (hash) => ({ kind: "mark", verdict: "wrong", hash })));
-  command("selfTraining.exclude", (node?: ExplorerNode) => decide(node, (hash) => ({ kind: "exclude-sample", hash })));
+  const onSample = (make: (hash: string) => ReviewDecision) => (arg?: ExplorerNode | { hash: string }) => decide(() => {
+    const hash = sampleHash(arg);
+    return hash ? make(hash) : null;
+  });
+  command("selfTraining.markCorrect", onSample((hash) => ({ kind: "mark", verdict: "correct", hash })));
+  command("selfTraining.markWrong", onSample((hash) => ({ kind: "mark", verdict: "wrong", hash })));
+  command("selfTraining.exclude", onSample((hash) => ({ kind: "exclude-sample", hash })));
   command("selfTraining.copyAsJson", async (node?: ExplorerNode) => {
     if (node?.kind === "sample") await vscode.env.clipboard.writeText(JSON.stringify({ questionId: node.q.questionId, question: node.q.question, gold: node.q.gold, ...node.s }, null, 2));
   });
-  // Until the review webview (issue 6): the sample's record, selected in its JSONL file.
-  command("selfTraining.reviewRationales", async (node?: ExplorerNode) => {
+  const reviewDeps = (ws: vscode.Uri): ReviewDeps => ({
+    extensionUri: context.extensionUri, workspace: ws, log: output,
+    roundIndex: (runId, round) => tree.roundIndex(runId, round),
+    onDecided: () => {
+      tree.refresh();
+      lens.refresh();
+    },
+  });
+  command("selfTraining.reviewRationales", async (node?: ExplorerNode | ReviewTarget) => {
     const ws = needWorkspace();
     if (!ws) return;
-    const run = node && "runId" in node ? await RunStore.open(selftrainDir(ws.fsPath), node.runId) : await newestRun(ws);
-    if (!run) return void vscode.window.showInformationMessage("No rounds to review yet: start a self-training round first.");
-    const round = node && "round" in node ? node.round : Math.max(...run.manifest.rounds.map((r) => r.round));
-    const file = ["samples-dpo.jsonl", "samples-sft.jsonl"].map((f) => run.path(round, f)).find(existsSync);
-    if (!file) return void vscode.window.showInformationMessage(`Round ${round} has no samples yet.`);
-    const doc = await vscode.workspace.openTextDocument(file);
-    const hash = node?.kind === "sample" ? node.s.hash : node?.kind === "question" ? node.q.samples[0]?.hash : undefined;
-    const at = hash ? doc.getText().indexOf(`"hash":"${hash}"`) : -1;
-    const editor = await vscode.window.showTextDocument(doc, { preview: true });
-    if (at >= 0) {
-      const line = doc.lineAt(doc.positionAt(at).line);
-      editor.selection = new vscode.Selection(line.range.start, line.range.end);
-      editor.revealRange(line.range, vscode.TextEditorRevealType.InCenter);
+    let target: ReviewTarget | undefined;
+    if (node && "runId" in node && "round" in node) {
+      target = { runId: node.runId, round: node.round };
+      if ("kind" in node && node.kind === "sample") Object.assign(target, { questionId: node.q.questionId, hash: node.s.hash });
+      else if ("kind" in node && node.kind === "question") target.questionId = node.q.questionId;
+      else if (!("kind" in node)) Object.assign(target, node);
     }
+    await ReviewPanel.show(reviewDeps(ws), target);
   });
-  // Until the metrics webview (issue 6): the newest round's metrics file.
   command("selfTraining.openDashboard", async () => {
     const ws = needWorkspace();
-    const run = ws ? await newestRun(ws) : null;
-    if (!run) return void vscode.window.showInformationMessage("No metrics yet: start a self-training round first.");
-    const rounds = run.manifest.rounds.map((r) => r.round).filter((r) => existsSync(run.path(r, "metrics.jsonl")));
-    if (rounds.length === 0) return void vscode.window.showInformationMessage("No metrics yet.");
-    await vscode.window.showTextDocument(vscode.Uri.file(run.path(Math.max(...rounds), "metrics.jsonl")));
+    if (ws) DashboardPanel.show(context.extensionUri, ws, output, runs);
+  });
+  command("selfTraining.revealRound", async (at?: { runId: string; round: number }) => {
+    if (!at) return;
+    await vscode.commands.executeCommand("selfTraining.explorer.focus");
+    const node = await tree.roundNode(at.runId, at.round);
+    if (node) await view.reveal(node, { select: true, focus: true, expand: true });
+  });
+  command("selfTraining.swapPair", (pair?: { questionId: string; chosenHash: string; rejectedHash: string }) => {
+    if (pair) decide(() => ({ kind: "force-pair", questionId: pair.questionId, chosenHash: pair.rejectedHash, rejectedHash: pair.chosenHash }));
+  });
+  command("selfTraining.excludePair", (pair?: { questionId: string; chosenHash: string; rejectedHash: string }) => {
+    if (pair) decide(() => ({ kind: "exclude-pair", chosenHash: pair.chosenHash, rejectedHash: pair.rejectedHash }));
   });
   command("selfTraining.exportPairs", async () => {
     const ws = needWorkspace();

@@ -18,6 +18,8 @@ import type { ReviewDecision, SampleRecord } from "../shared/runTypes";
 export interface ReviewTarget {
   runId: string;
   round: number;
+  /** The user chose the filter: an empty one is shown as empty rather than widened to all questions. */
+  keepFilter?: boolean;
   questionId?: string;
   /** A sample to bring into view. */
   hash?: string;
@@ -54,6 +56,8 @@ export class ReviewPanel implements vscode.Disposable {
   private queue: ReviewQueue = { filter: "mixed", position: null, total: null, counts: {} };
   /** Drafts of hand-written rationales being edited: file → the question they belong to. */
   private readonly drafts = new Map<string, { questionId: string; question: string; gold: number; runId: string; round: number }>();
+  /** The rationale to focus when the next state is posted. */
+  private focusHash: string | undefined;
   /** Increments on every (re)load, so a slow queue build does not overwrite a newer state. */
   private generation = 0;
 
@@ -71,10 +75,16 @@ export class ReviewPanel implements vscode.Disposable {
   }
 
   private constructor(private readonly deps: ReviewDeps) {
+    const created = performance.now();
+    let readyOnce = false;
     this.app = new WebviewApp(deps.extensionUri, { viewType: "selfTraining.review", title: "Rationale Review", app: "review", check: checkReviewMessage }, deps.log);
     this.disposables.push(
       this.app,
-      this.app.onReady(() => this.postState()),
+      this.app.onReady(() => {
+        if (!readyOnce) deps.log.info(`review: page ready ${(performance.now() - created).toFixed(0)} ms after the panel was created`);
+        readyOnce = true;
+        void this.postState();
+      }),
       this.app.onMessage((m) => void this.handle(m).catch((e: unknown) => this.fail(e))),
       this.app.onDidDispose(() => this.dispose()),
       vscode.workspace.onDidSaveTextDocument((doc) => void this.onDraftSaved(doc).catch((e: unknown) => this.fail(e))),
@@ -114,6 +124,7 @@ export class ReviewPanel implements vscode.Disposable {
   /** Opens a round (the newest with samples unless given) at a question (the first of the filter unless given). */
   private async open(target?: ReviewTarget): Promise<void> {
     const gen = ++this.generation;
+    const started = performance.now();
     const runs = await this.runs();
     let runId = target?.runId;
     let round = target?.round;
@@ -131,12 +142,20 @@ export class ReviewPanel implements vscode.Disposable {
     }
     const store = await RunStore.open(this.selftrain, runId);
     this.place = { store, round };
+    this.focusHash = target?.hash;
     if (target?.questionId) this.filter = "all";
     let questionId = target?.questionId;
     let preloaded: { file: string; records: SampleRecord[] } | undefined;
+    let widened: string | null = null;
     if (!questionId) {
       // The first question of the filter, read from the head of the file: no need to wait for the whole index.
-      const found = await this.firstOfFilter(store, round, this.filter);
+      let found = await this.firstOfFilter(store, round, this.filter);
+      if (!found && !target?.keepFilter && this.filter !== "all") {
+        const empty = this.filter;
+        this.filter = "all";
+        found = await this.firstOfFilter(store, round, this.filter);
+        if (found) widened = `No questions in "${empty}" in round ${round}: showing all questions.`;
+      }
       if (found) {
         questionId = found.records[0]!.questionId;
         preloaded = found;
@@ -145,7 +164,9 @@ export class ReviewPanel implements vscode.Disposable {
     this.question = questionId ? await buildReviewQuestion({ store, round, reviews: this.reviews(), dataFiles: this.dataFiles() }, questionId, preloaded) : null;
     if (gen !== this.generation) return;
     this.queue = { filter: this.filter, position: null, total: null, counts: {} };
-    this.postState(runs);
+    void this.postState(runs);
+    if (widened) this.post({ type: "notice", level: "info", text: widened });
+    this.deps.log.info(`review: run ${runId} round ${round}${questionId ? ` question ${questionId}` : ""} read in ${(performance.now() - started).toFixed(0)} ms`);
     void this.updateQueue(gen);
   }
 
@@ -194,7 +215,9 @@ export class ReviewPanel implements vscode.Disposable {
       type: "state", runs: runs ?? (await this.runs()), runId: this.place?.store.manifest.runId ?? null, round: this.place?.round ?? null,
       queue: this.queue, question: this.question,
       ...(this.place && !this.question ? { empty: `No questions in "${this.filter}" in this round.` } : {}),
+      ...(this.focusHash ? { focusHash: this.focusHash } : {}),
     });
+    this.focusHash = undefined;
   }
 
   private post(m: ReviewHostMessage): void {
@@ -223,7 +246,7 @@ export class ReviewPanel implements vscode.Disposable {
         return this.open({ runId: m.runId, round: m.round });
       case "setFilter":
         this.filter = m.filter;
-        if (this.place) return this.open({ runId: this.place.store.manifest.runId, round: this.place.round });
+        if (this.place) return this.open({ runId: this.place.store.manifest.runId, round: this.place.round, keepFilter: true });
         return;
       case "navigate":
         return this.navigate(m.to);

@@ -4,6 +4,12 @@ import { CancelledByUser, EngineExited } from "../engine/client";
 import type { EngineService } from "./engineService";
 import type { EngineCommand, EngineEvent } from "../shared/engineProtocol";
 
+/** A metrics record the engine reported while a job runs; metrics.jsonl gets it only when its stage ends. */
+export interface LiveMetric {
+  jobId: string;
+  record: Readonly<Record<string, string | number | null | undefined>>;
+}
+
 type Job = { kind: "runRound"; newRun?: boolean; round?: number } | { kind: "evaluate" };
 
 const STAGE_LABEL: Record<string, string> = {
@@ -21,6 +27,9 @@ export class RunController implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   /** Fires when a stage finishes, so views refresh live. */
   readonly onDidChangeRun = this.changed.event;
+  private readonly metric = new vscode.EventEmitter<LiveMetric>();
+  /** Every step and round record as it happens, so the dashboard draws a stage while it runs. */
+  readonly onMetric = this.metric.event;
 
   constructor(
     private readonly engine: EngineService,
@@ -73,6 +82,7 @@ export class RunController implements vscode.Disposable {
               this.status.text = `$(beaker) Round ${e.round ?? "?"} · ${STAGE_LABEL[e.stage] ?? e.stage} ${pct}%`;
             }
           }
+          if (e.type === "metric") this.metric.fire({ jobId: e.id, record: e.record });
           if (e.type === "stage" && e.state !== "running") this.changed.fire();
         });
         const done = events.find((e) => e.type === "roundFinished");
@@ -99,6 +109,7 @@ export class RunController implements vscode.Disposable {
     this.active?.cancel();
     this.status.dispose();
     this.changed.dispose();
+    this.metric.dispose();
   }
 }
 

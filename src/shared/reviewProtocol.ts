@@ -111,7 +111,18 @@ export interface ReviewRunChoice {
 }
 
 export type ReviewHostMessage =
-  | { type: "state"; runs: ReviewRunChoice[]; runId: string | null; round: number | null; queue: ReviewQueue; question: ReviewQuestion | null; empty?: string }
+  | {
+      type: "state";
+      runs: ReviewRunChoice[];
+      runId: string | null;
+      round: number | null;
+      queue: ReviewQueue;
+      question: ReviewQuestion | null;
+      /** Why there is no question to show. */
+      empty?: string;
+      /** A rationale to bring into view and focus (opened from the explorer or a CodeLens on it). */
+      focusHash?: string;
+    }
   | { type: "queue"; queue: ReviewQueue }
   | { type: "notice"; level: "info" | "warn" | "error"; text: string };
 

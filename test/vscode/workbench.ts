@@ -158,17 +158,29 @@ export async function startWorkbench({ workspace, vsix, timeoutMs = 60_000 }: Wo
     await page.locator(".explorer-folders-view").waitFor({ state: "attached", timeout: timeoutMs });
 
     const pick = async (prefixKey: string, text: string, row: (label: string) => boolean): Promise<void> => {
-      await page.keyboard.press(prefixKey);
       const input = page.locator(".quick-input-widget input");
-      await input.waitFor();
-      await input.pressSequentially(text);
-      // Wait until the wanted entry is listed (extensions and file search fill the list asynchronously), then
-      // make it the active row: Enter alone could take a stale first row.
       const rows = page.locator(".quick-input-list .monaco-list-row");
-      await waitFor(async () => {
+      const listed = async (): Promise<boolean> => {
         for (const r of await rows.all()) if (row((await r.getAttribute("aria-label")) ?? "")) return true;
         return false;
-      }, 20_000, () => `"${text}" is not listed in the quick pick`);
+      };
+      // Wait until the wanted entry is listed (extensions and file search fill the list asynchronously), then
+      // make it the active row: Enter alone could take a stale first row. The command palette lists the commands
+      // known when it opened: right after start-up an extension's may not be registered yet, so it is reopened.
+      const end = Date.now() + 30_000;
+      for (;;) {
+        await page.keyboard.press(prefixKey);
+        await input.waitFor();
+        await input.pressSequentially(text);
+        try {
+          await waitFor(listed, 5_000, () => `"${text}" is not listed in the quick pick`);
+          break;
+        } catch (e) {
+          if (Date.now() > end) throw e;
+          await page.keyboard.press("Escape");
+          await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
+        }
+      }
       const labels = await Promise.all((await rows.all()).map((r) => r.getAttribute("aria-label")));
       const index = labels.findIndex((l) => row(l ?? ""));
       for (let i = 0; i < index; i++) await page.keyboard.press("ArrowDown");

@@ -54,6 +54,7 @@ const bridge = connect<ReviewWebviewMessage, ReviewHostMessage>((m) => {
       }
       state = m;
       notice = null;
+      if (m.focusHash) focusKey = `sample:${m.focusHash}`;
       render();
       break;
     case "queue":
@@ -275,7 +276,8 @@ function render(): void {
   bodyEl.replaceChildren(...parts.filter((p): p is HTMLElement => p !== null));
   bodyEl.scrollTop = scrollTop;
   const again = focusKey ? bodyEl.querySelector<HTMLElement>(`[data-key="${CSS.escape(focusKey)}"]`) : null;
-  (again ?? bodyEl.querySelector<HTMLElement>(".card[data-testid=sample]"))?.focus({ preventScroll: Boolean(again) });
+  (again ?? bodyEl.querySelector<HTMLElement>(".card[data-testid=sample]"))?.focus({ preventScroll: true });
+  again?.scrollIntoView({ block: "nearest" });
 }
 
 bodyEl.addEventListener("focusin", (e) => {

@@ -27,7 +27,8 @@ export interface PairBuildResult {
 /**
  * The DPO step's pair building (method.md, steps 2–4), with human decisions on top: a person's verdict
  * replaces the answer check, excluded rationales and pairs are left out, forced pairs are always built
- * (beside the automatic ones), and hand-written rationales are positives.
+ * (beside the automatic ones, which never include a forced pair's opposite direction: that is a swap), and
+ * hand-written rationales are positives.
  * `candidates` hold, per question, the gold rationale first and then every sample of every round so far.
  */
 export function buildPairs(candidates: readonly Candidate[], human: HumanDecisions, round: number, s: PairSettings): PairBuildResult {
@@ -85,7 +86,8 @@ export function buildPairs(candidates: readonly Candidate[], human: HumanDecisio
       const cs = tokenSet(c.rationale);
       negatives.forEach((r, j) => {
         const key = pairKey(c.hash, r.hash);
-        if (!human.excludedPairs.has(key) && !built.has(key)) options.push({ c, r, sim: jaccard(cs, negSets[j]!) });
+        // A forced pair the other way round is a person's swap: the automatic direction is what they overrode.
+        if (!human.excludedPairs.has(key) && !built.has(key) && !built.has(pairKey(r.hash, c.hash))) options.push({ c, r, sim: jaccard(cs, negSets[j]!) });
       });
     }
     // Least similar first; ties broken by hashes so the result does not depend on input order.

@@ -73,6 +73,16 @@ test("pairs: human decisions win over the answer check and are marked as human",
   assert.ok(!pairs.some((p) => p.questionId === "q2"));
 });
 
+test("pairs: a person's swap replaces the automatic direction, it is not built beside it", () => {
+  // Without decisions, gold ≻ s5 is among the automatic pairs (they are the least similar).
+  const before = buildPairs([gold, ...samples], NO_DECISIONS, 1, { maxPairsPerQuestion: 3 }).pairs;
+  assert.ok(before.some((p) => p.chosenHash === "g" && p.rejectedHash === "s5"));
+  const swapped: HumanDecisions = { ...NO_DECISIONS, forcedPairs: [{ questionId: "q1", chosenHash: "s5", rejectedHash: "g" }] };
+  const after = buildPairs([gold, ...samples], swapped, 2, { maxPairsPerQuestion: 3 }).pairs;
+  assert.deepEqual(after.filter((p) => p.source === "human").map((p) => [p.chosenHash, p.rejectedHash]), [["s5", "g"]]);
+  assert.ok(!after.some((p) => p.chosenHash === "g" && p.rejectedHash === "s5"), "the overridden direction was built too");
+});
+
 function sample(hash: string, questionId: string, rationale: string, correct: boolean): SampleRecord {
   return { hash, questionId, question: questionId, rationale, answer: null, gold: 0, correct, logProb: 0, calculatorCalls: [], arithmeticErrors: 0, finished: true, round: 1, index: 0 };
 }

@@ -1,0 +1,449 @@
+/**
+ * The metrics dashboard's model, read from the run store: for every run a rounds table and, per training
+ * stage, the per-step curves; plus the warnings. Reading never fails on one bad line or one broken run: what
+ * cannot be read becomes a warning, and the rest is shown.
+ */
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { RunStore } from "../store/runStore";
+import { completeLines, readTail } from "../store/jsonlLines";
+import { selftrainDir } from "../selftrain/workspace";
+import { roundStages } from "../selftrain/stages";
+import { downsample } from "./downsample";
+import { roundWarnings, sortWarnings, stageWarnings, STEP_WARNING_KINDS } from "./metricWarnings";
+import { STEP_METRICS, TRAIN_STAGES } from "../../shared/dashboardProtocol";
+import type { DashboardState, MetricWarning, RoundRow, RunMetrics, RunStatus, StageSteps, StepMetric, StepPoint, TrainStage } from "../../shared/dashboardProtocol";
+import type { RoundRecord, RunMode, StageName } from "../../shared/runTypes";
+
+/** Points kept per curve: more than a chart a few hundred pixels wide can show apart. */
+export const MAX_POINTS = 1000;
+
+export interface DashboardModel {
+  runs: RunMetrics[];
+  /** Runs that could not be read at all, one sentence each. */
+  problems: string[];
+}
+
+export interface TrainMetric {
+  kind: "train";
+  round: number;
+  stage: TrainStage;
+  step: number;
+  totalSteps: number | null;
+  engine: string | null;
+  device: string | null;
+  /** A present metric that is not a finite number is null here (JSON writes NaN and ±Infinity as null). */
+  values: Partial<Record<StepMetric, number | null>>;
+}
+
+export interface RoundMetric {
+  kind: "round";
+  round: number;
+  engine: string | null;
+  device: string | null;
+  fields: Record<string, unknown>;
+}
+
+export type ParsedMetric = TrainMetric | RoundMetric;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function finite(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+function text(v: unknown): string | null {
+  return typeof v === "string" && v.length > 0 ? v : null;
+}
+
+/**
+ * One metrics.jsonl record (or live metric event) as the dashboard needs it. Null for a kind it does not
+ * chart; throws, with the reason, for a record that claims to be one but lacks what makes it usable.
+ */
+export function parseMetricRecord(raw: unknown): ParsedMetric | null {
+  if (!isRecord(raw)) throw new Error("a metrics record must be an object");
+  const round = raw["round"];
+  if (raw["kind"] !== "train" && raw["kind"] !== "round") return null;
+  if (typeof round !== "number" || !Number.isInteger(round) || round < 0) throw new Error(`"round" must be a whole number ≥ 0, got ${JSON.stringify(round)}`);
+  const engine = text(raw["engine"]);
+  const device = text(raw["device"]);
+  if (raw["kind"] === "round") return { kind: "round", round, engine, device, fields: raw };
+  const stage = raw["stage"];
+  if (!(TRAIN_STAGES as readonly unknown[]).includes(stage)) throw new Error(`"stage" must be one of ${TRAIN_STAGES.join(", ")}, got ${JSON.stringify(stage)}`);
+  const step = raw["step"];
+  if (typeof step !== "number" || !Number.isInteger(step) || step < 0) throw new Error(`"step" must be a whole number ≥ 0, got ${JSON.stringify(step)}`);
+  const values: Partial<Record<StepMetric, number | null>> = {};
+  for (const k of STEP_METRICS) if (raw[k] !== undefined) values[k] = finite(raw[k]);
+  return { kind: "train", round, stage: stage as TrainStage, step, totalSteps: finite(raw["totalSteps"]), engine, device, values };
+}
+
+export function emptyStageSteps(round: number, stage: TrainStage, totalSteps: number | null = null): StageSteps {
+  return { round, stage, totalSteps, recorded: 0, lastStep: 0, series: {}, nonFinite: {} };
+}
+
+/** Appends one step to a stage's curves, counting the values that are not numbers; returns what was kept. */
+function addStep(s: StageSteps, m: TrainMetric): StepPoint {
+  const point: StepPoint = { step: m.step, values: {} };
+  for (const [k, v] of Object.entries(m.values) as Array<[StepMetric, number | null]>) {
+    if (v === null) {
+      const bad = (s.nonFinite[k] ??= { count: 0, firstStep: m.step });
+      bad.count++;
+      bad.firstStep = Math.min(bad.firstStep, m.step);
+      continue;
+    }
+    const series = (s.series[k] ??= { x: [], y: [] });
+    series.x.push(m.step);
+    series.y.push(v);
+    point.values[k] = v;
+  }
+  s.recorded++;
+  s.lastStep = Math.max(s.lastStep, m.step);
+  if (m.totalSteps !== null) s.totalSteps = m.totalSteps;
+  return point;
+}
+
+function downsampleStage(s: StageSteps, maxPoints: number): void {
+  for (const k of Object.keys(s.series) as StepMetric[]) s.series[k] = downsample(s.series[k]!, maxPoints);
+}
+
+const stageOrder = (s: TrainStage): number => TRAIN_STAGES.indexOf(s);
+
+function sortSteps(list: StageSteps[]): void {
+  list.sort((a, b) => a.round - b.round || stageOrder(a.stage) - stageOrder(b.stage));
+}
+
+/** A round's row: its summary record where there is one, else the counts its finished stages wrote to the manifest. */
+export function roundRow(round: number, mode: RunMode, summary: Record<string, unknown> | undefined, stages: RoundRecord["stages"]): RoundRow {
+  const has = new Set<StageName>(roundStages(round, mode));
+  const s = (k: string): number | null => (summary ? finite(summary[k]) : null);
+  const c = (stage: StageName, k: string): number | null => finite(stages[stage]?.counts?.[k]);
+  const pairs = has.has("pairs");
+  const labels = has.has("pseudo-labels");
+  const kept = c("pseudo-labels", "kept");
+  const questions = c("pseudo-labels", "questions");
+  const sampled = [c("sample-dpo", "samples"), c("sample-sft", "samples")].filter((v): v is number => v !== null);
+  return {
+    round,
+    devAccuracy: s("accuracy/dev") ?? c("eval", "devAccuracy"),
+    testAccuracy: s("accuracy/test") ?? c("eval", "testAccuracy"),
+    devPassAtK: s("pass@k/dev") ?? c("eval", "devPassAtK"),
+    testPassAtK: s("pass@k/test") ?? c("eval", "testPassAtK"),
+    k: s("k"),
+    testQuestions: c("eval", "testQuestions"),
+    // Round 0 (the warm-up) samples nothing, builds no pairs and keeps no labels: "—", not 0.
+    samples: round === 0 ? null : s("samples") ?? (sampled.length ? sampled.reduce((a, v) => a + v, 0) : null),
+    positives: pairs ? s("positives") ?? c("pairs", "positives") : null,
+    negatives: pairs ? s("negatives") ?? c("pairs", "negatives") : null,
+    pairs: pairs ? s("pairs") ?? c("pairs", "pairs") : null,
+    pseudoLabels: labels ? s("pseudoLabels") ?? kept : null,
+    distinctPerQuestion: labels ? s("distinctPerQuestion") ?? (kept !== null && questions ? kept / questions : null) : null,
+    rewardAccuracy: pairs ? s("rewardAccuracy") ?? c("dpo", "rewardAccuracy") : null,
+    rewardMargin: pairs ? s("rewardMargin") ?? c("dpo", "rewardMargin") : null,
+    tokensPerSecond: s("tokensPerSecond"),
+    wallMs: s("wallMs"),
+    evaluated: summary !== undefined,
+  };
+}
+
+/** Python's json writes NaN and Infinity bare; read them as what JSON.stringify writes for them (null). */
+const BARE_NON_FINITE = /(?<=[:,[]\s*)-?(?:NaN|Infinity)(?=\s*[,}\]])/g;
+
+/** The complete lines of a metrics file, parsed; a line that is not JSON goes to `bad` and is skipped. */
+async function eachMetricLine(path: string, each: (value: unknown, line: number) => void, bad: (line: number, reason: string) => void): Promise<void> {
+  const tail = await readTail(path);
+  if (tail === null) return;
+  for await (const { text: lineText, line } of completeLines(path, tail)) {
+    let value: unknown;
+    try {
+      value = JSON.parse(lineText);
+    } catch {
+      try {
+        value = JSON.parse(lineText.replace(BARE_NON_FINITE, "null"));
+      } catch (e) {
+        bad(line, `not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+        continue;
+      }
+    }
+    each(value, line);
+  }
+}
+
+/** Reads one run: its manifest (for mode and stage counts) and every round's metrics.jsonl. */
+export async function readRunMetrics(dir: string, runId: string, maxPoints = MAX_POINTS): Promise<RunMetrics> {
+  const store = await RunStore.open(dir, runId);
+  const manifest = store.manifest;
+  const warnings: MetricWarning[] = [];
+  // Keyed by step so that a record written twice (an interrupted attempt's leftovers) counts once, the later winning.
+  const steps = new Map<string, { round: number; stage: TrainStage; byStep: Map<number, TrainMetric> }>();
+  const summaries = new Map<number, Record<string, unknown>>();
+  let engine: string | null = null;
+  let device: string | null = null;
+  let summaryEngine: string | null = null;
+  let summaryDevice: string | null = null;
+  for (const { round } of manifest.rounds) {
+    const bad: string[] = [];
+    await eachMetricLine(store.path(round, "metrics.jsonl"), (value, line) => {
+      let m: ParsedMetric | null;
+      try {
+        m = parseMetricRecord(value);
+      } catch (e) {
+        bad.push(`line ${line}: ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
+      if (m === null) return;
+      if (m.kind === "round") {
+        summaries.set(m.round, m.fields);
+        summaryEngine = m.engine ?? summaryEngine;
+        summaryDevice = m.device ?? summaryDevice;
+        return;
+      }
+      const key = `${m.round}:${m.stage}`;
+      const entry = steps.get(key) ?? { round: m.round, stage: m.stage, byStep: new Map<number, TrainMetric>() };
+      entry.byStep.set(m.step, m);
+      steps.set(key, entry);
+      engine = m.engine ?? engine;
+      device = m.device ?? device;
+    }, (line, reason) => bad.push(`line ${line}: ${reason}`));
+    if (bad.length > 0) {
+      warnings.push({
+        id: `unreadable:${runId}:${round}::`, kind: "unreadable", severity: "warning", runId, round, stage: null,
+        text: `Run ${runId}, round ${round}: metrics.jsonl has ${bad.length} unreadable line${bad.length === 1 ? "" : "s"}, left out of the charts (${bad[0]}${bad.length > 1 ? "; …" : ""}).`,
+      });
+    }
+  }
+
+  const stageSteps: StageSteps[] = [];
+  for (const { round, stage, byStep } of steps.values()) {
+    const s = emptyStageSteps(round, stage);
+    for (const step of [...byStep.keys()].sort((a, b) => a - b)) addStep(s, byStep.get(step)!);
+    // Warnings see every step; the charts get a downsampled copy.
+    warnings.push(...stageWarnings(runId, s));
+    downsampleStage(s, maxPoints);
+    stageSteps.push(s);
+  }
+  sortSteps(stageSteps);
+
+  const rounds: RoundRow[] = [];
+  const stepRounds = new Set(stageSteps.map((s) => s.round));
+  for (const r of manifest.rounds) {
+    const started = Object.values(r.stages).some((st) => st !== undefined && st.state !== "pending");
+    if (!started && !summaries.has(r.round) && !stepRounds.has(r.round)) continue;
+    rounds.push(roundRow(r.round, manifest.mode, summaries.get(r.round), r.stages));
+  }
+  warnings.push(...roundWarnings(runId, manifest.mode, rounds));
+
+  return {
+    runId,
+    mode: manifest.mode,
+    createdAt: manifest.createdAt,
+    // The step records name the engine that trained; the round summary's name is a fallback only.
+    engine: engine ?? summaryEngine,
+    device: device ?? summaryDevice,
+    rounds,
+    warnings: sortWarnings(warnings),
+    steps: stageSteps,
+  };
+}
+
+/** Runs already read, by id, with the size and time of the files they came from. */
+export type RunCache = Map<string, { signature: string; run: RunMetrics }>;
+
+/** Changes whenever the manifest or a round's metrics.jsonl changes (the writers replace or append, so size or time moves). */
+async function runSignature(dir: string, runId: string): Promise<string> {
+  const runDir = join(dir, "runs", runId);
+  const mark = async (file: string): Promise<string> => {
+    try {
+      const st = await stat(file);
+      return `${st.mtimeMs}:${st.size}`;
+    } catch {
+      return "-";
+    }
+  };
+  const parts = [await mark(join(runDir, "manifest.json"))];
+  let names: string[] = [];
+  try {
+    names = (await readdir(runDir)).filter((n) => /^round-\d+$/.test(n)).sort();
+  } catch {
+    // A run folder that vanished: the manifest's "-" already says so.
+  }
+  for (const name of names) parts.push(`${name}=${await mark(join(runDir, name, "metrics.jsonl"))}`);
+  return parts.join("|");
+}
+
+/**
+ * Every run of a workspace, oldest first. A run that cannot be read is named in `problems`, not fatal. With a
+ * cache, a run whose files have not changed since it was last read is not parsed again: a finished stage of one
+ * run then costs the reading of that run only.
+ */
+export async function readDashboard(workspace: string, maxPoints = MAX_POINTS, cache?: RunCache): Promise<DashboardModel> {
+  const dir = selftrainDir(workspace);
+  const runs: RunMetrics[] = [];
+  const problems: string[] = [];
+  const ids = RunStore.list(dir);
+  for (const id of ids) {
+    try {
+      const signature = cache ? await runSignature(dir, id) : "";
+      const hit = cache?.get(id);
+      // A copy: the caller merges live records into what it gets, and the cache must stay what the files say.
+      if (hit && hit.signature === signature) {
+        runs.push(structuredClone(hit.run));
+        continue;
+      }
+      const run = await readRunMetrics(dir, id, maxPoints);
+      cache?.set(id, { signature, run: structuredClone(run) });
+      runs.push(run);
+    } catch (e) {
+      cache?.delete(id);
+      problems.push(`Run ${id} is not shown: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (cache) for (const id of [...cache.keys()]) if (!ids.includes(id)) cache.delete(id);
+  return { runs, problems };
+}
+
+/** New points of one stage, as the webview appends them. */
+export interface LiveAppend {
+  round: number;
+  stage: TrainStage;
+  totalSteps: number | null;
+  /** The stage started again (step 1 after later steps): the earlier points are gone. */
+  reset: boolean;
+  points: StepPoint[];
+}
+
+export interface LiveMerge {
+  appended: LiveAppend[];
+  /** A round summary arrived: the rounds table changed. */
+  roundsChanged: boolean;
+  /** Records that could not be used, one reason each. */
+  rejected: string[];
+}
+
+/**
+ * Merges records that arrive live (the engine's metric events) into a run, in place: steps are appended to
+ * their stage's curves (a repeat of a step already held is skipped; step 1 after later steps restarts the
+ * stage), a round summary replaces its row, and the warnings of what changed are computed again. A curve
+ * that grows past twice `maxPoints` is downsampled back to `maxPoints`, so a long live stage stays bounded.
+ */
+export function mergeLiveRecords(run: RunMetrics, records: readonly unknown[], maxPoints = MAX_POINTS): LiveMerge {
+  const appended: LiveAppend[] = [];
+  const rejected: string[] = [];
+  const touched = new Set<StageSteps>();
+  let roundsChanged = false;
+  for (const raw of records) {
+    let m: ParsedMetric | null;
+    try {
+      m = parseMetricRecord(raw);
+    } catch (e) {
+      rejected.push(e instanceof Error ? e.message : String(e));
+      continue;
+    }
+    if (m === null) continue;
+    run.engine = m.engine ?? run.engine;
+    run.device = m.device ?? run.device;
+    if (m.kind === "round") {
+      const fresh = roundRow(m.round, run.mode, m.fields, {});
+      const i = run.rounds.findIndex((r) => r.round === m.round);
+      const old = i >= 0 ? run.rounds[i]! : undefined;
+      // What only the manifest knows (the number of test questions) stays.
+      const row = old ? (Object.fromEntries(Object.entries(fresh).map(([k, v]) => [k, v ?? old[k as keyof RoundRow]])) as unknown as RoundRow) : fresh;
+      if (i >= 0) run.rounds[i] = row;
+      else {
+        run.rounds.push(row);
+        run.rounds.sort((a, b) => a.round - b.round);
+      }
+      roundsChanged = true;
+      continue;
+    }
+    let s = run.steps.find((x) => x.round === m.round && x.stage === m.stage);
+    if (!s) {
+      s = emptyStageSteps(m.round, m.stage, m.totalSteps);
+      run.steps.push(s);
+      sortSteps(run.steps);
+    }
+    let last = appended[appended.length - 1];
+    if (!last || last.round !== s.round || last.stage !== s.stage) {
+      last = { round: s.round, stage: s.stage, totalSteps: s.totalSteps, reset: false, points: [] };
+      appended.push(last);
+    }
+    if (s.recorded > 0 && m.step <= s.lastStep) {
+      if (m.step > 1) continue;
+      Object.assign(s, emptyStageSteps(s.round, s.stage, m.totalSteps));
+      last.reset = true;
+      last.points = [];
+    }
+    last.points.push(addStep(s, m));
+    last.totalSteps = s.totalSteps;
+    touched.add(s);
+  }
+  for (const s of touched) {
+    run.warnings = run.warnings.filter((w) => !(w.round === s.round && w.stage === s.stage && STEP_WARNING_KINDS.includes(w.kind)));
+    run.warnings.push(...stageWarnings(run.runId, s));
+    if (Object.values(s.series).some((v) => v.x.length > 2 * maxPoints)) downsampleStage(s, maxPoints);
+  }
+  if (roundsChanged) {
+    run.warnings = run.warnings.filter((w) => w.kind !== "no-pairs" && w.kind !== "accuracy-drop");
+    run.warnings.push(...roundWarnings(run.runId, run.mode, run.rounds));
+  }
+  sortWarnings(run.warnings);
+  return { appended: appended.filter((a) => a.points.length > 0 || a.reset), roundsChanged, rejected };
+}
+
+/** What the webview gets: every run's table and warnings, the shown run's curves (the default: the newest run). */
+export function dashboardState(model: DashboardModel, selectedRunId: string | null, status: RunStatus): DashboardState {
+  const selected = model.runs.find((r) => r.runId === selectedRunId) ?? model.runs[model.runs.length - 1] ?? null;
+  return {
+    runs: model.runs.map(({ steps: _steps, ...summary }) => summary),
+    selected,
+    status,
+    problems: model.problems,
+  };
+}
+
+/** Stages marked running in any run's manifest, the latest started first. */
+async function runningStages(workspace: string): Promise<Array<{ runId: string; round: number; stage: StageName; startedAt: string }>> {
+  const dir = selftrainDir(workspace);
+  const found: Array<{ runId: string; round: number; stage: StageName; startedAt: string }> = [];
+  for (const id of RunStore.list(dir)) {
+    let store: RunStore;
+    try {
+      store = await RunStore.open(dir, id);
+    } catch {
+      continue;
+    }
+    for (const r of store.manifest.rounds) {
+      for (const [stage, st] of Object.entries(r.stages) as Array<[StageName, { state: string; startedAt?: string } | undefined]>) {
+        if (st?.state === "running") found.push({ runId: id, round: r.round, stage, startedAt: st.startedAt ?? "" });
+      }
+    }
+  }
+  return found.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : 0));
+}
+
+/**
+ * The run a live record belongs to: the engine's metric events do not name it, but the runner marks a stage
+ * running in the manifest before the stage reports anything. Several candidates (a crashed run left a stage
+ * marked running) resolve to the one that started last.
+ */
+export async function findRunningRun(workspace: string, round: number, stage: StageName): Promise<string | null> {
+  return (await runningStages(workspace)).find((s) => s.round === round && s.stage === stage)?.runId ?? null;
+}
+
+/** The stage running now (the latest started, should a crashed run still say running), for the dashboard's status line. */
+export async function findRunningStage(workspace: string): Promise<{ runId: string; round: number; stage: StageName } | null> {
+  const s = (await runningStages(workspace))[0];
+  return s ? { runId: s.runId, round: s.round, stage: s.stage } : null;
+}
+
+/** The stage a record belongs to in the manifest: a step record its training stage, a round summary the evaluation. */
+export function recordStage(raw: unknown): { round: number; stage: StageName } | null {
+  try {
+    const m = parseMetricRecord(raw);
+    if (m === null) return null;
+    return { round: m.round, stage: m.kind === "round" ? "eval" : m.stage };
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The metrics dashboard's protocol: what the host posts to the webview (the model it reads from the run store,
+ * live step records, the job's status) and what the webview may ask of the host. Both sides import these
+ * types; the host checks every incoming message with `checkDashboardMessage` before acting on it.
+ */
+import { checkMessage, MessageError, type Checked, type Fields } from "./messageGuards";
+import type { RunMode } from "./runTypes";
+
+/** The stages that train, and so log one record per optimiser step. */
+export type TrainStage = "warmup" | "dpo" | "sft";
+export const TRAIN_STAGES: readonly TrainStage[] = ["warmup", "dpo", "sft"];
+
+/** Per-step metrics the dashboard keeps (TRL's names, as metrics.jsonl writes them). */
+export const STEP_METRICS = [
+  "loss",
+  "learning_rate",
+  "grad_norm",
+  "tokens_per_second",
+  "rewards/chosen",
+  "rewards/rejected",
+  "rewards/margins",
+  "rewards/accuracies",
+  "logps/chosen",
+  "logps/rejected",
+] as const;
+export type StepMetric = (typeof STEP_METRICS)[number];
+
+/** One curve, as parallel arrays (half the JSON of {x, y} objects). Only finite values are kept. */
+export interface Series {
+  x: number[];
+  y: number[];
+}
+
+/** The steps of one training stage of one round. */
+export interface StageSteps {
+  round: number;
+  stage: TrainStage;
+  totalSteps: number | null;
+  /** Steps recorded, before any downsampling. */
+  recorded: number;
+  /** The highest step seen: a live record at or below it is one the model has already. */
+  lastStep: number;
+  series: Partial<Record<StepMetric, Series>>;
+  /** Metrics that were not finite numbers (NaN, ±Infinity, or null as JSON writes NaN), kept out of the series. */
+  nonFinite: Partial<Record<StepMetric, { count: number; firstStep: number }>>;
+}
+
+/** A row of the rounds table; null where the round has not produced the number (yet). */
+export interface RoundRow {
+  round: number;
+  devAccuracy: number | null;
+  testAccuracy: number | null;
+  devPassAtK: number | null;
+  testPassAtK: number | null;
+  k: number | null;
+  testQuestions: number | null;
+  samples: number | null;
+  positives: number | null;
+  negatives: number | null;
+  pairs: number | null;
+  pseudoLabels: number | null;
+  distinctPerQuestion: number | null;
+  rewardAccuracy: number | null;
+  rewardMargin: number | null;
+  tokensPerSecond: number | null;
+  wallMs: number | null;
+  /** The round's summary record exists (its evaluation finished). */
+  evaluated: boolean;
+}
+
+export type WarningKind = "chosen-falling" | "reward-accuracy-stuck" | "loss-zero" | "no-pairs" | "non-finite" | "accuracy-drop" | "unreadable";
+
+export interface MetricWarning {
+  /** Stable across re-reads, so the webview can keep a list without flicker. */
+  id: string;
+  kind: WarningKind;
+  severity: "warning" | "error";
+  runId: string;
+  round: number | null;
+  stage: TrainStage | null;
+  /** One plain sentence that says where, what, and what to try. */
+  text: string;
+}
+
+/** What every run shows without its step curves. */
+export interface RunSummary {
+  runId: string;
+  mode: RunMode;
+  createdAt: string;
+  engine: string | null;
+  device: string | null;
+  rounds: RoundRow[];
+  warnings: MetricWarning[];
+}
+
+export interface RunMetrics extends RunSummary {
+  steps: StageSteps[];
+}
+
+export interface RunStatus {
+  running: boolean;
+  runId: string | null;
+  round: number | null;
+  stage: string | null;
+  step: number | null;
+  totalSteps: number | null;
+}
+
+export interface DashboardState {
+  /** Every run, oldest first, without step curves (they are large). */
+  runs: RunSummary[];
+  /** The run shown, with its step curves; null when there are no runs. */
+  selected: RunMetrics | null;
+  status: RunStatus;
+  /** Runs that could not be read at all, one sentence each. */
+  problems: string[];
+}
+
+/** One step as it arrives live: finite values only (the host counts the others into the warnings). */
+export interface StepPoint {
+  step: number;
+  values: Partial<Record<StepMetric, number>>;
+}
+
+export type DashboardFromHost =
+  | { type: "state"; state: DashboardState }
+  /** Live steps of one stage; `reset` says the stage started again (a resumed run), so earlier points go. */
+  | { type: "steps"; runId: string; round: number; stage: TrainStage; totalSteps: number | null; reset: boolean; points: StepPoint[]; warnings: MetricWarning[] }
+  | { type: "status"; status: RunStatus };
+
+export type DashboardToHost =
+  | { type: "ready" }
+  | { type: "log"; level: "info" | "warn" | "error"; text: string }
+  | { type: "selectRun"; runId: string }
+  | { type: "revealRound"; runId: string; round: number }
+  | { type: "savePng"; runId: string; chart: string; dataUrl: string }
+  | { type: "refresh" };
+
+export const PNG_DATA_URL_PREFIX = "data:image/png;base64,";
+/** A chart of a few hundred pixels is well under a megabyte; anything near this is not one of ours. */
+export const MAX_PNG_DATA_URL = 16 * 1024 * 1024;
+const MAX_LOG_TEXT = 4000;
+const MAX_RUN_ID = 100;
+const CHART_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function chartName(f: Fields): string {
+  const v = f.str("chart", { max: 40 });
+  if (!CHART_NAME.test(v)) throw new MessageError(`dashboard "savePng": "chart" must be lower-case letters, digits and "-", got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function pngDataUrl(f: Fields): string {
+  const v = f.str("dataUrl", { max: MAX_PNG_DATA_URL });
+  const body = v.slice(PNG_DATA_URL_PREFIX.length);
+  if (!v.startsWith(PNG_DATA_URL_PREFIX) || body.length === 0 || body.length % 4 !== 0 || !BASE64.test(body)) {
+    throw new MessageError(`dashboard "savePng": "dataUrl" must be a base64 PNG data URL (${PNG_DATA_URL_PREFIX}…), got ${JSON.stringify(v.slice(0, 40))}`);
+  }
+  return v;
+}
+
+/** The host's check of a message from the dashboard webview; a refusal names the field. */
+export function checkDashboardMessage(raw: unknown): Checked<DashboardToHost> {
+  return checkMessage<DashboardToHost>(raw, "dashboard", {
+    ready: () => ({ type: "ready" }),
+    log: (f) => ({ type: "log", level: f.oneOf("level", ["info", "warn", "error"] as const), text: f.str("text", { empty: true, max: MAX_LOG_TEXT }) }),
+    selectRun: (f) => ({ type: "selectRun", runId: f.str("runId", { max: MAX_RUN_ID }) }),
+    revealRound: (f) => ({ type: "revealRound", runId: f.str("runId", { max: MAX_RUN_ID }), round: f.int("round", 0, 100_000) }),
+    savePng: (f) => ({ type: "savePng", runId: f.str("runId", { max: MAX_RUN_ID }), chart: chartName(f), dataUrl: pngDataUrl(f) }),
+    refresh: () => ({ type: "refresh" }),
+  });
+}
+
+const FROM_HOST_TYPES: ReadonlySet<string> = new Set<DashboardFromHost["type"]>(["state", "steps", "status"]);
+
+/** The webview's light check: the host is our own code, so the tag is what is verified (foreign frames may post too). */
+export function isDashboardFromHost(raw: unknown): raw is DashboardFromHost {
+  return typeof raw === "object" && raw !== null && FROM_HOST_TYPES.has((raw as { type?: unknown }).type as string);
+}
