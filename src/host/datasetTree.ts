@@ -53,7 +53,7 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
     return this.index(runId, round);
   }
 
-  /** The tree node of a round, for reveal(). */
+  /** The tree node of a round, for reveal(): VS Code finds it again by its label under its parent's. */
   async roundNode(runId: string, round: number): Promise<ExplorerNode | null> {
     const store = await RunStore.open(selftrainDir(this.workspace()!.fsPath), runId);
     return store.manifest.rounds.some((r) => r.round === round) ? { kind: "round", runId, round, manifest: store.manifest } : null;
@@ -132,7 +132,6 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
         item.description = `${m.mode === "st" ? "ST" : "DPO-ST"} · ${running[0] ?? `${m.rounds.length} round${m.rounds.length === 1 ? "" : "s"}`}`;
         item.iconPath = new vscode.ThemeIcon("beaker");
         item.contextValue = "run";
-        item.id = `run:${m.runId}`;
         return item;
       }
       case "round": {
@@ -156,7 +155,6 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
         const active = stages.some((s) => rec.stages[s]?.state === "running") && this.jobRunning();
         item.iconPath = new vscode.ThemeIcon(failed ? "error" : done === stages.length ? "pass" : active ? "loading~spin" : "circle-large-outline");
         item.contextValue = "round";
-        item.id = `round:${node.runId}:${node.round}`;
         return item;
       }
       case "group": {

@@ -21,6 +21,14 @@ function webviewFrame(wb: Workbench, title: string): FrameLocator {
   return wb.page.frameLocator(`iframe.webview.ready[title="${title}"], iframe.webview.ready`).last().frameLocator("iframe#active-frame");
 }
 
+async function waitUntil(check: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 function reviews(ws: string): ReviewEntry[] {
   const file = join(ws, ".selftrain", "reviews.jsonl");
   return existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as ReviewEntry) : [];
@@ -77,6 +85,25 @@ test("workbench: review a round (mark wrong, swap a pair), see it in reviews.jso
     await row(/you: wrong/).waitFor({ timeout: 10_000 });
     await wb.screenshot("webviews-3-explorer-decided");
 
+    // Inline: the round's samples file shows lenses above each record; "Mark wrong" on one records it, and the
+    // line then carries the decision.
+    await wb.openFile("samples-dpo.jsonl");
+    const lens = page.locator(".contentWidgets .codelens-decoration a", { hasText: "Mark wrong" }).first();
+    await lens.waitFor({ timeout: 20_000 });
+    const before = reviews(ws).length;
+    await lens.click();
+    await waitUntil(() => reviews(ws).length === before + 1, 10_000);
+    const inline = reviews(ws).at(-1)!;
+    assert.equal(inline.kind, "mark");
+    // An "after" decoration is drawn by CSS (::after content), not as text in the DOM.
+    const decorated = async (): Promise<boolean> => page.locator(".view-lines span").evaluateAll((els) => els.some((e) => getComputedStyle(e, "::after").content.includes("you: marked wrong")));
+    const end = Date.now() + 10_000;
+    while (!(await decorated())) {
+      if (Date.now() > end) throw new Error("no decoration with the decision on the marked line");
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await wb.screenshot("webviews-3b-codelens");
+
     // The next round, from the palette: its pairs hold the swapped pair, marked as a person's.
     await wb.runCommand("Self-Training: Start Self-Training Round");
     await wb.notification(/round 2 finished/, 400_000);
@@ -101,6 +128,11 @@ test("workbench: review a round (mark wrong, swap a pair), see it in reviews.jso
       assert.ok(c && c[1] > 0, `chart ${name} drew points: ${JSON.stringify(drawn)}`);
     }
     await wb.screenshot("webviews-4-dashboard");
+    await dash.locator('canvas[data-chart="rewards"]').scrollIntoViewIfNeeded();
+    await wb.screenshot("webviews-4b-dashboard-steps");
+    // A row of the rounds table reveals that round in the explorer.
+    await dash.locator('[data-testid="rounds-table"] tr[data-round="1"]').click();
+    await page.getByRole("treeitem", { name: /^Round 1/, selected: true }).waitFor({ timeout: 10_000 });
 
     // Neither webview hit its CSP or threw: the extension logs what the pages report.
     await wb.stop();
