@@ -96,7 +96,7 @@ test("workbench: review a round (mark wrong, swap a pair), see it in reviews.jso
     const inline = reviews(ws).at(-1)!;
     assert.equal(inline.kind, "mark");
     // An "after" decoration is drawn by CSS (::after content), not as text in the DOM.
-    const decorated = async (): Promise<boolean> => page.locator(".view-lines span").evaluateAll((els) => els.some((e) => getComputedStyle(e, "::after").content.includes("you: marked wrong")));
+    const decorated = async (): Promise<boolean> => page.locator(".view-lines span").evaluateAll((els) => els.some((e) => e.ownerDocument.defaultView!.getComputedStyle(e, "::after").content.includes("you: marked wrong")));
     const end = Date.now() + 10_000;
     while (!(await decorated())) {
       if (Date.now() > end) throw new Error("no decoration with the decision on the marked line");
