@@ -1,5 +1,6 @@
 import { initTfBackend, getTf, type TfBackendName } from "./tfBackend";
 import { TfEngine } from "./tfEngine";
+import { OrtEngine } from "./ortEngine";
 import type { ComputeEngine } from "./computeEngine";
 import type { ModelConfig } from "../model/config";
 import type { HostWeights } from "../model/weights";
@@ -10,11 +11,11 @@ export interface EngineChoice {
 }
 
 /**
- * The compute engine for a model. TensorFlow.js is the only engine so far; "onnxruntime" is refused with a
- * clear reason rather than silently replaced.
+ * The compute engine for a model: "onnxruntime" (ONNX Runtime graphs on the CPU) or TensorFlow.js. "auto" is
+ * still TensorFlow.js until a probe picks the faster engine per machine.
  */
 export async function createEngine(choice: EngineChoice, config: ModelConfig, weights: HostWeights): Promise<ComputeEngine> {
-  if (choice.engine === "onnxruntime") throw new Error('engine.name "onnxruntime" is not available yet: use "tfjs" or "auto"');
+  if (choice.engine === "onnxruntime") return new OrtEngine(config, weights);
   const backend = await initTfBackend(choice.tfBackend === "auto" ? {} : { force: choice.tfBackend });
   return new TfEngine(getTf(), config, weights, backend.detail);
 }

@@ -1,0 +1,397 @@
+/**
+ * The Llama-style model (RMSNorm, RoPE, SwiGLU, grouped-query attention, tied or untied embeddings) as ONNX
+ * graphs computing what TfLlama computes (up to float32 rounding): training steps (SFT and DPO: loss →
+ * gradients, by GraphBuilder's autodiff), the AdamW step with global-norm clipping, per-token
+ * log-probabilities, and incremental decoding with a KV cache.
+ *
+ * Parameters are graph inputs under their Hugging Face names, so one session serves changing weights and the
+ * engine keeps weights, gradients and Adam moments on the host (OrtEngine). Batch and length are symbolic
+ * ("B", "T", "P" past length), so one session serves every shape.
+ *
+ * Shapes: B batch, T new tokens, P past tokens, Tk = P + T keys, D hidden, H heads, KV key/value heads,
+ * G = H / KV, hd head dimension, I intermediate, V vocabulary.
+ */
+import { GraphBuilder, type Dim, type FloatType, type Value } from "./graphBuilder";
+import { headDim, parameterShapes, type ModelConfig } from "../model/config";
+import type { HostWeights } from "../model/weights";
+
+/** Graph input and output names shared by the graphs and the engine. */
+export const GraphNames = {
+  grad: (param: string): string => `grad.${param}`,
+  pastKey: (layer: number): string => `past_key.${layer}`,
+  pastValue: (layer: number): string => `past_value.${layer}`,
+  presentKey: (layer: number): string => `present_key.${layer}`,
+  presentValue: (layer: number): string => `present_value.${layer}`,
+} as const;
+
+/** The DPO graph's metric outputs, TRL's names with "/" spelled "_" (ONNX tools prefer plain names). */
+export const DPO_METRIC_OUTPUTS = {
+  loss: "loss",
+  "rewards/chosen": "rewards_chosen",
+  "rewards/rejected": "rewards_rejected",
+  "rewards/margins": "rewards_margins",
+  "rewards/accuracies": "rewards_accuracies",
+  "logps/chosen": "logps_chosen",
+  "logps/rejected": "logps_rejected",
+} as const;
+
+/** Scalar inputs of the optimiser graph, fed as float32 except max_grad_norm (float64, see optimizerGraph). */
+export const OPTIMIZER_SCALARS = ["beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "bias_correction1", "bias_correction2", "eps", "lr", "decay_factor"] as const;
+
+/** Norm weights are not decayed (as TfEngine, and as the usual AdamW parameter groups). */
+export function isDecayed(param: string): boolean {
+  return !param.endsWith("norm.weight");
+}
+
+export type ParamGroup = "decayed" | "other";
+
+/** Where a parameter lives in its group's flat buffer. */
+export interface ParamSlot {
+  name: string;
+  shape: number[];
+  group: ParamGroup;
+  offset: number;
+  size: number;
+}
+
+/**
+ * The optimiser's view of the parameters: two flat buffers, weight-decayed ones and the rest (norm weights), in
+ * parameterShapes order within each. The AdamW step is element-wise, so running it on two long vectors
+ * instead of one small tensor per parameter gives ORT a handful of large kernels it can spread over threads.
+ */
+export function parameterLayout(c: ModelConfig): { slots: ParamSlot[]; sizes: Record<ParamGroup, number> } {
+  const sizes: Record<ParamGroup, number> = { decayed: 0, other: 0 };
+  const slots: ParamSlot[] = [];
+  for (const [name, shape] of parameterShapes(c)) {
+    const group: ParamGroup = isDecayed(name) ? "decayed" : "other";
+    const size = shape.reduce((a, b) => a * b, 1);
+    slots.push({ name, shape, group, offset: sizes[group], size });
+    sizes[group] += size;
+  }
+  return { slots, sizes };
+}
+
+export const OptimizerNames = {
+  param: (g: ParamGroup): string => `params.${g}`,
+  grad: (g: ParamGroup): string => `grads.${g}`,
+  m: (g: ParamGroup): string => `adam_m.${g}`,
+  v: (g: ParamGroup): string => `adam_v.${g}`,
+  newParam: (g: ParamGroup): string => `new_params.${g}`,
+  newM: (g: ParamGroup): string => `new_adam_m.${g}`,
+  newV: (g: ParamGroup): string => `new_adam_v.${g}`,
+} as const;
+
+export interface GraphOptions {
+  /** float64 builds the same graphs for gradient checks; the engine uses float32. */
+  float?: FloatType;
+  /** Inference graphs: parameters embedded as initializers (a self-contained model for other ONNX tools), not inputs. */
+  weights?: HostWeights;
+}
+
+/**
+ * RoPE tables [maxPos, hd] exactly as TfLlama builds them (angles in float64, stored as float32), with sin's
+ * first half negated so that rotate_half is a swap of halves (see GraphBuilder.rope).
+ */
+export function ropeTables(c: ModelConfig): { cos: Float64Array; sinSigned: Float64Array } {
+  const hd = headDim(c);
+  const half = hd / 2;
+  const cos = new Float64Array(c.max_position_embeddings * hd);
+  const sinSigned = new Float64Array(c.max_position_embeddings * hd);
+  for (let p = 0; p < c.max_position_embeddings; p++) {
+    for (let i = 0; i < half; i++) {
+      const invFreq = 1 / Math.pow(c.rope_theta, (2 * i) / hd);
+      const angle = p * invFreq;
+      // Rounded to float32 first, as TfLlama's Float32Array tables are, whatever the graph's float type.
+      const cv = Math.fround(Math.cos(angle));
+      const sv = Math.fround(Math.sin(angle));
+      cos[p * hd + i] = cos[p * hd + i + half] = cv;
+      sinSigned[p * hd + i] = -sv;
+      sinSigned[p * hd + i + half] = sv;
+    }
+  }
+  return { cos, sinSigned };
+}
+
+function declareParams(b: GraphBuilder, c: ModelConfig, weights?: HostWeights): Map<string, Value> {
+  const params = new Map<string, Value>();
+  for (const [name, shape] of parameterShapes(c)) {
+    if (!weights) {
+      params.set(name, b.input(name, b.float, shape));
+      continue;
+    }
+    const w = weights.get(name);
+    if (!w) throw new Error(`missing parameter ${name}`);
+    params.set(name, b.initializer(name, w.data, shape));
+  }
+  return params;
+}
+
+function param(params: Map<string, Value>, name: string): Value {
+  const v = params.get(name);
+  if (!v) throw new Error(`no parameter ${name}`);
+  return v;
+}
+
+/** n · sym as a dimension name ("T" when n is 1), consistent wherever the same product is formed. */
+function times(n: number, sym: Dim): Dim {
+  if (n === 1) return sym;
+  return typeof sym === "number" ? n * sym : `${n}*${sym}`;
+}
+
+interface ForwardInputs {
+  ids: Value; // [B, T] int32
+  /** Broadcastable to [B, H, T, hd]: [T, hd] for training, [B, 1, T, hd] for decoding. */
+  cos: Value;
+  sinSigned: Value;
+  /** Additive attention bias broadcastable to [B, H, T, Tk]. */
+  bias: Value;
+  /** Past keys / values per layer, [B, KV, P, hd]. */
+  past?: Array<{ k: Value; v: Value }>;
+  /** Logits of the last position only, [B, V] (decoding), instead of every position [B*T, V]. */
+  lastOnly?: boolean;
+}
+
+/**
+ * The transformer: logits [B*T, V] (or [B, V] with lastOnly) and each layer's keys and values [B, KV, Tk, hd].
+ *
+ * The same computation as TfLlama, arranged for fewer kernels (ORT runs each element-wise op as its own pass):
+ * the residual adds are the Gemms' C inputs, and the attention scale 1/sqrt(hd) is folded into W_q (a
+ * [H*hd, D] product per step) instead of scaling the [B, H, T, Tk] scores forwards and backwards. Both change
+ * float32 rounding only. (Concatenating the q/k/v or gate/up weights into one Gemm measured slower here: the
+ * wider outputs fall out of cache and the splits cost more than the saved launches.)
+ */
+function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, inp: ForwardInputs): { logits: Value; present: Array<{ k: Value; v: Value }> } {
+  const [Bd, Td] = inp.ids.shape as [Dim, Dim];
+  const BT = `${Bd}*${Td}`;
+  const D = c.hidden_size;
+  const H = c.num_attention_heads;
+  const KV = c.num_key_value_heads;
+  const G = H / KV;
+  const hd = headDim(c);
+  const p = (name: string): Value => param(params, name);
+  const scale = b.scalar(1 / Math.sqrt(hd));
+
+  let h = b.reshape(b.gather(p("model.embed_tokens.weight"), inp.ids), [BT, D]); // [B*T, D]
+  const present: Array<{ k: Value; v: Value }> = [];
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const pre = `model.layers.${l}`;
+    const x = b.rmsNorm(h, p(`${pre}.input_layernorm.weight`), c.rms_norm_eps);
+    const heads = (w: Value, n: number): Value => b.transpose(b.reshape(b.gemm(x, w, false, true), [Bd, Td, n, hd]), [0, 2, 1, 3]); // [B, n, T, hd]
+    const q = b.rope(heads(b.mul(p(`${pre}.self_attn.q_proj.weight`), scale), H), inp.cos, inp.sinSigned); // [B, H, T, hd], pre-scaled
+    let k = b.rope(heads(p(`${pre}.self_attn.k_proj.weight`), KV), inp.cos, inp.sinSigned); // [B, KV, T, hd]
+    let v = heads(p(`${pre}.self_attn.v_proj.weight`), KV);
+    const past = inp.past?.[l];
+    if (past) {
+      k = b.concat([past.k, k], 2); // [B, KV, Tk, hd]
+      v = b.concat([past.v, v], 2);
+    }
+    present.push({ k, v });
+    const Tk = k.shape[2] as Dim;
+    // Grouped-query attention without copying keys: the G query heads of a key/value head are stacked along
+    // time, [B, KV, G*T, hd], as TfLlama does.
+    const qg = b.reshape(q, [Bd, KV, times(G, Td), hd]);
+    const scores = b.reshape(b.matmul(qg, b.transpose(k, [0, 1, 3, 2])), [Bd, H, Td, Tk]); // [B, H, T, Tk], already scaled
+    const attn = b.reshape(b.softmax(b.add(scores, inp.bias)), [Bd, KV, times(G, Td), Tk]);
+    const ctx = b.reshape(b.transpose(b.reshape(b.matmul(attn, v), [Bd, H, Td, hd]), [0, 2, 1, 3]), [BT, H * hd]); // [B*T, H*hd]
+    h = b.gemm(ctx, p(`${pre}.self_attn.o_proj.weight`), false, true, h);
+
+    const y = b.rmsNorm(h, p(`${pre}.post_attention_layernorm.weight`), c.rms_norm_eps);
+    const gate = b.gemm(y, p(`${pre}.mlp.gate_proj.weight`), false, true);
+    const up = b.gemm(y, p(`${pre}.mlp.up_proj.weight`), false, true);
+    const act = b.swiglu(gate, up); // [B*T, I]
+    h = b.gemm(act, p(`${pre}.mlp.down_proj.weight`), false, true, h);
+  }
+  if (inp.lastOnly) {
+    // Only the last position's logits are needed to decode: the final norm and the head run on [B, D].
+    const last = b.slice(b.reshape(h, [Bd, Td, D]), 1, -1, Number.MAX_SAFE_INTEGER, 1);
+    h = b.reshape(last, [Bd, D]);
+  }
+  const out = b.rmsNorm(h, p("model.norm.weight"), c.rms_norm_eps);
+  const logits = b.gemm(out, p(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"), false, true);
+  return { logits, present };
+}
+
+/** Training inputs: ids, targets and mask [B, T] (right-padded, see TokenBatch), causal bias and RoPE for 0..T-1. */
+function trainingInputs(b: GraphBuilder, c: ModelConfig, batch: Dim) {
+  const ids = b.input("input_ids", "int32", [batch, "T"]);
+  const targets = b.input("targets", "int32", [batch, "T"]);
+  const mask = b.input("mask", b.float, [batch, "T"]);
+  const { cos, sinSigned } = ropeTables(c);
+  const hd = headDim(c);
+  const T = b.dim("T");
+  const cosT = b.slice(b.constant(cos, [c.max_position_embeddings, hd]), 0, 0, T, "T"); // [T, hd]
+  const sinT = b.slice(b.constant(sinSigned, [c.max_position_embeddings, hd]), 0, 0, T, "T");
+  // Causal bias [T, T]: −1e9 above the diagonal, as TfLlama's causalBias.
+  const r = b.range(b.intScalar(0), b.squeeze(T, [0]), "T");
+  const future = b.compare("Greater", b.unsqueeze(r, [0]), b.unsqueeze(r, [1])); // [T, T]: key j > query t
+  const bias = b.where(future, b.scalar(-1e9), b.scalar(0));
+  return { ids, targets, mask, cos: cosT, sinSigned: sinT, bias };
+}
+
+/** Log-probability of each target token, [B, T]. */
+function pickedLogProbs(b: GraphBuilder, logits: Value, targets: Value): Value {
+  const [Bd, Td] = targets.shape as [Dim, Dim];
+  const BT = `${Bd}*${Td}`;
+  return b.reshape(b.tokenLogProbs(logits, b.reshape(targets, [BT])), [Bd, Td]);
+}
+
+function gradientOutputs(b: GraphBuilder, loss: Value, params: Map<string, Value>, seed: Value): void {
+  const names = [...params.keys()];
+  const grads = b.gradients(loss, names.map((n) => param(params, n)), seed);
+  grads.forEach((g, i) => b.output(g, GraphNames.grad(names[i]!)));
+}
+
+/**
+ * SFT step: loss = −Σ mask · log p(target) / max(Σ mask, 1) (losses.ts sftLoss) and the gradients of
+ * scale · loss with respect to every parameter. Inputs: parameters, input_ids / targets [B, T] int32,
+ * mask [B, T], scale []. Outputs: loss (unscaled), grad.<name>.
+ */
+export function sftGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
+  const b = new GraphBuilder("llama_sft", options.float);
+  const params = declareParams(b, c);
+  const t = trainingInputs(b, c, "B");
+  const scale = b.input("scale", b.float, []);
+  const { logits } = forward(b, c, params, t);
+  const picked = pickedLogProbs(b, logits, t.targets); // [B, T]
+  const num = b.reduceSum(b.mul(picked, t.mask), [0, 1], false);
+  const den = b.minMax("Max", b.reduceSum(t.mask, [0, 1], false), b.scalar(1));
+  const loss = b.div(b.neg(num), den);
+  b.output(loss, "loss");
+  gradientOutputs(b, loss, params, scale);
+  return b;
+}
+
+/**
+ * DPO step with the sigmoid loss (dpoLoss.ts): rows 0..B-1 of input_ids / targets / mask [2B, T] are the chosen
+ * completions and rows B..2B-1 the rejected ones (one forward pass for both; right padding to a common length
+ * changes no real token's log-probability). ref_chosen / ref_rejected [B] are the frozen reference's sequence
+ * log-probabilities; beta and scale are scalars. Outputs: loss and TRL's metrics (means over the batch) and
+ * the gradients of scale · loss.
+ */
+export function dpoGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
+  const b = new GraphBuilder("llama_dpo", options.float);
+  const params = declareParams(b, c);
+  const t = trainingInputs(b, c, "N");
+  const refChosen = b.input("ref_chosen", b.float, ["B"]);
+  const refRejected = b.input("ref_rejected", b.float, ["B"]);
+  const beta = b.input("beta", b.float, []);
+  const scale = b.input("scale", b.float, []);
+  const { logits } = forward(b, c, params, t);
+  const seq = b.reduceSum(b.mul(pickedLogProbs(b, logits, t.targets), t.mask), [1], false); // [2B]
+  const [pcRow, prRow] = b.split(b.reshape(seq, [2, "B"]), 0, [1, 1]);
+  const pc = b.reshape(pcRow!, ["B"]);
+  const pr = b.reshape(prRow!, ["B"]);
+  const chosenRatio = b.sub(pc, refChosen);
+  const rejectedRatio = b.sub(pr, refRejected);
+  const x = b.mul(b.sub(chosenRatio, rejectedRatio), beta);
+  const count = b.cast(b.squeeze(b.dim("B"), [0]), b.float);
+  const mean = (v: Value): Value => b.div(b.reduceSum(v, [0], false), count);
+  // −log σ(x) = softplus(−x), stable for large |x|.
+  const loss = mean(b.softplus(b.neg(x)));
+  const chosenRewards = b.mul(chosenRatio, beta);
+  const rejectedRewards = b.mul(rejectedRatio, beta);
+  b.output(loss, DPO_METRIC_OUTPUTS.loss);
+  b.output(mean(chosenRewards), DPO_METRIC_OUTPUTS["rewards/chosen"]);
+  b.output(mean(rejectedRewards), DPO_METRIC_OUTPUTS["rewards/rejected"]);
+  b.output(mean(b.sub(chosenRewards, rejectedRewards)), DPO_METRIC_OUTPUTS["rewards/margins"]);
+  b.output(mean(b.cast(b.compare("Greater", chosenRewards, rejectedRewards), b.float)), DPO_METRIC_OUTPUTS["rewards/accuracies"]);
+  b.output(mean(pc), DPO_METRIC_OUTPUTS["logps/chosen"]);
+  b.output(mean(pr), DPO_METRIC_OUTPUTS["logps/rejected"]);
+  gradientOutputs(b, loss, params, scale);
+  return b;
+}
+
+/**
+ * AdamW with global-norm clipping on the flat parameter groups (parameterLayout), the same float32 operations
+ * in the same order as TfEngine.optimizerStep:
+ *   norm = sqrt(Σ g²); clip = min(1, max_grad_norm / (norm + 1e-6)); g ← g · clip
+ *   m ← m·β1 + g·(1−β1); v ← v·β2 + g²·(1−β2); u = (m / bc1) / (sqrt(v / bc2) + eps)
+ *   p ← p·(1 − lr·wd) − u·lr      (norm weights: no decay, and p·1 is skipped)
+ * The clip factor is computed in float64 from the float32 norm, as TfEngine does on the host, then rounded.
+ * Inputs per group: params.<g>, grads.<g>, adam_m.<g>, adam_v.<g> [size]; the OPTIMIZER_SCALARS [] and
+ * max_grad_norm [] (float64). Outputs: new_params.<g>, new_adam_m.<g>, new_adam_v.<g>, grad_norm [].
+ */
+export function optimizerGraph(c: ModelConfig): GraphBuilder {
+  const b = new GraphBuilder("adamw", "float32");
+  const { sizes } = parameterLayout(c);
+  const groups = (["decayed", "other"] as const).filter((g) => sizes[g] > 0);
+  const inputs = groups.map((g) => ({
+    g,
+    p: b.input(OptimizerNames.param(g), "float32", [sizes[g]]),
+    grad: b.input(OptimizerNames.grad(g), "float32", [sizes[g]]),
+    m: b.input(OptimizerNames.m(g), "float32", [sizes[g]]),
+    v: b.input(OptimizerNames.v(g), "float32", [sizes[g]]),
+  }));
+  const s = Object.fromEntries(OPTIMIZER_SCALARS.map((k) => [k, b.input(k, "float32", [])])) as Record<(typeof OPTIMIZER_SCALARS)[number], Value>;
+  const maxNorm = b.input("max_grad_norm", "float64", []);
+  const norm = b.sqrt(b.sumAll(inputs.map((x) => b.sumSquares(x.grad))));
+  b.output(norm, "grad_norm");
+  const clip64 = b.minMax("Min", b.div(maxNorm, b.add(b.cast(norm, "float64"), b.scalar(1e-6, "float64"))), b.scalar(1, "float64"));
+  const clip = b.cast(clip64, "float32");
+  for (const x of inputs) {
+    const g = b.mul(x.grad, clip);
+    const m = b.add(b.mul(x.m, s.beta1), b.mul(g, s.one_minus_beta1));
+    const v = b.add(b.mul(x.v, s.beta2), b.mul(b.mul(g, g), s.one_minus_beta2));
+    const update = b.div(b.div(m, s.bias_correction1), b.add(b.sqrt(b.div(v, s.bias_correction2)), s.eps));
+    const decayed = x.g === "decayed" ? b.mul(x.p, s.decay_factor) : x.p;
+    b.output(b.sub(decayed, b.mul(update, s.lr)), OptimizerNames.newParam(x.g));
+    b.output(m, OptimizerNames.newM(x.g));
+    b.output(v, OptimizerNames.newV(x.g));
+  }
+  return b;
+}
+
+/**
+ * Log-probabilities for scoring: token_logps [B, T] (every target, unmasked) and seq_logps [B] (Σ over mask,
+ * losses.ts sequenceLogProbs). Inputs: parameters, input_ids / targets [B, T] int32, mask [B, T].
+ */
+export function logProbGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
+  const b = new GraphBuilder("llama_logprobs", options.float);
+  const params = declareParams(b, c, options.weights);
+  const t = trainingInputs(b, c, "B");
+  const { logits } = forward(b, c, params, t);
+  const picked = pickedLogProbs(b, logits, t.targets);
+  b.output(picked, "token_logps");
+  b.output(b.reduceSum(b.mul(picked, t.mask), [1], false), "seq_logps");
+  return b;
+}
+
+/**
+ * One decoding step with a KV cache (also the prompt pass, with P = 0): input_ids [B, T] int32 follow the
+ * cached tokens; positions [B, T] int32 index RoPE (left-padded rows count real tokens only); attn_bias
+ * [B, 1, T, P+T] hides padding and the future; past_key.<l> / past_value.<l> [B, KV, P, hd].
+ * Outputs: logits [B, V] of the last position, present_key.<l> / present_value.<l> [B, KV, P+T, hd].
+ * With `options.weights` it is the self-contained inference model users can take to other ONNX tools
+ * (exportInferenceModel).
+ */
+export function decodeGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
+  const b = new GraphBuilder("llama_decode", options.float);
+  const params = declareParams(b, c, options.weights);
+  const hd = headDim(c);
+  const KV = c.num_key_value_heads;
+  const ids = b.input("input_ids", "int32", ["B", "T"]);
+  const positions = b.input("positions", "int32", ["B", "T"]);
+  const bias = b.input("attn_bias", b.float, ["B", 1, "T", "P+T"]);
+  const past = Array.from({ length: c.num_hidden_layers }, (_, l) => ({
+    k: b.input(GraphNames.pastKey(l), b.float, ["B", KV, "P", hd]),
+    v: b.input(GraphNames.pastValue(l), b.float, ["B", KV, "P", hd]),
+  }));
+  const { cos, sinSigned } = ropeTables(c);
+  const table = (data: Float64Array): Value => b.unsqueeze(b.gather(b.constant(data, [c.max_position_embeddings, hd]), positions), [1]); // [B, 1, T, hd]
+  const { logits, present } = forward(b, c, params, { ids, cos: table(cos), sinSigned: table(sinSigned), bias, past, lastOnly: true });
+  b.output(logits, "logits");
+  present.forEach((kv, l) => {
+    b.output(kv.k, GraphNames.presentKey(l));
+    b.output(kv.v, GraphNames.presentValue(l));
+  });
+  return b;
+}
+
+/**
+ * The decoding graph with the weights embedded: a standalone ONNX model (inputs input_ids, positions,
+ * attn_bias, past_key.<l> / past_value.<l>; outputs logits and present_key.<l> / present_value.<l>) that runs in
+ * any ONNX Runtime. Protobuf caps a model at 2 GB, so this suits models up to ~500M float32 parameters.
+ */
+export function exportInferenceModel(c: ModelConfig, weights: HostWeights): Uint8Array {
+  return decodeGraph(c, { weights }).toBytes("self-training-studio");
+}

@@ -1,0 +1,57 @@
+/**
+ * Loading onnxruntime-node and opening sessions on our graphs. The package is required at run time (esbuild
+ * leaves it external: it carries native binaries per platform), and only when an ORT engine is created, so
+ * the TensorFlow.js engine never pays for loading it.
+ */
+import type * as OrtTypes from "onnxruntime-node";
+import { availableParallelism } from "node:os";
+
+export type Ort = typeof OrtTypes;
+export type OrtSession = OrtTypes.InferenceSession;
+export type OrtTensor = OrtTypes.Tensor;
+
+let ort: Ort | null = null;
+
+export function loadOrt(): Ort {
+  if (ort) return ort;
+  try {
+    ort = require("onnxruntime-node") as Ort;
+  } catch (e) {
+    const text = e instanceof Error ? e.message : String(e);
+    throw new Error(`onnxruntime-node failed to load: ${text} — reinstall the project's dependencies`);
+  }
+  return ort;
+}
+
+export interface SessionSettings {
+  /** Intra-op threads; default: the machine's logical cores. */
+  threads?: number;
+  /** Execution provider; "cpu" unless the user chose another that this build bundles. */
+  executionProvider?: "cpu" | "webgpu" | "cuda";
+  /** false: idle threads never spin (see createSession); default true where it pays. */
+  spin?: boolean;
+}
+
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/**
+ * `spin`: whether the session's idle intra-op threads spin before they sleep. Each session has its own pool and
+ * the engine alternates sessions (backward, optimiser, backward …): a pool still spinning steals the cores the
+ * next session needs (measured on 2 cores: a 2-thread SFT step went from ~45 ms to 80–170 ms). Spinning pays
+ * inside long chains of small kernels (backward: ~45 vs ~55 ms on a quiet machine), so the engine lets those
+ * sessions spin and never the optimiser's, whose few large kernels run between them. Under heavy load from
+ * other processes spinning costs more than it saves: SessionSettings.spin turns it off everywhere.
+ */
+export async function createSession(model: Uint8Array, settings: SessionSettings = {}, spin = true): Promise<OrtSession> {
+  const o = loadOrt();
+  return o.InferenceSession.create(model, {
+    executionProviders: [settings.executionProvider ?? "cpu"],
+    graphOptimizationLevel: "all",
+    intraOpNumThreads: settings.threads ?? defaultThreads(),
+    // One op at a time: our graphs are long chains, and a second pool would compete for the same cores.
+    executionMode: "sequential",
+    extra: { session: { intra_op: { allow_spinning: spin && settings.spin !== false ? "1" : "0" } } },
+  });
+}

@@ -1,0 +1,126 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { tinyConfig, parameterShapes } from "../../../src/core/model/config";
+import { initWeights } from "../../../src/core/model/weights";
+import { makeBatch } from "../../../src/core/train/batching";
+import { decodeGraph, dpoGraph, exportInferenceModel, logProbGraph, optimizerGraph, sftGraph } from "../../../src/core/onnx/llamaGraphs";
+import { decodeModel } from "../../../src/core/onnx/onnxProto";
+import { createSession, loadOrt } from "../../../src/core/onnx/ortRuntime";
+import { OrtEngine } from "../../../src/core/engine/ortEngine";
+import { Rng } from "../../../src/core/util/rng";
+
+const micro = tinyConfig(11, { hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 16, tie_word_embeddings: false });
+
+test("the whole SFT graph's gradients match float64 finite differences (independently of TF.js)", async () => {
+  const ort = loadOrt();
+  for (const tied of [false, true]) {
+    const c = { ...micro, tie_word_embeddings: tied };
+    const session = await createSession(sftGraph(c, { float: "float64" }).toBytes(), { threads: 1 });
+    const w = initWeights(c, 4, 0.4);
+    const weights = new Map([...w].map(([name, t]) => [name, Float64Array.from(t.data)]));
+    const batch = makeBatch([{ ids: [1, 4, 5, 6, 7, 2], promptLength: 2 }, { ids: [1, 8, 9, 2], promptLength: 1 }, { ids: [1, 3, 10, 9, 8, 7, 2], promptLength: 3 }], 0, 16);
+    const dims = [batch.batch, batch.length];
+    const run = async (): Promise<Record<string, { data: unknown }>> => {
+      const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+        input_ids: new ort.Tensor("int32", batch.inputs, dims),
+        targets: new ort.Tensor("int32", batch.targets, dims),
+        mask: new ort.Tensor("float64", Float64Array.from(batch.mask), dims),
+        scale: new ort.Tensor("float64", Float64Array.of(1), []),
+      };
+      for (const [name, shape] of parameterShapes(c)) feeds[name] = new ort.Tensor("float64", weights.get(name)!, shape);
+      return session.run(feeds);
+    };
+    const base = await run();
+    const h = 1e-6;
+    let worst = 0;
+    for (const name of parameterShapes(c).keys()) {
+      const g = base[`grad.${name}`]!.data as Float64Array;
+      const x = weights.get(name)!;
+      // Five entries per tensor, the largest gradients among them: enough to catch a wrong rule anywhere.
+      const idx = Array.from(g.keys()).sort((a, b) => Math.abs(g[b]!) - Math.abs(g[a]!)).slice(0, 5);
+      for (const i of idx) {
+        const x0 = x[i]!;
+        x[i] = x0 + h;
+        const up = ((await run()).loss!.data as Float64Array)[0]!;
+        x[i] = x0 - h;
+        const down = ((await run()).loss!.data as Float64Array)[0]!;
+        x[i] = x0;
+        const fd = (up - down) / (2 * h);
+        const rel = Math.abs(fd - g[i]!) / Math.max(Math.abs(fd), 1e-8);
+        worst = Math.max(worst, rel);
+        assert.ok(rel < 1e-5, `tied=${tied} ${name}[${i}]: autodiff ${g[i]} vs finite difference ${fd}`);
+      }
+    }
+    await session.release();
+  }
+});
+
+test("every graph uses standard opset-17 ops only (no contrib or training ops)", () => {
+  const c = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32 });
+  for (const b of [sftGraph(c), dpoGraph(c), optimizerGraph(c), logProbGraph(c), decodeGraph(c)]) {
+    const model = decodeModel(b.toBytes());
+    assert.deepEqual(model.opset_import, [{ domain: "", version: 17 }]);
+    assert.ok(model.graph.node.every((n) => !n.domain), model.graph.name);
+    // Ops whose names betray training kernels the stock build lacks.
+    assert.ok(!model.graph.node.some((n) => /Grad$|Optimizer|^InPlace/.test(n.op_type)), model.graph.name);
+  }
+});
+
+test("the exported inference model is self-contained and decodes as the engine does", async () => {
+  const ort = loadOrt();
+  const c = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64 });
+  const w = initWeights(c, 8, 0.3);
+  const bytes = exportInferenceModel(c, w);
+  const model = decodeModel(bytes);
+  assert.deepEqual(
+    model.graph.input.map((i) => i.name),
+    ["input_ids", "positions", "attn_bias", "past_key.0", "past_value.0", "past_key.1", "past_value.1"],
+  );
+  const session = await createSession(bytes, { threads: 1 });
+  // Two prompts, the shorter left-padded by one (its first key hidden, its positions counting real tokens).
+  const prompts = [[1, 5, 6, 7], [1, 9, 3]];
+  const ids = Int32Array.from([1, 5, 6, 7, 0, 1, 9, 3]);
+  const positions = Int32Array.from([0, 1, 2, 3, 0, 0, 1, 2]);
+  const bias = new Float32Array(2 * 4 * 4);
+  for (let b = 0; b < 2; b++) for (let t = 0; t < 4; t++) for (let j = 0; j < 4; j++) if (j > t || (b === 1 && j === 0)) bias[(b * 4 + t) * 4 + j] = -1e9;
+  const empty = (): InstanceType<typeof ort.Tensor> => new ort.Tensor("float32", new Float32Array(0), [2, 2, 0, 8]);
+  const out = await session.run({
+    input_ids: new ort.Tensor("int32", ids, [2, 4]),
+    positions: new ort.Tensor("int32", positions, [2, 4]),
+    attn_bias: new ort.Tensor("float32", bias, [2, 1, 4, 4]),
+    "past_key.0": empty(),
+    "past_value.0": empty(),
+    "past_key.1": empty(),
+    "past_value.1": empty(),
+  });
+  assert.deepEqual(out["present_key.1"]!.dims, [2, 2, 4, 8]);
+  const engine = new OrtEngine(c, w, { threads: 1 });
+  const { logits, session: s } = await engine.startDecoding(prompts);
+  const got = out["logits"]!.data as Float32Array;
+  assert.equal(got.length, logits.length);
+  for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i]! - logits[i]!) < 1e-5, `logit ${i}: ${got[i]} vs ${logits[i]}`);
+  s.dispose();
+  engine.dispose();
+  await session.release();
+});
+
+test("one session serves every batch size and length (symbolic dimensions)", async () => {
+  const c = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64 });
+  const engine = new OrtEngine(c, initWeights(c, 1, 0.2), { threads: 1 });
+  const rng = new Rng(3);
+  for (const [n, len] of [[1, 3], [7, 30], [2, 63]] as const) {
+    const seqs = Array.from({ length: n }, () => ({ ids: Array.from({ length: len + 1 }, () => rng.int(3, 39)), promptLength: 1 }));
+    const batch = makeBatch(seqs, 0, 64);
+    const lp = await engine.sequenceLogProbs(batch);
+    assert.equal(lp.length, n);
+    assert.ok(lp.every((x) => Number.isFinite(x) && x < 0));
+    const { loss } = await engine.sftBackward(batch, 1);
+    assert.ok(loss > 0 && Number.isFinite(loss));
+  }
+  // Longer than max_position_embeddings is refused, in training and in decoding, as TfLlama refuses it.
+  const long = makeBatch([{ ids: Array.from({ length: 66 }, () => 5), promptLength: 1 }], 0, 80);
+  await assert.rejects(engine.sftBackward(long, 1), /sequence of 65 tokens is longer than max_position_embeddings 64/);
+  const { session } = await engine.startDecoding([Array.from({ length: 64 }, () => 5)]);
+  await assert.rejects(session.step([5]), /longer than max_position_embeddings 64/);
+  engine.dispose();
+});
