@@ -28,6 +28,16 @@ test("warm-up and one DPO-ST round: every artefact, and every count follows the 
   for (const dir of [join(store.dir, "base"), store.checkpointDir(0, "warmup"), store.checkpointDir(1, "dpo"), store.checkpointDir(1, "sft")]) {
     for (const f of ["config.json", "model.safetensors", "tokenizer.json"]) assert.ok(existsSync(join(dir, f)), `${dir}/${f}`);
   }
+  // Beside every trained checkpoint, its inference model as ONNX, which loads in a plain ORT session (its
+  // outputs are checked against the engines in test/core/onnx).
+  const ort = await import("onnxruntime-node");
+  const onnx = await ort.InferenceSession.create(readFileSync(join(store.checkpointDir(1, "sft"), "model.onnx")));
+  assert.ok(onnx.inputNames.includes("input_ids") && onnx.outputNames.includes("logits"), `${onnx.inputNames} → ${onnx.outputNames}`);
+  for (const dir of [store.checkpointDir(0, "warmup"), store.checkpointDir(1, "dpo")]) assert.ok(existsSync(join(dir, "model.onnx")), dir);
+  // The engine that trained is recorded with every metric; on this machine "auto" picks ONNX Runtime.
+  const roundRecord = (await read<Record<string, unknown>>(store, 1, "metrics.jsonl")).find((m) => m["kind"] === "round")!;
+  assert.equal(roundRecord["engine"], "onnxruntime");
+  assert.ok(events.logs.some((l) => /auto: ONNX Runtime/.test(l)), events.logs.join("\n"));
   // The run's whole config beside every trained checkpoint and every metrics file.
   for (const dir of [store.checkpointDir(0, "warmup"), store.checkpointDir(1, "dpo"), store.checkpointDir(1, "sft"), store.roundDir(0), store.roundDir(1)]) {
     assert.equal(JSON.parse(readFileSync(join(dir, "selftrain-config.json"), "utf8")).sampling.dpoSamples, 4, dir);

@@ -46,6 +46,26 @@ export function defaultThreads(): number {
  */
 export async function createSession(model: Uint8Array, settings: SessionSettings = {}, spin = true): Promise<OrtSession> {
   const o = loadOrt();
+  const provider = settings.executionProvider ?? "cpu";
+  try {
+    return await openSession(o, model, settings, spin);
+  } catch (e) {
+    throw new Error(providerProblem(provider, e instanceof Error ? e.message : String(e)));
+  }
+}
+
+/** ORT's own message names a source line deep inside the runtime; the user needs what to do about it. */
+export function providerProblem(provider: string, message: string): string {
+  if (provider === "webgpu" && /WebGPU adapter|No supported adapters/i.test(message)) {
+    return 'engine.executionProvider "webgpu": no WebGPU adapter on this machine (no GPU driver with Vulkan, Metal or Direct3D 12 was found). Set it to "cpu", or install the GPU\'s driver; the README says how CI runs it on a software GPU.';
+  }
+  if (provider === "cuda" && /cuda|providers_shared|libcudart|libcublas|cudnn/i.test(message)) {
+    return `engine.executionProvider "cuda": ONNX Runtime's CUDA provider did not load (${message.split("\n")[0]}). It needs CUDA 12 and cuDNN 9 and the provider files, which npm does not install by default: see the README ("GPUs"). Or set it to "webgpu" or "cpu".`;
+  }
+  return `ONNX Runtime (${provider}): ${message.split("\n")[0]}`;
+}
+
+async function openSession(o: Ort, model: Uint8Array, settings: SessionSettings, spin: boolean): Promise<OrtSession> {
   return o.InferenceSession.create(model, {
     executionProviders: [settings.executionProvider ?? "cpu"],
     graphOptimizationLevel: "all",

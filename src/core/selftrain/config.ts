@@ -43,6 +43,10 @@ export interface SelfTrainConfig {
     name: "auto" | "tfjs" | "onnxruntime";
     /** TensorFlow.js backend, or "auto". */
     tfBackend: "auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu" | "webgpu";
+    /** ONNX Runtime execution provider: "cpu", "webgpu" (any GPU through Vulkan, Metal or Direct3D 12) or "cuda". */
+    executionProvider: "cpu" | "webgpu" | "cuda";
+    /** ONNX Runtime intra-op threads (0 = one per core). */
+    threads: number;
   };
   warmup: StageTraining;
   sampling: {
@@ -78,7 +82,7 @@ export function defaultConfig(): SelfTrainConfig {
     seed: 0,
     data: { train: "data/train.jsonl", test: "data/test.jsonl", devSize: 200, testSize: 500, maxTrainQuestions: 0 },
     model: { init: "new", vocabSize: 512, hiddenSize: 128, intermediateSize: 352, layers: 4, heads: 4, kvHeads: 2, maxPositions: 512 },
-    engine: { name: "auto", tfBackend: "auto" },
+    engine: { name: "auto", tfBackend: "auto", executionProvider: "cpu", threads: 0 },
     warmup: { epochs: 8, steps: 0, batchSize: 32, microBatchSize: 16, learningRate: 3e-3, warmupRatio: 0.1, maxLength: 320 },
     sampling: { dpoSamples: 5, sftSamples: 3, temperature: 0.7, topP: 1, maxNewTokens: 300, calculator: true, batchSize: 64 },
     pairs: { maxPerQuestion: 3, duplicateThreshold: 0.7 },
@@ -93,6 +97,7 @@ const ENUMS: Record<string, readonly string[]> = {
   mode: ["dpo-st", "st"],
   "engine.name": ["auto", "tfjs", "onnxruntime"],
   "engine.tfBackend": ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu", "webgpu"],
+  "engine.executionProvider": ["cpu", "webgpu", "cuda"],
 };
 /** Settings that must be whole numbers (the others of type number may be fractional). */
 const FRACTIONAL = /(learningRate|warmupRatio|temperature|topP|beta|duplicateThreshold|capPercentile)$/;
@@ -155,6 +160,7 @@ function checkRanges(c: SelfTrainConfig, source: string): void {
   if (c.pairs.duplicateThreshold <= 0 || c.pairs.duplicateThreshold > 1) fail("pairs.duplicateThreshold", "must be in (0, 1]");
   if (c.pseudoLabels.capPercentile <= 0 || c.pseudoLabels.capPercentile > 100) fail("pseudoLabels.capPercentile", "must be in (0, 100]");
   if (c.eval.passSamples > 0 && c.eval.passK > c.eval.passSamples) fail("eval.passK", `must not exceed eval.passSamples (${c.eval.passSamples})`);
+  if (c.engine.threads < 0) fail("engine.threads", "must be 0 (one per core) or more");
   if (c.model.hiddenSize % c.model.heads !== 0) fail("model.hiddenSize", `must be divisible by model.heads (${c.model.heads})`);
   if (c.model.heads % c.model.kvHeads !== 0) fail("model.heads", `must be a multiple of model.kvHeads (${c.model.kvHeads})`);
 }

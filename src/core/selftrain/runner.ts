@@ -7,7 +7,8 @@ import type { ComputeEngine } from "../engine/computeEngine";
 import { trainSft, trainDpo, referenceLogProbs, type StepLog, type TrainSettings } from "../train/trainer";
 import { sampleRationales, CancelledError } from "../sample/sampler";
 import { readJsonl, JsonlWriter } from "../store/jsonl";
-import { writeJsonAtomic } from "../store/atomic";
+import { writeJsonAtomic, writeFileAtomic } from "../store/atomic";
+import { exportInferenceModel } from "../onnx/llamaGraphs";
 import { contentHash } from "../store/hash";
 import type { RunStore } from "../store/runStore";
 import type { ReviewLog } from "../store/reviewLog";
@@ -98,9 +99,16 @@ export class SelfTrainRunner {
     return round <= 1 ? this.o.store.checkpointDir(0, "warmup") : this.o.store.checkpointDir(round - 1, "sft");
   }
 
+  private pickLogged = false;
+
   private async engineFor(dir: string | Checkpoint): Promise<{ engine: ComputeEngine; ckpt: Checkpoint }> {
     const ckpt = typeof dir === "string" ? loadCheckpoint(dir) : dir;
-    const engine = await createEngine({ engine: this.c.engine.name, tfBackend: this.c.engine.tfBackend }, ckpt.config, ckpt.weights);
+    const { name, tfBackend, executionProvider, threads } = this.c.engine;
+    const engine = await createEngine({ engine: name, tfBackend, executionProvider, threads }, ckpt.config, ckpt.weights, (pick) => {
+      if (!this.pickLogged) this.o.events.log({ level: "info", message: pick.reason });
+      this.pickLogged = true;
+    });
+    this.o.events.log({ level: "info", message: `engine: ${engine.name} on ${engine.device}` });
     return { engine, ckpt };
   }
 
@@ -251,18 +259,18 @@ export class SelfTrainRunner {
       await writer.close();
       engine.dispose();
     }
-    await this.appendMetrics(round, [this.roundSummary(round, counts, engine.device)]);
+    await this.appendMetrics(round, [this.roundSummary(round, counts, engine)]);
     return counts;
   }
 
-  private roundSummary(round: number, evalCounts: Record<string, number>, device: string): MetricRecord {
+  private roundSummary(round: number, evalCounts: Record<string, number>, engine: ComputeEngine): MetricRecord {
     const st = (s: StageName): Record<string, number> => this.o.store.stage(round, s).counts ?? {};
     const stages: StageName[] = roundStages(round, this.o.store.manifest.mode).filter((s) => s !== "eval");
     const tokens = stages.reduce((a, s) => a + (st(s)["tokens"] ?? 0), 0);
     const ms = stages.reduce((a, s) => a + (st(s)["ms"] ?? 0), 0);
     const pl = st("pseudo-labels");
     return {
-      kind: "round", round, mode: this.o.store.manifest.mode, time: new Date().toISOString(), engine: "tfjs", device,
+      kind: "round", round, mode: this.o.store.manifest.mode, time: new Date().toISOString(), engine: engine.name, device: engine.device,
       "accuracy/dev": evalCounts["devAccuracy"] ?? null, "accuracy/test": evalCounts["testAccuracy"] ?? null,
       "pass@k/dev": evalCounts["devPassAtK"] ?? null, "pass@k/test": evalCounts["testPassAtK"] ?? null, k: this.c.eval.passK,
       samples: (st("sample-dpo")["samples"] ?? 0) + (st("sample-sft")["samples"] ?? 0),
@@ -287,6 +295,8 @@ export class SelfTrainRunner {
   /** A checkpoint, with the run's whole config beside it (so every model says how it was made). */
   private async save(dir: string, ckpt: Checkpoint, meta: Record<string, string>): Promise<void> {
     saveCheckpoint(dir, ckpt, meta);
+    // The inference model as ONNX (decoding with a KV cache, weights inside), for other ONNX tools.
+    await writeFileAtomic(join(dir, "model.onnx"), exportInferenceModel(ckpt.config, ckpt.weights));
     await writeJsonAtomic(join(dir, "selftrain-config.json"), this.c);
   }
 
