@@ -1,4 +1,5 @@
-// `vsce package` output follows .vscodeignore: the bundles, media and the engine's runtime packages only.
+// The platform's .vsix (scripts/package.mjs): the bundles, media and the engine's runtime packages only, with
+// onnxruntime-node's native binaries for this platform and no other.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -17,5 +18,12 @@ test("the .vsix holds the bundles, media and runtime packages, and no sources, t
   const forbidden = files.filter((f) => /^(src|test|scripts|webview|\.ci|\.tools|\.test-artifacts)\//.test(f) || /\.(ts|map)$/.test(f) || /^(tsconfig|package-lock)\.json$/.test(f));
   assert.deepEqual(forbidden, []);
   const modules = new Set(files.filter((f) => f.startsWith("node_modules/")).map((f) => f.split("/").slice(1, f.startsWith("node_modules/@") ? 3 : 2).join("/")));
-  assert.deepEqual([...modules].sort(), ["@tensorflow/tfjs-backend-cpu", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-core", "seedrandom"]);
+  assert.deepEqual([...modules].sort(), ["@tensorflow/tfjs-backend-cpu", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-core", "onnxruntime-common", "onnxruntime-node", "seedrandom"]);
+  const platform = `${process.platform}/${process.arch}`;
+  const binaries = files.filter((f) => f.startsWith("node_modules/onnxruntime-node/bin/"));
+  assert.ok(binaries.includes(`node_modules/onnxruntime-node/bin/napi-v6/${platform}/onnxruntime_binding.node`), binaries.join(", "));
+  assert.deepEqual(binaries.filter((f) => !f.startsWith(`node_modules/onnxruntime-node/bin/napi-v6/${platform}/`)), [], "other platforms' binaries");
+  // The target is in the manifest, so the Marketplace serves each platform its own package.
+  const manifest = spawnSync("/usr/bin/python3", ["-c", "import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).read('extension.vsixmanifest').decode())", vsix], { encoding: "utf8" }).stdout;
+  assert.match(manifest, new RegExp(`TargetPlatform="${process.platform}-${process.arch}"`));
 });

@@ -51,6 +51,10 @@ test("workbench: Start Self-Training Round, then the explorer shows the round an
     await wb.stop();
     const logs = spawnSync("grep", ["-rhoE", "activated in [0-9.]+ ms", artifactsDir], { encoding: "utf8" }).stdout.trim().split("\n");
     t.diagnostic(`extension ${logs.at(-1) ?? "activation time not found"}`);
+    // The packaged extension loads onnxruntime-node from its .vsix, and "auto" picks it here.
+    const engine = spawnSync("grep", ["-rhoE", "auto: ONNX Runtime[^)]*\\)", artifactsDir], { encoding: "utf8" }).stdout.trim();
+    assert.ok(engine, "the engine log does not say that auto chose ONNX Runtime");
+    t.diagnostic(engine.split("\n")[0]!);
   } catch (e) {
     await wb.screenshot("round-failed").catch(() => undefined);
     throw e;

@@ -26,18 +26,18 @@ export function missingTools(): string | null {
 }
 
 /**
- * Packages the extension as .test-artifacts/<name>.vsix, reusing the last one while no packaged input is newer
- * (vsce walks the production dependency tree, ~15 s). Dependencies stay on: .vscodeignore picks the runtime
- * node_modules files the engine needs, and --no-dependencies would drop them all.
+ * Packages the extension for this machine's platform (scripts/package.mjs: the runtime packages, and
+ * onnxruntime-node's binaries for this platform only) as .test-artifacts/<name>.vsix, reusing the last one
+ * while no packaged input is newer (vsce walks the production dependency tree, ~15 s).
  */
 export function packageExtension(): string {
   const out = join(artifactsDir, "self-training-studio.vsix");
-  const inputs = ["package.json", ".vscodeignore", "README.md", "dist", "media"].map((p) => join(repoRoot, p));
+  const inputs = ["package.json", ".vscodeignore", "README.md", "dist", "media", "scripts/package.mjs"].map((p) => join(repoRoot, p));
   const newest = Math.max(...inputs.filter(existsSync).flatMap(mtimes));
   if (existsSync(out) && statSync(out).mtimeMs > newest) return out;
   mkdirSync(artifactsDir, { recursive: true });
-  const r = spawnSync(process.execPath, [vsce, "package", "--allow-missing-repository", "--out", out], { cwd: repoRoot, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`vsce package failed:\n${r.stdout}\n${r.stderr}`);
+  const r = spawnSync(process.execPath, [join(repoRoot, "scripts/package.mjs"), "--target", `${process.platform}-${process.arch}`, "--out", out], { cwd: repoRoot, encoding: "utf8", env: { ...process.env, VSCE: vsce } });
+  if (r.status !== 0) throw new Error(`packaging failed:\n${r.stdout}\n${r.stderr}`);
   return out;
 }
 
