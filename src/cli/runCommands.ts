@@ -1,11 +1,12 @@
 import { join, resolve } from "node:path";
 import { randomUUID } from "node:crypto";
 import { EngineClient, CancelledByUser } from "../engine/client";
-import { initWorkspace, workspaceStatus, exportRound, selftrainDir } from "../core/selftrain/session";
+import { initWorkspace, workspaceStatus, exportRound, selftrainDir, readWorkspaceConfig } from "../core/selftrain/workspace";
+import { forkRun } from "../core/selftrain/forkRun";
 import { roundStages } from "../core/selftrain/stages";
 import { RunStore } from "../core/store/runStore";
 import type { EngineCommand, EngineEvent } from "../shared/engineProtocol";
-import type { RunManifest, StageName } from "../shared/runTypes";
+import type { RunManifest, RunMode, StageName } from "../shared/runTypes";
 import { parse, intOption, UsageError } from "./args";
 
 const COMMON = { workspace: { type: "string" as const, short: "w" }, run: { type: "string" as const } };
@@ -103,12 +104,13 @@ export async function initCommand(argv: string[]): Promise<number> {
 }
 
 const ROUND_USAGE = `
-selftrain round [-w WORKSPACE] [--run RUN_ID] [--round N] [--new-run] [--mode dpo-st|st] [--from STAGE]
+selftrain round [-w WORKSPACE] [--run RUN_ID] [--round N] [--new-run] [--mode dpo-st|st] [--from STAGE] [--fork RUN_ID]
 
 Runs (or resumes) one round of self-training: the next unfinished round of the newest run, unless told
 otherwise; the warm-up SFT (round 0) first when it has not run. Ctrl-C stops at the next step; running the
 command again resumes at the first unfinished stage. --from STAGE runs that stage of the round and the later
-ones again (for instance --from pairs after reviewing samples).
+ones again (for instance --from pairs after reviewing samples). --fork RUN_ID starts a new run (of --mode)
+from that run's finished warm-up, to compare plain and DPO-augmented self-training from one checkpoint.
 `;
 
 const WARMUP_USAGE = `
@@ -121,13 +123,22 @@ evaluation; a new run when there is none or with --new-run. Ctrl-C stops; runnin
 export async function roundCommand(argv: string[], warmupOnly: boolean): Promise<number> {
   const options = warmupOnly
     ? { ...COMMON, "new-run": { type: "boolean" as const }, mode: { type: "string" as const } }
-    : { ...COMMON, round: { type: "string" as const }, "new-run": { type: "boolean" as const }, mode: { type: "string" as const }, from: { type: "string" as const } };
+    : { ...COMMON, round: { type: "string" as const }, "new-run": { type: "boolean" as const }, mode: { type: "string" as const }, from: { type: "string" as const }, fork: { type: "string" as const } };
   const { values } = parse(argv, options, warmupOnly ? WARMUP_USAGE : ROUND_USAGE);
   const mode = values["mode"];
   if (mode !== undefined && mode !== "dpo-st" && mode !== "st") throw new UsageError(`--mode must be dpo-st or st, not ${JSON.stringify(mode)}`);
   const round = warmupOnly ? 0 : values["round"] === undefined ? undefined : intOption(values, "round", 0);
+  let runId = values["run"] as string | undefined;
+  const fork = values["fork"] as string | undefined;
+  if (fork !== undefined) {
+    if (runId !== undefined) throw new UsageError("--fork makes a new run: it does not go with --run");
+    const ws = workspaceOf(values);
+    const store = await forkRun(ws, fork, (mode as RunMode | undefined) ?? readWorkspaceConfig(ws).mode);
+    console.log(`run ${store.runId} (${store.manifest.mode}) starts from run ${fork}'s warm-up`);
+    runId = store.runId;
+  }
   try {
-    const events = await viaEngine({ type: "runRound", id: randomUUID(), workspace: workspaceOf(values), runId: values["run"] as string | undefined, round, newRun: values["new-run"] === true, mode: mode as "dpo-st" | "st" | undefined, restartFrom: values["from"] as StageName | undefined });
+    const events = await viaEngine({ type: "runRound", id: randomUUID(), workspace: workspaceOf(values), runId, round, newRun: values["new-run"] === true, mode: mode as "dpo-st" | "st" | undefined, restartFrom: values["from"] as StageName | undefined });
     const done = events.find((e) => e.type === "roundFinished");
     if (done && done.type === "roundFinished") console.log(`run ${done.runId}: round ${done.round} finished`);
     return 0;

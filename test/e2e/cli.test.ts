@@ -1,10 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runRound, selftrainDir } from "../../src/core/selftrain/session";
 import { RunStore } from "../../src/core/store/runStore";
+import { forkRun } from "../../src/core/selftrain/forkRun";
 import { tinyWorkspace, recorder } from "../helpers/workspace";
 import { repoRoot, tempDir } from "../helpers/paths";
 
@@ -35,10 +36,20 @@ test("CLI: --help everywhere, a one-line reason and a non-zero exit on errors", 
   assert.match(r.stderr, /init needs --train/);
 });
 
-test("plain self-training (st): no DPO step, pseudo-labels from the SFT model itself", async (t) => {
+test("plain self-training (st) forked from a DPO-ST run's warm-up: the same round-0 model, no DPO step, pseudo-labels from the SFT model itself", async (t) => {
   const ws = await tinyWorkspace(tempDir(t));
-  const { runId } = await runRound({ workspace: ws, round: 1, mode: "st", events: recorder(), shouldStop: () => false });
+  const warm = await runRound({ workspace: ws, round: 0, events: recorder(), shouldStop: () => false });
+  const source = await RunStore.open(selftrainDir(ws), warm.runId);
+  const fork = await forkRun(ws, warm.runId, "st");
+  assert.notEqual(fork.runId, warm.runId);
+  const weights = (s: RunStore): Buffer => readFileSync(join(s.checkpointDir(0, "warmup"), "model.safetensors"));
+  assert.ok(weights(fork).equals(weights(source)), "the fork starts from the same warm-up weights");
+  await assert.rejects(forkRun(ws, fork.runId.replace(/.$/, "z"), "st"), /no run/);
+  const { runId } = await runRound({ workspace: ws, runId: fork.runId, round: 1, mode: "st", events: recorder(), shouldStop: () => false });
+  assert.equal(runId, fork.runId);
   const store = await RunStore.open(selftrainDir(ws), runId);
+  assert.equal(store.stage(0, "warmup").state, "done");
+  assert.deepEqual((await RunStore.open(selftrainDir(ws), warm.runId)).manifest.rounds.map((r) => r.round), [0], "the source run is unchanged");
   assert.equal(store.manifest.mode, "st");
   assert.deepEqual(Object.keys(store.manifest.rounds.find((r) => r.round === 1)!.stages).sort(), ["eval", "pseudo-labels", "sample-sft", "sft"]);
   assert.ok(!existsSync(store.path(1, "pairs.jsonl")) && !existsSync(store.path(1, "samples-dpo.jsonl")));

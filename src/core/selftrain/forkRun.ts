@@ -1,0 +1,27 @@
+import { cpSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { RunStore } from "../store/runStore";
+import { selftrainDir } from "./workspace";
+import type { RunMode } from "../../shared/runTypes";
+
+/**
+ * A new run that starts from another run's finished warm-up: the same base model and round 0 (checkpoint,
+ * evaluation, metrics), so plain self-training and DPO-augmented self-training can be compared from one
+ * warm-up checkpoint, as the paper does. Nothing of the source run changes.
+ */
+export async function forkRun(workspace: string, fromRunId: string, mode: RunMode, runId?: string): Promise<RunStore> {
+  const dir = selftrainDir(workspace);
+  const from = await RunStore.open(dir, fromRunId);
+  for (const stage of ["warmup", "eval"] as const) {
+    if (from.stage(0, stage).state !== "done") throw new Error(`run ${fromRunId}: its warm-up (round 0 ${stage}) has not finished, so there is nothing to start from`);
+  }
+  const to = await RunStore.create(dir, { mode, ...(runId ? { runId } : {}) });
+  cpSync(join(from.dir, "base"), join(to.dir, "base"), { recursive: true });
+  cpSync(from.roundDir(0), to.roundDir(0), { recursive: true });
+  if (!existsSync(join(to.checkpointDir(0, "warmup"), "model.safetensors"))) throw new Error(`run ${fromRunId}: round 0 has no checkpoint to copy`);
+  for (const stage of ["warmup", "eval"] as const) {
+    const s = from.stage(0, stage);
+    await to.setStage(0, stage, { ...s, state: "done" });
+  }
+  return to;
+}
