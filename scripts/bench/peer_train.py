@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""PyTorch peer of `npm run bench:train`: the same Llama-style model and steps as src/core/model/tfLlama.ts,
-timed on this machine, so the benchmark prints ratios from one run. Prints one JSON object.
+"""PyTorch peer of `npm run bench:train` and `npm run bench:sample`: the same Llama-style model and steps as
+src/core/model/tfLlama.ts, timed on this machine, so the benchmarks print ratios from one run.
+
+Modes:
+  (default)  times SFT, DPO and sampling once and prints one JSON object;
+  --serve    keeps one model and answers timing commands, one JSON line in and one out, so that the TypeScript
+             benchmarks can interleave it with their own engines round by round (see serve());
+  --logits   golden float64 logits for the parity tests.
 
 Run with Debian's python3 (python3-torch, libopenblas0-pthread). Not part of the product.
 """
-import argparse, json, math, time
+import argparse, json, math, sys, time
 import torch
 import torch.nn.functional as F
 
@@ -117,6 +123,88 @@ def logits_mode(path):
     print(json.dumps(logits.tolist()))
 
 
+class Bench:
+    """One model and optimiser; training steps and KV-cache generations timed one by one."""
+
+    def __init__(self, c):
+        torch.manual_seed(0)
+        self.c = c
+        self.m = Llama(c)
+        self.opt = torch.optim.AdamW(self.m.parameters(), lr=1e-4, weight_decay=0.01)
+        self.data = {}
+
+    def batch(self, B, T):
+        if (B, T) not in self.data:
+            ids = torch.randint(3, self.c["vocab_size"], (B, T + 1))
+            mask = torch.ones(B, T)
+            mask[:, : T // 4] = 0
+            self.data[(B, T)] = (ids[:, :-1], ids[:, 1:], mask)
+        return self.data[(B, T)]
+
+    def train_step(self, op, B, T):
+        inp, tgt, mask = self.batch(B, T)
+        self.opt.zero_grad()
+        logits, _ = self.m(inp)
+        lp = seq_logps(logits, tgt, mask)
+        if op == "sft":
+            loss = -(lp.sum() / mask.sum())
+        else:
+            # DPO: the first half of the rows are chosen, the second rejected; reference log-probs are inputs.
+            half = B // 2
+            ref = torch.zeros(half)
+            loss = -F.logsigmoid(0.1 * ((lp[:half] - ref) - (lp[half:] - ref))).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.m.parameters(), 1.0)
+        self.opt.step()
+
+    @torch.no_grad()
+    def generate(self, B, P, N, temperature):
+        """Prompt pass, then N - 1 cached steps: N new tokens per row, drawn as the TS benchmark draws them."""
+        prompts = torch.randint(3, self.c["vocab_size"], (B, P))
+        logits, cache = self.m(prompts)
+        nxt = self.draw(logits[:, -1], temperature)
+        for _ in range(N - 1):
+            logits, cache = self.m(nxt, cache)
+            nxt = self.draw(logits[:, -1], temperature)
+
+    @staticmethod
+    def draw(logits, temperature):
+        if temperature <= 0:
+            return logits.argmax(-1, keepdim=True)
+        return torch.multinomial(torch.softmax(logits / temperature, -1), 1)
+
+
+def serve(c):
+    """Commands, one JSON object per line on stdin; each answer is one JSON line on stdout:
+      {"op": "sft" | "dpo", "batch": B, "length": T, "reps": n}              -> {"seconds": [n step times]}
+      {"op": "sample", "batch": B, "prompt": P, "new": N, "reps": n,
+       "temperature": t}                                                     -> {"seconds": [n generation times]}
+      {"op": "info"}                                                         -> {"torch": version, "threads": n}
+    Times cover the work only, not the pipe, as the TS side times its engines."""
+    bench = Bench(c)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        op = cmd["op"]
+        if op == "info":
+            out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+        else:
+            times = []
+            for _ in range(int(cmd.get("reps", 1))):
+                t0 = time.perf_counter()
+                if op in ("sft", "dpo"):
+                    bench.train_step(op, cmd["batch"], cmd["length"])
+                elif op == "sample":
+                    bench.generate(cmd["batch"], cmd["prompt"], cmd["new"], float(cmd.get("temperature", 1.0)))
+                else:
+                    raise ValueError(f"unknown op {op}")
+                times.append(time.perf_counter() - t0)
+            out = {"seconds": times}
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--logits", help="JSON job file: print float64 logits of its weights and ids, then exit")
@@ -127,10 +215,13 @@ def main():
     ap.add_argument("--new", type=int, default=48)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--serve", action="store_true", help="answer JSON timing commands on stdin (see serve())")
     a = ap.parse_args()
     if a.logits:
         return logits_mode(a.logits)
     torch.set_num_threads(a.threads)
+    if a.serve:
+        return serve(json.loads(a.config))
     torch.manual_seed(0)
     c = json.loads(a.config)
     m = Llama(c)

@@ -1,130 +1,125 @@
 /**
- * `npm run bench:train`: tokens/s of an SFT step, a DPO step (chosen + rejected) and KV-cache sampling for a
- * stated model size on our TensorFlow.js engine, beside the same model and steps in PyTorch (the peer script,
- * Debian's python3-torch) on 1 and 2 threads, as ratios from one run. Not part of `npm test`.
+ * `npm run bench:train`: tokens/s of an SFT step and of a DPO step (chosen + rejected), each with its AdamW step,
+ * for one model on the ORT engine (1 and 2 threads), the TensorFlow.js engine and the PyTorch peer (Debian's
+ * python3-torch, 1 and 2 threads), with the ratios ORT ÷ PyTorch (same thread count) and ORT ÷ TF.js, from one
+ * run. The engines take turns round by round (order rotated each round) so that load from elsewhere hits all of
+ * them alike; each rate is the median step time over all rounds. Not part of `npm test`.
  *
- *   npm run bench:train [-- --backends wasm,cpu --steps 8 --hidden 128 --layers 4]
+ *   npm run bench:train [-- --rounds 8 --steps 4 --tf-steps 1 --spin on|off|both --hidden 128 --layers 4]
  */
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { initTfBackend, getTf, type TfBackendName } from "../../src/core/engine/tfBackend";
-import { TfEngine } from "../../src/core/engine/tfEngine";
-import { DEFAULT_OPTIMIZER } from "../../src/core/engine/computeEngine";
-import { tinyConfig, parameterCount, type ModelConfig } from "../../src/core/model/config";
-import { initWeights } from "../../src/core/model/weights";
-import { makeBatch } from "../../src/core/train/batching";
-import { sampleToken } from "../../src/core/sample/sampler";
+import { DEFAULT_OPTIMIZER, type ComputeEngine } from "../../src/core/engine/computeEngine";
+import { makeBatch, type TokenBatch } from "../../src/core/train/batching";
 import { Rng } from "../../src/core/util/rng";
+import { COMMON_OPTIONS, benchConfig, describeModel, fmtRate, fmtRatio, loadLine, median, pause, printTable, rotated, startContenders, stopContenders, type Contender } from "./contenders";
 
 const { values } = parseArgs({
   options: {
-    backends: { type: "string", default: "" },
-    steps: { type: "string", default: "8" },
+    ...COMMON_OPTIONS,
+    rounds: { type: "string", default: "8" },
+    steps: { type: "string", default: "4" },
+    "tf-steps": { type: "string", default: "1" },
     batch: { type: "string", default: "16" },
     length: { type: "string", default: "64" },
-    hidden: { type: "string", default: "128" },
-    layers: { type: "string", default: "4" },
-    vocab: { type: "string", default: "512" },
-    python: { type: "string", default: "/usr/bin/python3" },
   },
 });
-const steps = Number(values.steps);
+const rounds = Number(values.rounds);
 const B = Number(values.batch);
 const T = Number(values.length);
-const D = Number(values.hidden);
-const config: ModelConfig = tinyConfig(Number(values.vocab), { hidden_size: D, intermediate_size: Math.round((D * 11) / 4 / 8) * 8, num_hidden_layers: Number(values.layers), num_attention_heads: D / 32, num_key_value_heads: Math.max(1, D / 64) });
-const PROMPT = 16;
-const NEW = 48;
+const config = benchConfig(values);
+const KINDS = ["sft", "dpo"] as const;
+type Kind = (typeof KINDS)[number];
 
-interface Rates {
-  sft: number;
-  dpo: number;
-  sample: number;
+interface Batches {
+  all: TokenBatch;
+  chosen: TokenBatch;
+  rejected: TokenBatch;
+  zeros: Float32Array;
 }
 
-async function time(fn: () => Promise<void>, reps: number, tokens: number): Promise<number> {
-  await fn();
-  await fn();
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) await fn();
-  return (tokens * reps * 1000) / (performance.now() - t0);
-}
-
-async function ours(force: TfBackendName | undefined): Promise<{ label: string; rates: Rates }> {
-  const choice = await initTfBackend(force ? { force } : {});
-  const engine = new TfEngine(getTf(), config, initWeights(config, 0), choice.detail);
+function batches(): Batches {
   const rng = new Rng(1);
+  // Random tokens; the first quarter of each row is prompt (mask 0), as in the peer.
   const seqs = Array.from({ length: B }, () => ({ ids: Array.from({ length: T + 1 }, () => rng.int(3, config.vocab_size - 1)), promptLength: T / 4 }));
-  const batch = makeBatch(seqs, config.pad_token_id, T);
-  const chosen = makeBatch(seqs.slice(0, B / 2), config.pad_token_id, T);
-  const rejected = makeBatch(seqs.slice(B / 2), config.pad_token_id, T);
-  const zeros = new Float32Array(B / 2);
-  const reps = choice.name === "cpu" ? Math.max(1, Math.floor(steps / 4)) : steps;
-  const sft = await time(async () => {
-    await engine.sftBackward(batch, 1);
-    await engine.optimizerStep(1e-4, DEFAULT_OPTIMIZER);
-  }, reps, B * T);
-  const dpo = await time(async () => {
-    await engine.dpoBackward(chosen, rejected, zeros, zeros, 0.1, 1);
-    await engine.optimizerStep(1e-4, DEFAULT_OPTIMIZER);
-  }, reps, B * T);
-  const prompts = seqs.map((s) => s.ids.slice(0, PROMPT));
-  const V = config.vocab_size;
-  const sample = await time(async () => {
-    let { session, logits } = await engine.startDecoding(prompts);
-    for (let s = 0; s < NEW; s++) {
-      const next = prompts.map((_, b) => sampleToken(logits.subarray(b * V, (b + 1) * V), 1, 1, 0, rng));
-      if (s < NEW - 1) logits = await session.step(next);
-    }
-    session.dispose();
-  }, Math.max(1, Math.ceil(reps / 3)), B * NEW);
-  engine.dispose();
-  return { label: `tfjs ${choice.detail}`, rates: { sft, dpo, sample } };
+  return {
+    all: makeBatch(seqs, config.pad_token_id, T),
+    chosen: makeBatch(seqs.slice(0, B / 2), config.pad_token_id, T),
+    rejected: makeBatch(seqs.slice(B / 2), config.pad_token_id, T),
+    zeros: new Float32Array(B / 2),
+  };
 }
 
-function peer(threads: number): Rates | string {
-  const script = join(__dirname, "peer_train.py");
-  if (!existsSync(values.python)) return `PyTorch peer skipped: ${values.python} not found (apt-get install python3-torch libopenblas0-pthread)`;
-  const r = spawnSync(values.python, [script, "--config", JSON.stringify(config), "--batch", String(B), "--length", String(T), "--prompt", String(PROMPT), "--new", String(NEW), "--steps", String(steps), "--threads", String(threads)], {
-    encoding: "utf8",
-    // OpenBLAS's own pthreads on top of torch's threads oversubscribe 2 cores (measured: 2 torch threads fell
-    // from ~12k to ~4-6k tok/s); one BLAS thread inside torch's threads is PyTorch at its best here.
-    env: { ...process.env, OPENBLAS_NUM_THREADS: "1", OMP_NUM_THREADS: String(threads) },
-  });
-  if (r.status !== 0) {
-    const why = /No module named 'torch'/.test(r.stderr) ? "python3-torch is not installed (apt-get install python3-torch libopenblas0-pthread)" : r.stderr.trim().split("\n").pop();
-    return `PyTorch peer skipped: ${why}`;
-  }
-  return JSON.parse(r.stdout.trim().split("\n").pop() as string) as Rates;
+/** Seconds of one training step of ours: the backward pass, then the optimiser step. */
+async function ourStep(engine: ComputeEngine, kind: Kind, b: Batches): Promise<number> {
+  const t0 = performance.now();
+  if (kind === "sft") await engine.sftBackward(b.all, 1);
+  else await engine.dpoBackward(b.chosen, b.rejected, b.zeros, b.zeros, 0.1, 1);
+  await engine.optimizerStep(1e-4, DEFAULT_OPTIMIZER);
+  return (performance.now() - t0) / 1000;
+}
+
+async function steps(c: Contender, kind: Kind, reps: number, b: Batches): Promise<number[]> {
+  if (c.peer) return c.peer.time({ op: kind, batch: B, length: T, reps });
+  const out: number[] = [];
+  for (let i = 0; i < reps; i++) out.push(await ourStep(c.engine!, kind, b));
+  return out;
 }
 
 async function main(): Promise<void> {
-  const forced = values.backends ? (values.backends.split(",") as TfBackendName[]) : [undefined];
-  console.log(`model: Llama-style, ${(parameterCount(config) / 1e6).toFixed(2)}M parameters (hidden ${config.hidden_size}, ${config.num_hidden_layers} layers, ${config.num_attention_heads} heads / ${config.num_key_value_heads} kv, vocab ${config.vocab_size}); SFT/DPO step: ${B} × ${T} tokens (DPO: ${B / 2} pairs); sampling: ${B} prompts of ${PROMPT}, ${NEW} new tokens, KV cache`);
-  const rows: Array<{ label: string; rates: Rates }> = [];
-  for (const f of forced) rows.push(await ours(f));
-  const peers: Array<{ label: string; rates: Rates }> = [];
-  for (const threads of [1, 2]) {
-    const p = peer(threads);
-    if (typeof p === "string") {
-      console.log(p);
-      break;
+  const started = performance.now();
+  console.log(`bench:train — model: ${describeModel(config)}`);
+  console.log(`step: ${B} × ${T} tokens (DPO: ${B / 2} chosen + ${B / 2} rejected rows), backward + clipped AdamW; tokens/s counts every position (B × T) per step`);
+  console.log(`load average at start (1, 5, 15 min): ${loadLine()}`);
+  const { contenders, notes } = await startContenders(config, values);
+  for (const n of notes) console.log(n);
+  const b = batches();
+  const reps = (c: Contender): number => (c.family === "tfjs" ? Number(values["tf-steps"]) : Number(values.steps));
+  try {
+    // Warm-up, untimed: builds and opens sessions, compiles kernels, settles allocators.
+    for (const c of contenders) for (const kind of KINDS) await steps(c, kind, 2, b);
+    const times = new Map<Contender, Record<Kind, number[]>>(contenders.map((c) => [c, { sft: [], dpo: [] }]));
+    for (let r = 0; r < rounds; r++) {
+      for (const c of rotated(contenders, r)) {
+        for (const kind of KINDS) times.get(c)![kind].push(...(await steps(c, kind, reps(c), b)));
+        // Lets the last engine's idle threads stop spinning before the next one starts.
+        await pause(Number(values.gap));
+      }
+      process.stderr.write(`\rround ${r + 1}/${rounds} (load ${loadLine()})   `);
     }
-    peers.push({ label: `PyTorch ${(p as Rates & { torch?: string }).torch ?? ""} ${threads} thread${threads > 1 ? "s" : ""}`, rates: p });
+    process.stderr.write("\n");
+    const rate = (c: Contender, kind: Kind): number => (B * T) / median(times.get(c)![kind]);
+    const best = (c: Contender, kind: Kind): number => (B * T) / Math.min(...times.get(c)![kind]);
+    const tf = contenders.find((c) => c.family === "tfjs");
+    const peerOf = (c: Contender): Contender | undefined => contenders.find((p) => p.family === "torch" && p.threads === c.threads);
+    const hasPeer = contenders.some((c) => c.family === "torch");
+    console.log(`\nmedian step over ${rounds} rounds (${values.steps} steps per round each; TF.js ${values["tf-steps"]}), engines interleaved, order rotated each round; load average at end: ${loadLine()}`);
+    const header = ["engine", "SFT tok/s", "DPO tok/s", ...(hasPeer ? ["SFT ÷ PyTorch", "DPO ÷ PyTorch"] : []), "SFT ÷ TF.js", "DPO ÷ TF.js", "best SFT / DPO tok/s"];
+    const rows = contenders.map((c) => {
+      const p = c.family === "ort" ? peerOf(c) : undefined;
+      const vsPeer = hasPeer ? KINDS.map((k) => (p ? fmtRatio(rate(c, k) / rate(p, k)) : "")) : [];
+      const vsTf = KINDS.map((k) => (c.family === "ort" && tf ? fmtRatio(rate(c, k) / rate(tf, k)) : ""));
+      return [c.label, fmtRate(rate(c, "sft")), fmtRate(rate(c, "dpo")), ...vsPeer, ...vsTf, `${fmtRate(best(c, "sft"))} / ${fmtRate(best(c, "dpo"))}`];
+    });
+    printTable(header, rows);
+    if (hasPeer) {
+      console.log("ORT ÷ PyTorch compares equal thread counts.");
+      const verdicts = contenders
+        .filter((c) => c.family === "ort")
+        .map((c) => {
+          const target = c.threads === 1 ? 1.0 : 1.3;
+          const p = peerOf(c)!;
+          const got = KINDS.map((k) => rate(c, k) / rate(p, k));
+          return `${c.label}: SFT ${fmtRatio(got[0]!)}, DPO ${fmtRatio(got[1]!)} vs target ≥ ${target.toFixed(1)}x — ${got.every((x) => x >= target) ? "met" : "missed"}`;
+        });
+      console.log(`targets (issue 7): ${verdicts.join("; ")}`);
+    }
+  } finally {
+    stopContenders(contenders);
   }
-  const fmt = (x: number): string => Math.round(x).toLocaleString("en-US");
-  const header = ["engine", "SFT tok/s", "DPO tok/s", "sample tok/s", ...peers.flatMap((p) => [`SFT ÷ ${p.label}`, `DPO ÷`, `sample ÷`])];
-  console.log(`| ${header.join(" | ")} |`);
-  console.log(`|${header.map(() => "---").join("|")}|`);
-  for (const r of [...rows, ...peers]) {
-    const ratios = rows.includes(r) ? peers.flatMap((p) => (["sft", "dpo", "sample"] as const).map((k) => `${(r.rates[k] / p.rates[k]).toFixed(2)}x`)) : peers.flatMap(() => ["", "", ""]);
-    console.log(`| ${[r.label, fmt(r.rates.sft), fmt(r.rates.dpo), fmt(r.rates.sample), ...ratios].join(" | ")} |`);
-  }
+  console.log(`bench:train took ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
 
 main().catch((e: unknown) => {
-  console.error(`bench:train: ${e instanceof Error ? e.message : String(e)}`);
+  console.error(`bench:train: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   process.exit(1);
 });
