@@ -5,6 +5,20 @@ import { createInterface } from "node:readline";
 import { parseExampleLine } from "../data/jsonlReader";
 import type { Example } from "../data/example";
 
+/** The byte ranges of the lines (without their newline) in which `text` occurs, each line once. */
+function* linesContaining(buf: Buffer, text: string): Generator<{ start: number; end: number }> {
+  const needle = Buffer.from(text);
+  for (let from = 0; ; ) {
+    const hit = buf.indexOf(needle, from);
+    if (hit < 0) return;
+    const start = buf.lastIndexOf(10, hit) + 1;
+    let end = buf.indexOf(10, hit);
+    if (end < 0) end = buf.length;
+    from = end;
+    yield { start, end };
+  }
+}
+
 /**
  * The records of one question in a round's JSONL file, without parsing the others: the file is searched as
  * bytes for the question's `"questionId":…` field (the run store writes records compactly, one per line) and
@@ -13,16 +27,8 @@ import type { Example } from "../data/example";
 export async function recordsOfQuestion<T extends { questionId: string }>(file: string, questionId: string): Promise<T[]> {
   if (!existsSync(file)) return [];
   const buf = await readFile(file);
-  const needle = Buffer.from(`"questionId":${JSON.stringify(questionId)}`);
   const out: T[] = [];
-  let from = 0;
-  for (;;) {
-    const hit = buf.indexOf(needle, from);
-    if (hit < 0) break;
-    const start = buf.lastIndexOf(10, hit) + 1;
-    let end = buf.indexOf(10, hit);
-    if (end < 0) end = buf.length;
-    from = end;
+  for (const { start, end } of linesContaining(buf, `"questionId":${JSON.stringify(questionId)}`)) {
     try {
       const record = JSON.parse(buf.subarray(start, end).toString("utf8")) as T;
       // The bytes matched; the parsed field must too (the text could sit inside a rationale).
@@ -98,15 +104,7 @@ export async function findGoldExample(files: readonly string[], questionId: stri
         }
       }
     }
-    const needle = Buffer.from(JSON.stringify(questionId));
-    let from = 0;
-    for (;;) {
-      const hit = buf.indexOf(needle, from);
-      if (hit < 0) break;
-      const start = buf.lastIndexOf(10, hit) + 1;
-      let end = buf.indexOf(10, hit);
-      if (end < 0) end = buf.length;
-      from = end;
+    for (const { start, end } of linesContaining(buf, JSON.stringify(questionId))) {
       let lineNumber = 1;
       for (let i = buf.indexOf(10); i >= 0 && i < start; i = buf.indexOf(10, i + 1)) lineNumber++;
       try {
