@@ -2,15 +2,15 @@
  * Where an ORT decode step's time goes (a diagnostic beside `npm run bench:sample`, not part of it): the decode
  * graph driven the way OrtEngine drives it, timed in three parts — building the feeds in JavaScript, the
  * `session.run` call, taking the outputs — and, in a second pass with ORT's profiler on, the native run time
- * split into kernels by op type. Cumulative variants try changes to the engine without touching it:
- *   engine    the decode graph and feeds exactly as OrtEngine has them (weights fed as inputs every step);
- *   init      the weights embedded as initializers (exportInferenceModel's graph): ORT pre-packs Gemm weights once;
- *   noid      also the Identity copies before the present_key/present_value outputs removed (the Concat writes
- *             the graph output itself; the graph is rewritten here through decodeModel/encodeModel);
- *   prealloc  also present_key/present_value written into pre-allocated ping-pong buffers (run's `fetches`)
- *             instead of fresh ORT allocations handed to JavaScript every step.
+ * split into kernels by op type. The variants:
+ *   concat-fed  decodeGraph (past/present KV joined by Concat) with the weights fed as inputs every step: the
+ *               engine before the fixed-capacity cache;
+ *   concat      decodeGraph with the weights embedded as initializers: exportInferenceModel's model;
+ *   buffer-fed  bufferedDecodeGraph (a fixed-capacity cache held in JavaScript, only the new keys and values
+ *               returned) with the weights fed: the engine for models too large to embed;
+ *   buffer      bufferedDecodeGraph with the weights embedded: the engine (OrtEngine.startDecoding).
  *
- *   npx tsx scripts/bench/profileDecode.ts [-- --batches 1,16,64 --prompt 32 --new 128 --threads 1 --variants engine,init,noid,prealloc]
+ *   npx tsx scripts/bench/profileDecode.ts [-- --batches 1,16,64 --prompt 32 --new 128 --threads 1 --variants concat-fed,concat,buffer-fed,buffer]
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,8 +19,8 @@ import { parseArgs } from "node:util";
 import { PerformanceObserver } from "node:perf_hooks";
 import { headDim } from "../../src/core/model/config";
 import { initWeights } from "../../src/core/model/weights";
-import { decodeGraph, GraphNames } from "../../src/core/onnx/llamaGraphs";
-import { decodeModel, encodeModel } from "../../src/core/onnx/onnxProto";
+import { bufferedDecodeGraph, decodeGraph, GraphNames } from "../../src/core/onnx/llamaGraphs";
+import { KV_BUCKET, bufferedBiasData } from "../../src/core/engine/ortEngine";
 import { loadOrt, type OrtSession, type OrtTensor } from "../../src/core/onnx/ortRuntime";
 import { Rng } from "../../src/core/util/rng";
 import { COMMON_OPTIONS, benchConfig, fmtRate, loadLine, pause, printTable } from "./contenders";
@@ -33,7 +33,7 @@ const { values } = parseArgs({
     new: { type: "string", default: "128" },
     threads: { type: "string", default: "1" },
     reps: { type: "string", default: "3" },
-    variants: { type: "string", default: "engine,init,noid,prealloc" },
+    variants: { type: "string", default: "concat-fed,concat,buffer-fed,buffer" },
   },
 });
 const c = benchConfig(values);
@@ -44,35 +44,14 @@ const ort = loadOrt();
 const weights = initWeights(c, 0);
 const KV = c.num_key_value_heads;
 const hd = headDim(c);
-type Variant = "engine" | "init" | "noid" | "prealloc";
-const embedded = (v: Variant): boolean => v !== "engine";
+type Variant = "concat-fed" | "concat" | "buffer-fed" | "buffer";
+const embedded = (v: Variant): boolean => !v.endsWith("-fed");
+const buffered = (v: Variant): boolean => v.startsWith("buffer");
 type Feeds = Record<string, OrtTensor>;
 
-/** The graph without Identity nodes that only copy a node's result into a graph output. */
-function withoutOutputIdentities(bytes: Uint8Array): Uint8Array {
-  const model = decodeModel(bytes);
-  const g = model.graph;
-  const outputs = new Set(g.output.map((o) => o.name));
-  const inputs = new Set([...g.input.map((i) => i.name), ...g.initializer.map((t) => t.name)]);
-  const rename = new Map<string, string>();
-  g.node = g.node.filter((n) => {
-    const from = n.input[0]!;
-    const to = n.output[0]!;
-    if (n.op_type !== "Identity" || !outputs.has(to) || inputs.has(from) || outputs.has(from) || rename.has(from)) return true;
-    rename.set(from, to);
-    return false;
-  });
-  for (const n of g.node) {
-    n.input = n.input.map((x) => rename.get(x) ?? x);
-    n.output = n.output.map((x) => rename.get(x) ?? x);
-  }
-  if (g.value_info) g.value_info = g.value_info.filter((v) => !rename.has(v.name));
-  return encodeModel(model);
-}
-
 async function open(variant: Variant, profilePrefix?: string): Promise<OrtSession> {
-  let bytes = (embedded(variant) ? decodeGraph(c, { weights }) : decodeGraph(c)).toBytes();
-  if (variant === "noid" || variant === "prealloc") bytes = withoutOutputIdentities(bytes);
+  const options = embedded(variant) ? { weights } : {};
+  const bytes = (buffered(variant) ? bufferedDecodeGraph(c, options) : decodeGraph(c, options)).toBytes();
   return ort.InferenceSession.create(bytes, {
     executionProviders: ["cpu"],
     graphOptimizationLevel: "all",
@@ -98,57 +77,80 @@ new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcMs += e.duration;
 }).observe({ entryTypes: ["gc"] });
 
-/** One generation as OrtEngine runs it (no padding: every bias entry is 0); times summed into `split`. */
+/** One generation as OrtEngine runs it (no padding); times summed into `split`. */
 async function generate(session: OrtSession, variant: Variant, B: number, rng: Rng, split: Split): Promise<void> {
   const f32 = (d: Float32Array, dims: number[]): OrtTensor => new ort.Tensor("float32", d, dims);
   const L = c.num_hidden_layers;
-  const names = Array.from({ length: L }, (_, l) => [GraphNames.pastKey(l), GraphNames.pastValue(l), GraphNames.presentKey(l), GraphNames.presentValue(l)] as const);
-  // prealloc: two buffers per cache tensor at full length; each step reads one and writes the other.
-  const cap = B * KV * (P + N) * hd;
-  const pingPong = variant === "prealloc" ? names.map(() => [0, 1].map(() => [new Float32Array(cap), new Float32Array(cap)])) : null;
+  const rows = B * KV;
+  // concat: the present_* outputs become the next past_*. buffer: fixed-capacity caches grown by KV_BUCKET.
   let cache: Feeds = {};
-  for (const [pk, pv] of names) {
-    cache[pk] = f32(new Float32Array(0), [B, KV, 0, hd]);
-    cache[pv] = f32(new Float32Array(0), [B, KV, 0, hd]);
+  for (let l = 0; l < L; l++) {
+    cache[GraphNames.pastKey(l)] = f32(new Float32Array(0), [B, KV, 0, hd]);
+    cache[GraphNames.pastValue(l)] = f32(new Float32Array(0), [B, KV, 0, hd]);
   }
+  let capacity = 0;
+  let buffers: Float32Array[] = Array.from({ length: 2 * L }, () => new Float32Array(0));
+  const valid = Array.from({ length: B }, () => [] as boolean[]);
   let past = 0;
   for (let s = 0; s < N; s++) {
     const n = s === 0 ? P : 1;
     const Tk = past + n;
+    for (const row of valid) for (let i = 0; i < n; i++) row.push(true);
     let t = performance.now();
-    const feeds: Feeds = { ...cache };
+    const feeds: Feeds = {};
     if (!embedded(variant)) for (const [name, w] of weights) feeds[name] = f32(w.data, w.shape);
     const ids = Int32Array.from({ length: B * n }, () => rng.int(3, c.vocab_size - 1));
     const pos = Int32Array.from({ length: B * n }, (_, i) => past + (i % n));
     feeds["input_ids"] = new ort.Tensor("int32", ids, [B, n]);
     feeds["positions"] = new ort.Tensor("int32", pos, [B, n]);
-    const bias = new Float32Array(B * n * Tk);
-    for (let b = 0; b < B; b++) for (let i = 0; i < n; i++) for (let j = past + i + 1; j < Tk; j++) bias[(b * n + i) * Tk + j] = -1e9;
-    feeds["attn_bias"] = f32(bias, [B, 1, n, Tk]);
-    let fetches: Record<string, OrtTensor | null> | undefined;
-    if (pingPong) {
-      fetches = { logits: null };
-      names.forEach((nm, l) => {
-        for (const kv of [0, 1]) fetches![nm[2 + kv]!] = f32(pingPong[l]![kv]![s % 2]!.subarray(0, B * KV * Tk * hd), [B, KV, Tk, hd]);
-      });
+    if (buffered(variant)) {
+      feeds["attn_bias"] = f32(bufferedBiasData(valid, n, past, capacity), [B, 1, n, capacity + n]);
+      for (let l = 0; l < L; l++) {
+        feeds[GraphNames.keyCache(l)] = f32(buffers[2 * l]!, [B, KV, capacity, hd]);
+        feeds[GraphNames.valueCache(l)] = f32(buffers[2 * l + 1]!, [B, KV, capacity, hd]);
+      }
+    } else {
+      Object.assign(feeds, cache);
+      const bias = new Float32Array(B * n * Tk);
+      for (let b = 0; b < B; b++) for (let i = 0; i < n; i++) for (let j = past + i + 1; j < Tk; j++) bias[(b * n + i) * Tk + j] = -1e9;
+      feeds["attn_bias"] = f32(bias, [B, 1, n, Tk]);
     }
     let u = performance.now();
     if (s > 0) split.feeds += u - t;
     t = u;
     const faults = process.resourceUsage().minorPageFault;
-    const out = (await (fetches ? session.run(feeds, fetches) : session.run(feeds))) as unknown as Record<string, { data: Float32Array }>;
+    const out = (await session.run(feeds)) as unknown as Record<string, { data: Float32Array }>;
     u = performance.now();
     if (s > 0) {
       split.run += u - t;
       split.faults += process.resourceUsage().minorPageFault - faults;
     }
     t = u;
-    const next: Feeds = {};
-    for (const [pk, pv, nk, nv] of names) {
-      next[pk] = f32(out[nk]!.data, [B, KV, Tk, hd]);
-      next[pv] = f32(out[nv]!.data, [B, KV, Tk, hd]);
+    if (buffered(variant)) {
+      if (Tk > capacity) {
+        const next = Math.ceil(Tk / KV_BUCKET) * KV_BUCKET;
+        buffers = buffers.map((old) => {
+          const fresh = new Float32Array(rows * next * hd);
+          for (let r = 0; r < rows; r++) fresh.set(old.subarray(r * capacity * hd, (r * capacity + past) * hd), r * next * hd);
+          return fresh;
+        });
+        capacity = next;
+      }
+      for (let l = 0; l < L; l++) {
+        for (const [i, name] of [GraphNames.newKey(l), GraphNames.newValue(l)].entries()) {
+          const src = out[name]!.data;
+          const dst = buffers[2 * l + i]!;
+          for (let r = 0; r < rows; r++) dst.set(src.subarray(r * n * hd, (r + 1) * n * hd), (r * capacity + past) * hd);
+        }
+      }
+    } else {
+      const next: Feeds = {};
+      for (let l = 0; l < L; l++) {
+        next[GraphNames.pastKey(l)] = f32(out[GraphNames.presentKey(l)]!.data, [B, KV, Tk, hd]);
+        next[GraphNames.pastValue(l)] = f32(out[GraphNames.presentValue(l)]!.data, [B, KV, Tk, hd]);
+      }
+      cache = next;
     }
-    cache = next;
     past = Tk;
     void out["logits"]!.data;
     if (s > 0) {

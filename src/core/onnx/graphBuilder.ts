@@ -120,6 +120,8 @@ export class GraphBuilder {
   private readonly cache = new Map<string, Value>();
   /** The node that computes each value, by value id (for the accumulation peephole in gradients()). */
   private readonly producers = new Map<number, NodeProtoJson>();
+  /** Internal value name → graph output name, for outputs named on their producing node (see output()). */
+  private readonly aliases = new Map<string, string>();
   private differentiated = false;
 
   constructor(
@@ -140,21 +142,41 @@ export class GraphBuilder {
     return v;
   }
 
-  /** Declares `v` a graph output under `name` (an Identity renames it when needed). */
+  /**
+   * Declares `v` a graph output under `name`. A value computed by a node is renamed: its producer writes the
+   * output itself (the alias is applied when the graph is serialized, so nodes already emitted or emitted later
+   * that read `v` follow it). An Identity copies it only when renaming cannot: `v` is a graph input or a
+   * constant, or already an output under another name. The copy is not free: a decode step's KV cache passed
+   * through Identity nodes cost a fifth of its kernel time.
+   */
   output(v: Value, name: string): Value {
-    const out = v.name === name ? v : this.emit("Identity", [v], [{ dtype: v.dtype, shape: v.shape }], {}, name)[0]!;
-    if (out.name !== name) throw new Error(`output name ${name} is taken`);
+    if (v.name === name) {
+      this.graphOutputs.push(this.valueInfo(v));
+      return v;
+    }
+    if (this.used.has(name)) throw new Error(`output name ${name} is taken`);
+    const renamable = this.producers.has(v.id) && !this.aliases.has(v.name) && !this.graphOutputs.some((o) => o.name === v.name);
+    if (!renamable) {
+      const out = this.emit("Identity", [v], [{ dtype: v.dtype, shape: v.shape }], {}, name)[0]!;
+      this.graphOutputs.push(this.valueInfo(out));
+      return out;
+    }
+    this.used.add(name);
+    this.aliases.set(v.name, name);
+    const out = new Value(v.id, name, v.dtype, v.shape);
     this.graphOutputs.push(this.valueInfo(out));
     return out;
   }
 
   /** The serialized model. */
   toBytes(producer = "self-training-studio"): Uint8Array {
+    const rename = (names: string[]): string[] => names.map((n) => this.aliases.get(n) ?? n);
+    const node = this.aliases.size === 0 ? this.nodes : this.nodes.map((n) => ({ ...n, input: rename(n.input), output: rename(n.output) }));
     return encodeModel({
       ir_version: 8,
       producer_name: producer,
       opset_import: [{ domain: "", version: OPSET }],
-      graph: { name: this.graphName, node: this.nodes, initializer: this.initializers, input: this.graphInputs, output: this.graphOutputs },
+      graph: { name: this.graphName, node, initializer: this.initializers, input: this.graphInputs, output: this.graphOutputs },
     });
   }
 
@@ -687,7 +709,7 @@ export class GraphBuilder {
   }
 
   private isRead(v: Value): boolean {
-    return this.nodes.some((n) => n.input.includes(v.name)) || this.graphOutputs.some((o) => o.name === v.name);
+    return this.nodes.some((n) => n.input.includes(v.name)) || this.aliases.has(v.name) || this.graphOutputs.some((o) => o.name === v.name);
   }
 
   /**

@@ -22,6 +22,10 @@ export const GraphNames = {
   pastValue: (layer: number): string => `past_value.${layer}`,
   presentKey: (layer: number): string => `present_key.${layer}`,
   presentValue: (layer: number): string => `present_value.${layer}`,
+  keyCache: (layer: number): string => `key_cache.${layer}`,
+  valueCache: (layer: number): string => `value_cache.${layer}`,
+  newKey: (layer: number): string => `new_key.${layer}`,
+  newValue: (layer: number): string => `new_value.${layer}`,
 } as const;
 
 /** The DPO graph's metric outputs, TRL's names with "/" spelled "_" (ONNX tools prefer plain names). */
@@ -145,14 +149,20 @@ interface ForwardInputs {
   sinSigned: Value;
   /** Additive attention bias broadcastable to [B, H, T, Tk]. */
   bias: Value;
-  /** Past keys / values per layer, [B, KV, P, hd]. */
+  /** Past keys / values per layer, [B, KV, P, hd], joined to the new ones by Concat (the conventional form). */
   past?: Array<{ k: Value; v: Value }>;
+  /**
+   * Or fixed-capacity caches per layer, [B, KV, C, hd] with slots the bias hides, attended beside the new keys
+   * without joining them (bufferedDecodeGraph).
+   */
+  buffer?: Array<{ k: Value; v: Value }>;
   /** Logits of the last position only, [B, V] (decoding), instead of every position [B*T, V]. */
   lastOnly?: boolean;
 }
 
 /**
- * The transformer: logits [B*T, V] (or [B, V] with lastOnly) and each layer's keys and values [B, KV, Tk, hd].
+ * The transformer: logits [B*T, V] (or [B, V] with lastOnly) and each layer's keys and values: [B, KV, P+T, hd]
+ * with `past`, the new ones [B, KV, T, hd] otherwise.
  *
  * The same computation as TfLlama, arranged for fewer kernels (ORT runs each element-wise op as its own pass):
  * the residual adds are the Gemms' C inputs, and the attention scale 1/sqrt(hd) is folded into W_q (a
@@ -186,13 +196,28 @@ function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, in
       v = b.concat([past.v, v], 2);
     }
     present.push({ k, v });
-    const Tk = k.shape[2] as Dim;
     // Grouped-query attention without copying keys: the G query heads of a key/value head are stacked along
     // time, [B, KV, G*T, hd], as TfLlama does.
     const qg = b.reshape(q, [Bd, KV, times(G, Td), hd]);
-    const scores = b.reshape(b.matmul(qg, b.transpose(k, [0, 1, 3, 2])), [Bd, H, Td, Tk]); // [B, H, T, Tk], already scaled
-    const attn = b.reshape(b.softmax(b.add(scores, inp.bias)), [Bd, KV, times(G, Td), Tk]);
-    const ctx = b.reshape(b.transpose(b.reshape(b.matmul(attn, v), [Bd, H, Td, hd]), [0, 2, 1, 3]), [BT, H * hd]); // [B*T, H*hd]
+    const keysT = (keys: Value): Value => b.transpose(keys, [0, 1, 3, 2]);
+    const attend = (scores: Value): Value => {
+      const Tk = scores.shape[3] as Dim;
+      const s = b.reshape(scores, [Bd, H, Td, Tk]); // [B, H, T, Tk], already scaled
+      return b.reshape(b.softmax(b.add(s, inp.bias)), [Bd, KV, times(G, Td), Tk]);
+    };
+    let ctxG: Value; // [B, KV, G*T, hd]
+    const buf = inp.buffer?.[l];
+    if (buf) {
+      // Scores over the cache and over the new keys side by side, [B, KV, G*T, C+T]: one softmax over both,
+      // then each part weighs its own values. Only these scores are joined, not the cache.
+      const C = buf.k.shape[2] as Dim;
+      const attn = attend(b.concat([b.matmul(qg, keysT(buf.k)), b.matmul(qg, keysT(k))], 3));
+      const [aCache, aNew] = b.split(attn, 3, [C, Td]);
+      ctxG = b.add(b.matmul(aCache!, buf.v), b.matmul(aNew!, v));
+    } else {
+      ctxG = b.matmul(attend(b.matmul(qg, keysT(k))), v);
+    }
+    const ctx = b.reshape(b.transpose(b.reshape(ctxG, [Bd, H, Td, hd]), [0, 2, 1, 3]), [BT, H * hd]); // [B*T, H*hd]
     h = b.gemm(ctx, p(`${pre}.self_attn.o_proj.weight`), false, true, h);
 
     const y = b.rmsNorm(h, p(`${pre}.post_attention_layernorm.weight`), c.rms_norm_eps);
@@ -365,24 +390,42 @@ export function logProbGraph(c: ModelConfig, options: GraphOptions = {}): GraphB
  * (exportInferenceModel).
  */
 export function decodeGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
-  const b = new GraphBuilder("llama_decode", options.float);
+  return decodingGraph(c, options, "concat");
+}
+
+/**
+ * Decoding with a fixed-capacity cache that the caller owns and the graph never copies (the engine's form):
+ * input_ids / positions [B, T] as in decodeGraph; key_cache.<l> / value_cache.<l> [B, KV, C, hd], whose slots
+ * the caller fills and the bias hides until they are; attn_bias [B, 1, T, C+T] over the cache slots then the
+ * new tokens (padding, empty slots and the future at −1e9). Outputs: logits [B, V] of the last position and
+ * only the new keys and values, new_key.<l> / new_value.<l> [B, KV, T, hd], for the caller to write into its
+ * cache. The Concat form copies the whole cache into present_* every step (at batch 64, about a quarter of a
+ * step's kernel time, and as much again in garbage for V8 to collect); here a step reads the cache once.
+ */
+export function bufferedDecodeGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
+  return decodingGraph(c, options, "buffer");
+}
+
+function decodingGraph(c: ModelConfig, options: GraphOptions, form: "concat" | "buffer"): GraphBuilder {
+  const b = new GraphBuilder(form === "concat" ? "llama_decode" : "llama_decode_buffered", options.float);
   const params = declareParams(b, c, options.weights);
   const hd = headDim(c);
   const KV = c.num_key_value_heads;
   const ids = b.input("input_ids", "int32", ["B", "T"]);
   const positions = b.input("positions", "int32", ["B", "T"]);
-  const bias = b.input("attn_bias", b.float, ["B", 1, "T", "P+T"]);
-  const past = Array.from({ length: c.num_hidden_layers }, (_, l) => ({
-    k: b.input(GraphNames.pastKey(l), b.float, ["B", KV, "P", hd]),
-    v: b.input(GraphNames.pastValue(l), b.float, ["B", KV, "P", hd]),
-  }));
+  const bias = b.input("attn_bias", b.float, ["B", 1, "T", form === "concat" ? "P+T" : "C+T"]);
+  const cache = Array.from({ length: c.num_hidden_layers }, (_, l) =>
+    form === "concat"
+      ? { k: b.input(GraphNames.pastKey(l), b.float, ["B", KV, "P", hd]), v: b.input(GraphNames.pastValue(l), b.float, ["B", KV, "P", hd]) }
+      : { k: b.input(GraphNames.keyCache(l), b.float, ["B", KV, "C", hd]), v: b.input(GraphNames.valueCache(l), b.float, ["B", KV, "C", hd]) },
+  );
   const { cos, sinSigned } = ropeTables(c);
   const table = (data: Float64Array): Value => b.unsqueeze(b.gather(b.constant(data, [c.max_position_embeddings, hd]), positions), [1]); // [B, 1, T, hd]
-  const { logits, present } = forward(b, c, params, { ids, cos: table(cos), sinSigned: table(sinSigned), bias, past, lastOnly: true });
+  const { logits, present } = forward(b, c, params, { ids, cos: table(cos), sinSigned: table(sinSigned), bias, ...(form === "concat" ? { past: cache } : { buffer: cache }), lastOnly: true });
   b.output(logits, "logits");
   present.forEach((kv, l) => {
-    b.output(kv.k, GraphNames.presentKey(l));
-    b.output(kv.v, GraphNames.presentValue(l));
+    b.output(kv.k, form === "concat" ? GraphNames.presentKey(l) : GraphNames.newKey(l));
+    b.output(kv.v, form === "concat" ? GraphNames.presentValue(l) : GraphNames.newValue(l));
   });
   return b;
 }

@@ -136,8 +136,10 @@ function logSoftmaxAt(l: Float32Array, i: number): number {
 
 /** Temperature, then top-k, then nucleus (top-p) filtering, then a draw from the seeded generator. */
 export function sampleToken(l: Float32Array, temperature: number, topP: number, topK: number, rng: Rng): number {
+  // Indexed loops, not iterators: this runs for every row of every decoding step (at batch 64 the iterators
+  // cost a third of it).
   let max = -Infinity;
-  for (const x of l) if (x > max) max = x;
+  for (let i = 0; i < l.length; i++) if ((l[i] as number) > max) max = l[i] as number;
   const probs = new Float64Array(l.length);
   let sum = 0;
   for (let i = 0; i < l.length; i++) sum += probs[i] = Math.exp(((l[i] as number) - max) / temperature);
@@ -159,9 +161,16 @@ export function sampleToken(l: Float32Array, temperature: number, topP: number, 
     sum = order.reduce((a, i) => a + (probs[i] as number), 0);
   }
   let u = rng.next() * sum;
-  for (const i of order ?? probs.keys()) {
+  if (order) {
+    for (const i of order) {
+      u -= probs[i] as number;
+      if (u <= 0) return i;
+    }
+    return order[order.length - 1] as number;
+  }
+  for (let i = 0; i < probs.length; i++) {
     u -= probs[i] as number;
     if (u <= 0) return i;
   }
-  return order ? (order[order.length - 1] as number) : l.length - 1;
+  return l.length - 1;
 }

@@ -125,3 +125,33 @@ test("a gradient shared by two inputs is not rewritten when one of them accumula
     return b.add(out, b.gemm(a, z!, false, true));
   });
 });
+
+test("outputs are named on their producing node; an Identity copies only a graph input, a constant or a second name", async () => {
+  const ort = loadOrt();
+  const b = new GraphBuilder("outputs", "float32");
+  const x = b.input("x", "float32", ["N"]);
+  const y = b.exp(x);
+  const z = b.add(y, b.scalar(1)); // reads y before it is renamed
+  b.output(y, "y");
+  const w = b.mul(y, y); // and after
+  b.output(z, "z");
+  b.output(w, "w");
+  b.output(w, "w_again"); // a second name for the same value
+  b.output(x, "x_out"); // a graph input passed through
+  b.output(b.scalar(3), "three"); // a constant
+  assert.throws(() => b.output(w, "z"), /output name z is taken/);
+  const model = decodeModel(b.toBytes()).graph;
+  assert.equal(model.node.filter((n) => n.op_type === "Identity").length, 3);
+  assert.deepEqual(model.node.find((n) => n.op_type === "Exp")!.output, ["y"]);
+  assert.deepEqual(model.node.find((n) => n.op_type === "Mul")!.input, ["y", "y"]);
+  const s = await createSession(b.toBytes(), { threads: 1 });
+  const out = await s.run({ x: new ort.Tensor("float32", Float32Array.from([0, 1]), [2]) });
+  const e = Math.fround(Math.E);
+  assert.deepEqual([...(out.y!.data as Float32Array)], [1, e]);
+  assert.deepEqual([...(out.z!.data as Float32Array)], [2, Math.fround(e + 1)]);
+  assert.deepEqual([...(out.w!.data as Float32Array)], [1, Math.fround(e * e)]);
+  assert.deepEqual([...(out.w_again!.data as Float32Array)], [1, Math.fround(e * e)]);
+  assert.deepEqual([...(out.x_out!.data as Float32Array)], [0, 1]);
+  assert.deepEqual([...(out.three!.data as Float32Array)], [3]);
+  await s.release();
+});

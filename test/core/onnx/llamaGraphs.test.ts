@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { tinyConfig, parameterShapes } from "../../../src/core/model/config";
 import { initWeights } from "../../../src/core/model/weights";
 import { makeBatch } from "../../../src/core/train/batching";
-import { decodeGraph, dpoGraph, exportInferenceModel, logProbGraph, optimizerGraph, sftGraph } from "../../../src/core/onnx/llamaGraphs";
+import { GraphNames, bufferedDecodeGraph, decodeGraph, dpoGraph, exportInferenceModel, logProbGraph, optimizerGraph, sftGraph } from "../../../src/core/onnx/llamaGraphs";
 import { decodeModel } from "../../../src/core/onnx/onnxProto";
 import { createSession, loadOrt } from "../../../src/core/onnx/ortRuntime";
 import { OrtEngine } from "../../../src/core/engine/ortEngine";
@@ -57,7 +57,7 @@ test("the whole SFT graph's gradients match float64 finite differences (independ
 
 test("every graph uses standard opset-17 ops only (no contrib or training ops)", () => {
   const c = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32 });
-  for (const b of [sftGraph(c), dpoGraph(c), optimizerGraph(c), logProbGraph(c), decodeGraph(c)]) {
+  for (const b of [sftGraph(c), dpoGraph(c), optimizerGraph(c), logProbGraph(c), decodeGraph(c), bufferedDecodeGraph(c)]) {
     const model = decodeModel(b.toBytes());
     assert.deepEqual(model.opset_import, [{ domain: "", version: 17 }]);
     assert.ok(model.graph.node.every((n) => !n.domain), model.graph.name);
@@ -123,4 +123,98 @@ test("one session serves every batch size and length (symbolic dimensions)", asy
   const { session } = await engine.startDecoding([Array.from({ length: 64 }, () => 5)]);
   await assert.rejects(session.step([5]), /longer than max_position_embeddings 64/);
   engine.dispose();
+});
+
+test("decode graphs write their KV outputs directly (no Identity copies)", () => {
+  const c = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32 });
+  for (const b of [decodeGraph(c), bufferedDecodeGraph(c)]) assert.equal(b.opCounts().get("Identity") ?? 0, 0, b.graphName);
+  const outputs = decodeModel(bufferedDecodeGraph(c).toBytes()).graph.output.map((o) => o.name);
+  assert.deepEqual(outputs, ["logits", "new_key.0", "new_value.0", "new_key.1", "new_value.1"]);
+});
+
+test("the fixed-capacity decode graph gives the Concat graph's logits and keys/values, whatever lies in its empty slots", async () => {
+  const ort = loadOrt();
+  const c = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64 });
+  const w = initWeights(c, 9, 0.3);
+  const L = c.num_hidden_layers;
+  const KV = c.num_key_value_heads;
+  const hd = 8;
+  const concat = await createSession(decodeGraph(c, { weights: w }).toBytes(), { threads: 1 });
+  const buffered = await createSession(bufferedDecodeGraph(c, { weights: w }).toBytes(), { threads: 1 });
+  const f32 = (d: Float32Array, dims: number[]): InstanceType<typeof ort.Tensor> => new ort.Tensor("float32", d, dims);
+  const rng = new Rng(10);
+  // Two rows, the second left-padded by 3; the first prompt pass of 5 tokens, then 1-token steps.
+  const B = 2;
+  const pad = [0, 3];
+  const T0 = 5;
+  const valid = (b: number, j: number): boolean => j >= pad[b]!;
+  // The Concat graph's cache, and the fixed-capacity cache kept here: a new capacity (2–9 spare slots) every
+  // step, every slot beyond the filled ones holding random values the bias must hide.
+  let past: Record<string, InstanceType<typeof ort.Tensor>> = {};
+  for (let l = 0; l < L; l++) for (const name of [GraphNames.pastKey(l), GraphNames.pastValue(l)]) past[name] = f32(new Float32Array(0), [B, KV, 0, hd]);
+  const filled: Float32Array[] = Array.from({ length: 2 * L }, () => new Float32Array(0)); // [B, KV, P, hd] each
+  let P = 0;
+  let worst = 0;
+  for (let s = 0; s < 40; s++) {
+    const n = s === 0 ? T0 : 1;
+    const ids = Int32Array.from({ length: B * n }, () => rng.int(3, 39));
+    const positions = Int32Array.from({ length: B * n }, (_, i) => Math.max(0, P + (i % n) - pad[Math.floor(i / n)]!));
+    const C = P + rng.int(2, 9);
+    const common = { input_ids: new ort.Tensor("int32", ids, [B, n]), positions: new ort.Tensor("int32", positions, [B, n]) };
+    const biasA = new Float32Array(B * n * (P + n));
+    const biasB = new Float32Array(B * n * (C + n)).fill(-1e9);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < n; t++) {
+        for (let j = 0; j < P + n; j++) {
+          const open = j <= P + t && valid(b, j);
+          if (!open) biasA[(b * n + t) * (P + n) + j] = -1e9;
+          if (open) biasB[(b * n + t) * (C + n) + (j < P ? j : C + j - P)] = 0;
+        }
+      }
+    }
+    const cacheFeeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+    for (let l = 0; l < L; l++) {
+      for (const [i, name] of [GraphNames.keyCache(l), GraphNames.valueCache(l)].entries()) {
+        const buf = Float32Array.from({ length: B * KV * C * hd }, () => 50 * rng.normal());
+        const src = filled[2 * l + i]!;
+        for (let r = 0; r < B * KV; r++) buf.set(src.subarray(r * P * hd, (r + 1) * P * hd), r * C * hd);
+        cacheFeeds[name] = f32(buf, [B, KV, C, hd]);
+      }
+    }
+    const a = await concat.run({ ...common, ...past, attn_bias: f32(biasA, [B, 1, n, P + n]) });
+    const b = await buffered.run({ ...common, ...cacheFeeds, attn_bias: f32(biasB, [B, 1, n, C + n]) });
+    const la = a["logits"]!.data as Float32Array;
+    const lb = b["logits"]!.data as Float32Array;
+    for (let i = 0; i < la.length; i++) worst = Math.max(worst, Math.abs(la[i]! - lb[i]!));
+    // The new keys/values are the last n positions of present_* (padding positions aside: they attend to
+    // nothing, so their hidden states, and keys and values past the first layer, are arbitrary and hidden).
+    // Each graph's own outputs extend its cache.
+    past = {};
+    for (let l = 0; l < L; l++) {
+      for (const [i, [pres, fresh, pastName]] of ([[GraphNames.presentKey(l), GraphNames.newKey(l), GraphNames.pastKey(l)], [GraphNames.presentValue(l), GraphNames.newValue(l), GraphNames.pastValue(l)]] as const).entries()) {
+        const full = a[pres]!.data as Float32Array; // [B, KV, P+n, hd]
+        const tail = b[fresh]!.data as Float32Array; // [B, KV, n, hd]
+        assert.deepEqual(b[fresh]!.dims, [B, KV, n, hd]);
+        const next = new Float32Array(B * KV * (P + n) * hd);
+        for (let r = 0; r < B * KV; r++) {
+          next.set(filled[2 * l + i]!.subarray(r * P * hd, (r + 1) * P * hd), r * (P + n) * hd);
+          next.set(tail.subarray(r * n * hd, (r + 1) * n * hd), (r * (P + n) + P) * hd);
+          for (let t = 0; t < n; t++) {
+            if (!valid(Math.floor(r / KV), P + t)) continue;
+            for (let k = 0; k < hd; k++) {
+              const x = full[(r * (P + n) + P + t) * hd + k]!;
+              const y = tail[(r * n + t) * hd + k]!;
+              assert.ok(Math.abs(x - y) < 1e-5, `${fresh} step ${s}: ${y} vs ${x}`);
+            }
+          }
+        }
+        filled[2 * l + i] = next;
+        past[pastName] = f32(full, [B, KV, P + n, hd]);
+      }
+    }
+    P += n;
+  }
+  assert.ok(worst < 1e-5, `logits differ by ${worst}`);
+  await concat.release();
+  await buffered.release();
 });

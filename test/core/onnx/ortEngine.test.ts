@@ -7,7 +7,7 @@ import { initWeights, type HostWeights } from "../../../src/core/model/weights";
 import { TfEngine } from "../../../src/core/engine/tfEngine";
 import { OrtEngine } from "../../../src/core/engine/ortEngine";
 import { createEngine } from "../../../src/core/engine/createEngine";
-import { DEFAULT_OPTIMIZER } from "../../../src/core/engine/computeEngine";
+import { DEFAULT_OPTIMIZER, type ComputeEngine } from "../../../src/core/engine/computeEngine";
 import { makeBatch, type TokenBatch } from "../../../src/core/train/batching";
 import { sftLoss, sequenceLogProbs, tokenLogProbs } from "../../../src/core/train/losses";
 import { dpoLoss, dpoMetricsHost } from "../../../src/core/train/dpoLoss";
@@ -64,6 +64,40 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 type Tf = typeof TfCore;
+
+function argmaxRows(l: Float32Array, rows: number, V: number): number[] {
+  return Array.from({ length: rows }, (_, r) => {
+    let best = 0;
+    for (let i = 1; i < V; i++) if (l[r * V + i]! > l[r * V + best]!) best = i;
+    return best;
+  });
+}
+
+/**
+ * Greedy decoding by both engines, TF.js's tokens fed to both: asserts the same tokens at every step and
+ * returns the largest logit difference and the tokens.
+ */
+async function greedyParity(a: ComputeEngine, b: ComputeEngine, prompts: number[][], steps: number): Promise<{ worst: number; tokens: number[][] }> {
+  const V = a.config.vocab_size;
+  const da = await a.startDecoding(prompts);
+  const db = await b.startDecoding(prompts);
+  let la = da.logits;
+  let lb = db.logits;
+  let worst = 0;
+  const tokens: number[][] = [];
+  for (let s = 0; s < steps; s++) {
+    worst = Math.max(worst, maxAbsDiff(la, lb));
+    const ta = argmaxRows(la, prompts.length, V);
+    assert.deepEqual(argmaxRows(lb, prompts.length, V), ta, `step ${s}`);
+    tokens.push(ta);
+    if (s === steps - 1) break;
+    la = await da.session.step(ta);
+    lb = await db.session.step(ta);
+  }
+  da.session.dispose();
+  db.session.dispose();
+  return { worst, tokens };
+}
 
 function tfTensors(tf: Tf, b: TokenBatch) {
   return {
@@ -270,7 +304,76 @@ for (const [kind, c] of Object.entries(CONFIGS)) {
     te.dispose();
     oe.dispose();
   });
+
+  test(`${kind}: greedy decoding across the KV cache's growth to max_position_embeddings matches TF.js, weights embedded or fed`, async (t) => {
+    const tf = await cpuTf();
+    const w = randomWeights(c, 29);
+    const te = new TfEngine(tf, c, w, "cpu");
+    // Prompts of 30, 3 and 29 tokens: the prompt pass fills 30 of the first bucket's 32 slots, decoding grows the
+    // cache past 32 and ends at max_position_embeddings (64) with the last step.
+    const rng = new Rng(30);
+    const prompts = [30, 3, 29].map((n) => [1, ...Array.from({ length: n - 1 }, () => rng.int(3, c.vocab_size - 1))]);
+    const steps = c.max_position_embeddings - 30 + 1;
+    for (const limit of [undefined, 0]) {
+      const oe = new OrtEngine(c, w, { threads: 1 }, { decodeEmbedLimitBytes: limit });
+      const { worst, tokens } = await greedyParity(te, oe, prompts, steps);
+      assert.ok(worst < 1e-4, `logits differ by ${worst} (${limit === 0 ? "fed" : "embedded"} weights)`);
+      assert.ok(new Set(tokens.flat()).size > 3, "degenerate decode: the comparison would prove little");
+      t.diagnostic(`${limit === 0 ? "fed" : "embedded"} weights: max |Δ logit| over ${steps} steps ${worst.toExponential(2)}`);
+      oe.dispose();
+    }
+    te.dispose();
+  });
 }
+
+test("decoding follows the weights: one session per weight version, rebuilt after setWeights and optimizer steps", async () => {
+  const c = CONFIGS["tied"]!;
+  const prompts = [[1, 5, 6, 7], [1, 9]];
+  const wa = randomWeights(c, 31);
+  const wb = randomWeights(c, 32);
+  /** Logits of the prompt pass and of one step with tokens 3, 4. */
+  const decode = async (e: OrtEngine): Promise<Float32Array[]> => {
+    const { session, logits } = await e.startDecoding(prompts);
+    const next = await session.step([3, 4]);
+    session.dispose();
+    return [logits, next];
+  };
+  const fresh = async (w: HostWeights): Promise<Float32Array[]> => {
+    const e = new OrtEngine(c, w, { threads: 1 });
+    const out = await decode(e);
+    e.dispose();
+    return out;
+  };
+  const [refA, refB] = [await fresh(wa), await fresh(wb)];
+  const oe = new OrtEngine(c, wa, { threads: 1 });
+  assert.deepEqual(await decode(oe), refA);
+  assert.deepEqual(await decode(oe), refA);
+  assert.equal(oe.decodeSessionsBuilt, 1, "the decoding session is shared while the weights stay");
+  // A decode begun before the weights change keeps its weights to the end.
+  const before = await oe.startDecoding(prompts);
+  oe.setWeights(wb);
+  assert.deepEqual(await decode(oe), refB);
+  assert.equal(oe.decodeSessionsBuilt, 2);
+  assert.deepEqual(await before.session.step([3, 4]), refA[1]);
+  before.session.dispose();
+  // An optimizer step changes the weights too.
+  await oe.sftBackward(makeBatch(randomSequences(c, 3, 33), c.pad_token_id, 32), 1);
+  await oe.optimizerStep(1e-2, DEFAULT_OPTIMIZER);
+  assert.deepEqual(await decode(oe), await fresh(await oe.getWeights()));
+  assert.equal(oe.decodeSessionsBuilt, 3);
+  oe.dispose();
+  // A model too large to embed: one session, fed the weights current when each decode starts.
+  const fed = new OrtEngine(c, wa, { threads: 1 }, { decodeEmbedLimitBytes: 0 });
+  const fedBefore = await fed.startDecoding(prompts);
+  const close = (x: Float32Array[], y: Float32Array[]): void => x.forEach((a, i) => assert.ok(maxAbsDiff(a, y[i]!) < 1e-5));
+  close([fedBefore.logits], [refA[0]!]);
+  fed.setWeights(wb);
+  close(await decode(fed), refB);
+  close([await fedBefore.session.step([3, 4])], [refA[1]!]);
+  fedBefore.session.dispose();
+  assert.equal(fed.decodeSessionsBuilt, 1);
+  fed.dispose();
+});
 
 test("a run can switch engines: weights trained by ORT load into TF.js and give the same log-probabilities", async () => {
   const tf = await cpuTf();
