@@ -34,11 +34,23 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
     private readonly jobRunning: () => boolean,
   ) {}
 
+  private pending: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Redraws the tree once for a burst of changes: a decision fires a refresh from the command and another from
+   * the file watcher, and a refresh landing while VS Code is still fetching an expanded node's children can
+   * leave that node empty.
+   */
   refresh(): void {
-    this.changed.fire(undefined);
+    if (this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.changed.fire(undefined);
+    }, 100);
   }
 
   dispose(): void {
+    if (this.pending) clearTimeout(this.pending);
     this.changed.dispose();
   }
 
