@@ -2,6 +2,7 @@ import { headDim, type ModelConfig } from "../model/config";
 import type { HostWeights } from "../model/weights";
 import type { TokenBatch } from "../train/batching";
 import type { DpoMetrics } from "../train/dpoLoss";
+import { leftPadPrompts } from "../model/promptFormat";
 import type { ComputeEngine, DecodeSession, OptimizerSettings } from "./computeEngine";
 import { DPO_METRIC_OUTPUTS, GraphNames, OptimizerNames, bufferedDecodeGraph, dpoGraph, logProbGraph, optimizerGraph, parameterLayout, sftGraph, type ParamGroup, type ParamSlot } from "../onnx/llamaGraphs";
 import { createSession, defaultThreads, loadOrt, type Ort, type OrtSession, type OrtTensor, type SessionSettings } from "../onnx/ortRuntime";
@@ -322,24 +323,10 @@ export class OrtEngine implements ComputeEngine {
     const c = this.config;
     const B = prompts.length;
     if (B === 0) throw new Error("startDecoding needs at least one prompt");
-    const T = Math.max(...prompts.map((p) => p.length));
+    const { width: T, ids, positions: pos, valid, nextPositions: nextPos } = leftPadPrompts(prompts, c.pad_token_id);
     const KV = c.num_key_value_heads;
     const hd = headDim(c);
     const L = c.num_hidden_layers;
-    // Left padding, so every row's next token sits at the same column; positions count real tokens only.
-    const ids = new Int32Array(B * T).fill(c.pad_token_id);
-    const pos = new Int32Array(B * T);
-    const valid: boolean[][] = [];
-    const nextPos: number[] = [];
-    prompts.forEach((p, b) => {
-      const pad = T - p.length;
-      valid.push(Array.from({ length: T }, (_, j) => j >= pad));
-      for (let j = 0; j < p.length; j++) {
-        ids[b * T + pad + j] = p[j] as number;
-        pos[b * T + pad + j] = j;
-      }
-      nextPos.push(p.length);
-    });
     const decoder = this.acquireDecoder();
     let released = false;
     const release = (): void => {

@@ -6,6 +6,7 @@ import type { HostWeights } from "../model/weights";
 import type { TokenBatch } from "../train/batching";
 import { sftLoss, sequenceLogProbs } from "../train/losses";
 import { dpoLoss, dpoMetricsHost, type DpoMetrics } from "../train/dpoLoss";
+import { leftPadPrompts } from "../model/promptFormat";
 import type { ComputeEngine, DecodeSession, OptimizerSettings } from "./computeEngine";
 
 type Tf = typeof TfCore;
@@ -156,21 +157,7 @@ export class TfEngine implements ComputeEngine {
   async startDecoding(prompts: readonly number[][]): Promise<{ session: DecodeSession; logits: Float32Array }> {
     const tf = this.tf;
     const B = prompts.length;
-    const T = Math.max(...prompts.map((p) => p.length));
-    // Left padding, so every row's next token sits at the same column; positions count real tokens only.
-    const ids = new Int32Array(B * T).fill(this.config.pad_token_id);
-    const pos = new Int32Array(B * T);
-    const valid: boolean[][] = [];
-    const nextPos: number[] = [];
-    prompts.forEach((p, b) => {
-      const pad = T - p.length;
-      valid.push(Array.from({ length: T }, (_, j) => j >= pad));
-      for (let j = 0; j < p.length; j++) {
-        ids[b * T + pad + j] = p[j] as number;
-        pos[b * T + pad + j] = j;
-      }
-      nextPos.push(p.length);
-    });
+    const { width: T, ids, positions: pos, valid, nextPositions: nextPos } = leftPadPrompts(prompts, this.config.pad_token_id);
     let cache: LayerCache[] = [];
     const run = async (idT: Tensor, posT: Tensor, bias: Tensor): Promise<Float32Array> => {
       const [logits, newCache] = tf.tidy(() => {
