@@ -4,16 +4,19 @@
 // and writes every run: OUT/seed-<s>/ is a workspace the extension opens, its dashboard showing ST and DPO-ST
 // side by side.
 //
-//   npm run bench:reproduce [-- --seeds 0,1,2 --iterations 3 --parallel 2 --out reproduction]
+//   npm run bench:reproduce [-- --seeds 0,1,2 --iterations 3 --parallel 2 --out reproduction] [--report]
 //
-// Each seed runs in its own processes (the CLI, whose engine process trains), `--parallel` seeds at a time with
-// one ONNX Runtime thread each: on 2 cores, two 1-thread processes do more work than one 2-thread process.
+// --report only prints the tables again from the runs already in OUT.
+//
+// Every warm-up and every iteration is one CLI process (whose engine process trains), `--parallel` of them at a
+// time with one ONNX Runtime thread each: on 2 cores, two 1-thread processes do more work than one 2-thread one.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { writeSyntheticSet } from "../src/core/data/syntheticFiles";
 import { initWorkspace, selftrainDir } from "../src/core/selftrain/workspace";
 import { RunStore } from "../src/core/store/runStore";
+import { forkRun } from "../src/core/selftrain/forkRun";
 import { readJsonl } from "../src/core/store/jsonl";
 import type { MetricRecord } from "../src/core/selftrain/runEvents";
 
@@ -24,18 +27,18 @@ import type { MetricRecord } from "../src/core/selftrain/runEvents";
 export const REPRO_SETTINGS = {
   mode: "dpo-st",
   data: { devSize: 200, testSize: 0, maxTrainQuestions: 0 },
-  model: { vocabSize: 384, hiddenSize: 128, intermediateSize: 352, layers: 4, heads: 4, kvHeads: 2, maxPositions: 320 },
+  model: { vocabSize: 768, hiddenSize: 128, intermediateSize: 352, layers: 4, heads: 4, kvHeads: 2, maxPositions: 320 },
   engine: { name: "onnxruntime", threads: 1 },
-  warmup: { epochs: 0, steps: 600, batchSize: 32, microBatchSize: 32, learningRate: 3e-3, warmupRatio: 0.05, maxLength: 256 },
-  sampling: { dpoSamples: 5, sftSamples: 3, temperature: 0.7, topP: 1, maxNewTokens: 160, batchSize: 128 },
+  warmup: { epochs: 0, steps: 480, batchSize: 32, microBatchSize: 32, learningRate: 3e-3, warmupRatio: 0.05, maxLength: 256 },
+  sampling: { dpoSamples: 4, sftSamples: 3, temperature: 0.7, topP: 1, maxNewTokens: 128, batchSize: 128 },
   pairs: { maxPerQuestion: 3 },
-  dpo: { steps: 60, batchSize: 32, microBatchSize: 32, learningRate: 1e-4, warmupRatio: 0.1, maxLength: 256, beta: 0.1 },
-  sft: { epochs: 0, steps: 600, batchSize: 32, microBatchSize: 32, learningRate: 3e-3, warmupRatio: 0.05, maxLength: 256 },
+  dpo: { steps: 40, batchSize: 32, microBatchSize: 32, learningRate: 1e-5, warmupRatio: 0.1, maxLength: 256, beta: 0.1 },
+  sft: { epochs: 0, steps: 480, batchSize: 32, microBatchSize: 32, learningRate: 3e-3, warmupRatio: 0.05, maxLength: 256 },
   eval: { passSamples: 4, passK: 4, maxQuestions: 0 },
 };
 
 /** The task: the same problems for every seed, so the spread over seeds is the training's, not the data's. */
-const DATA = { seed: 2026, train: 1500, test: 500, maxSteps: 2 };
+const DATA = { seed: 2026, train: 1500, test: 500, maxSteps: 2, styles: "varied" as const };
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -67,7 +70,38 @@ interface SeedResult {
   wallMs: Record<"warmup" | "st" | "dpo-st", number>;
 }
 
-async function summaries(store: RunStore): Promise<MetricRecord[]> {
+interface SeedRuns {
+  ws: string;
+  runs: Record<"st" | "dpo-st", string>;
+  warmupMs: number;
+  log: string[];
+}
+
+/** The run of a mode in a workspace (a seed's workspace holds exactly one of each). */
+async function runOfMode(ws: string, mode: "st" | "dpo-st"): Promise<string | undefined> {
+  for (const id of RunStore.list(selftrainDir(ws))) if ((await RunStore.open(selftrainDir(ws), id)).manifest.mode === mode) return id;
+  return undefined;
+}
+
+/**
+ * A seed's warm-up: a DPO-ST run whose round 0 is the SFT warm-up, then the ST run forked from it (the same base
+ * model and checkpoint). Resumable: what a workspace already holds is continued, not redone.
+ */
+async function warmupSeed(out: string, seed: number, dataDir: string): Promise<SeedRuns> {
+  const ws = join(out, `seed-${seed}`);
+  mkdirSync(ws, { recursive: true });
+  const log: string[] = [];
+  const started = Date.now();
+  await initWorkspace(ws, { train: join(dataDir, "train.jsonl"), test: join(dataDir, "test.jsonl"), overrides: { ...REPRO_SETTINGS, seed }, force: true });
+  const existing = await runOfMode(ws, "dpo-st");
+  await run(ws, existing ? ["warmup", "--run", existing] : ["warmup", "--new-run", "--mode", "dpo-st"], log);
+  const dpo = (await runOfMode(ws, "dpo-st"))!;
+  const st = (await runOfMode(ws, "st")) ?? (await forkRun(ws, dpo, "st")).runId;
+  return { ws, runs: { st, "dpo-st": dpo }, warmupMs: Date.now() - started, log };
+}
+
+async function summaries(ws: string, runId: string): Promise<MetricRecord[]> {
+  const store = await RunStore.open(selftrainDir(ws), runId);
   const out: MetricRecord[] = [];
   for (const r of store.manifest.rounds.map((x) => x.round).sort((a, b) => a - b)) {
     const file = store.path(r, "metrics.jsonl");
@@ -78,32 +112,76 @@ async function summaries(store: RunStore): Promise<MetricRecord[]> {
   return out;
 }
 
-async function runSeed(out: string, seed: number, iterations: number, dataDir: string): Promise<SeedResult> {
-  const ws = join(out, `seed-${seed}`);
-  mkdirSync(ws, { recursive: true });
-  const log: string[] = [];
-  const started = Date.now();
-  await initWorkspace(ws, { train: join(dataDir, "train.jsonl"), test: join(dataDir, "test.jsonl"), overrides: { ...REPRO_SETTINGS, seed }, force: true });
-  // Resumable: a run already in the workspace continues where it stopped.
-  const runIds = (): string[] => RunStore.list(selftrainDir(ws));
-  if (runIds().length === 0) await run(ws, ["warmup", "--new-run", "--mode", "dpo-st"], log);
-  else await run(ws, ["warmup", "--run", runIds()[0]!], log);
-  const warmupMs = Date.now() - started;
-  const dpoRun = runIds()[0]!;
-  if (runIds().length < 2) await run(ws, ["round", "--fork", dpoRun, "--mode", "st", "--round", "1"], log);
-  const stRun = runIds()[1]!;
-  const timed: Record<"st" | "dpo-st", number> = { st: 0, "dpo-st": 0 };
-  for (const [mode, runId] of [["st", stRun], ["dpo-st", dpoRun]] as const) {
-    const t0 = Date.now();
-    for (let i = 1; i <= iterations; i++) await run(ws, ["round", "--run", runId, "--round", String(i)], log);
-    timed[mode] = Date.now() - t0;
+/** Rough minutes of each kind of job on one core, for scheduling only. */
+const COST = { warmup: 3.5, "dpo-st": 6, st: 4.5 };
+
+interface Job {
+  seed: number;
+  /** "warmup", or one iteration of a method. */
+  mode: "warmup" | "st" | "dpo-st";
+  iteration: number;
+  state: "waiting" | "running" | "done";
+}
+
+/**
+ * Runs every seed's warm-up and iterations on `parallel` worker slots. A job is ready when its seed's warm-up
+ * and its own previous iteration are done; a free slot takes the ready job with the most work left behind it
+ * (critical path first), so the slots stay busy to the end instead of one waiting on the other's last chain.
+ */
+async function runAll(out: string, seeds: readonly number[], iterations: number, parallel: number, dataDir: string): Promise<SeedResult[]> {
+  const jobs: Job[] = [];
+  for (const seed of seeds) {
+    jobs.push({ seed, mode: "warmup", iteration: 0, state: "waiting" });
+    for (const mode of ["dpo-st", "st"] as const) for (let i = 1; i <= iterations; i++) jobs.push({ seed, mode, iteration: i, state: "waiting" });
   }
-  writeFileSync(join(ws, "reproduce.log"), log.join("\n"));
-  return {
-    seed,
-    rounds: { st: await summaries(await RunStore.open(selftrainDir(ws), stRun)), "dpo-st": await summaries(await RunStore.open(selftrainDir(ws), dpoRun)) },
-    wallMs: { warmup: warmupMs, ...timed },
+  const seedRuns = new Map<number, SeedRuns>();
+  const chainMs = new Map<string, number>();
+  const find = (seed: number, mode: Job["mode"], iteration: number): Job | undefined => jobs.find((j) => j.seed === seed && j.mode === mode && j.iteration === iteration);
+  const ready = (j: Job): boolean => j.state === "waiting" && (j.mode === "warmup" || (find(j.seed, "warmup", 0)!.state === "done" && (j.iteration === 1 || find(j.seed, j.mode, j.iteration - 1)!.state === "done")));
+  const behind = (j: Job): number => (j.mode === "warmup" ? COST.warmup + iterations * Math.max(COST.st, COST["dpo-st"]) : (iterations - j.iteration + 1) * COST[j.mode]);
+  const execute = async (j: Job): Promise<void> => {
+    const t0 = Date.now();
+    if (j.mode === "warmup") {
+      seedRuns.set(j.seed, await warmupSeed(out, j.seed, dataDir));
+      console.log(`seed ${j.seed} warm-up done in ${((Date.now() - t0) / 60_000).toFixed(1)} min`);
+      return;
+    }
+    const r = seedRuns.get(j.seed)!;
+    await run(r.ws, ["round", "--run", r.runs[j.mode], "--round", String(j.iteration)], r.log);
+    const key = `${j.seed}/${j.mode}`;
+    chainMs.set(key, (chainMs.get(key) ?? 0) + Date.now() - t0);
+    const m = (await summaries(r.ws, r.runs[j.mode]))[j.iteration];
+    const acc = typeof m?.["accuracy/test"] === "number" ? `${(100 * (m["accuracy/test"] as number)).toFixed(1)}%` : "–";
+    console.log(`seed ${j.seed} ${j.mode === "st" ? "ST" : "DPO-ST"} iteration ${j.iteration} done in ${((Date.now() - t0) / 60_000).toFixed(1)} min: test accuracy ${acc}`);
   };
+  const running = new Set<Promise<void>>();
+  for (;;) {
+    while (running.size < parallel) {
+      const next = jobs.filter(ready).sort((x, y) => behind(y) - behind(x))[0];
+      if (!next) break;
+      next.state = "running";
+      const p: Promise<void> = execute(next).then(() => {
+        next.state = "done";
+        running.delete(p);
+      });
+      running.add(p);
+    }
+    if (running.size === 0) break;
+    await Promise.race(running);
+  }
+  const left = jobs.filter((j) => j.state !== "done");
+  if (left.length > 0) throw new Error(`${left.length} job(s) never became ready`);
+  const results: SeedResult[] = [];
+  for (const seed of seeds) {
+    const r = seedRuns.get(seed)!;
+    writeFileSync(join(r.ws, "reproduce.log"), r.log.join("\n"));
+    results.push({
+      seed,
+      rounds: { st: await summaries(r.ws, r.runs.st), "dpo-st": await summaries(r.ws, r.runs["dpo-st"]) },
+      wallMs: { warmup: r.warmupMs, st: chainMs.get(`${seed}/st`) ?? 0, "dpo-st": chainMs.get(`${seed}/dpo-st`) ?? 0 },
+    });
+  }
+  return results;
 }
 
 function meanSd(values: number[]): { mean: number; sd: number } {
@@ -136,33 +214,88 @@ export function table(results: readonly SeedResult[], iterations: number): strin
   return [line(rows[0]!), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
 }
 
+/** Test accuracy per seed, so a reader sees each seed's path and not only the means. */
+export function perSeedTable(results: readonly SeedResult[], iterations: number): string {
+  const head = ["seed", "SFT", ...Array.from({ length: iterations }, (_, i) => `ST ${i + 1}`), ...Array.from({ length: iterations }, (_, i) => `DPO-ST ${i + 1}`)];
+  const pct = (m: MetricRecord | undefined): string => (typeof m?.["accuracy/test"] === "number" ? (100 * (m["accuracy/test"] as number)).toFixed(1) : "–");
+  const rows = results.map((r) => [String(r.seed), pct(r.rounds["dpo-st"][0]), ...Array.from({ length: iterations }, (_, i) => pct(r.rounds.st[i + 1])), ...Array.from({ length: iterations }, (_, i) => pct(r.rounds["dpo-st"][i + 1]))]);
+  return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+/**
+ * Paired differences in test accuracy (percentage points), seed by seed: both methods of a seed start from one
+ * warm-up checkpoint, so the difference within a seed is a sharper test than the two means' overlap.
+ */
+export function pairedTable(results: readonly SeedResult[], iterations: number): string {
+  const acc = (r: SeedResult, mode: "st" | "dpo-st", i: number): number | null => {
+    const v = r.rounds[mode][i]?.["accuracy/test"];
+    return typeof v === "number" ? 100 * v : null;
+  };
+  const rows: string[] = ["| iteration | ST − SFT (pp) | DPO-ST − SFT (pp) | DPO-ST − ST (pp) | seeds with DPO-ST > ST |", "|---|---|---|---|---|"];
+  for (let i = 1; i <= iterations; i++) {
+    const diff = (f: (r: SeedResult) => [number | null, number | null]): number[] => results.map(f).filter((d): d is [number, number] => d[0] !== null && d[1] !== null).map(([x, y]) => x - y);
+    const show = (d: number[]): string => (d.length === 0 ? "–" : d.length === 1 ? d[0]!.toFixed(1) : `${meanSd(d).mean >= 0 ? "+" : ""}${meanSd(d).mean.toFixed(1)} ± ${meanSd(d).sd.toFixed(1)}`);
+    const dpoVsSt = diff((r) => [acc(r, "dpo-st", i), acc(r, "st", i)]);
+    rows.push(`| ${i} | ${show(diff((r) => [acc(r, "st", i), acc(r, "dpo-st", 0)]))} | ${show(diff((r) => [acc(r, "dpo-st", i), acc(r, "dpo-st", 0)]))} | ${show(dpoVsSt)} | ${dpoVsSt.filter((d) => d > 0).length} of ${dpoVsSt.length} |`);
+  }
+  return rows.join("\n");
+}
+
+/** What a finished (or partly finished) reproduction wrote, read back from its workspaces. */
+async function readResults(out: string, seeds: readonly number[]): Promise<SeedResult[]> {
+  const results: SeedResult[] = [];
+  for (const seed of seeds) {
+    const ws = join(out, `seed-${seed}`);
+    const st = await runOfMode(ws, "st");
+    const dpo = await runOfMode(ws, "dpo-st");
+    if (!st || !dpo) throw new Error(`${ws}: no ST and DPO-ST runs to report (run the reproduction first)`);
+    results.push({ seed, rounds: { st: await summaries(ws, st), "dpo-st": await summaries(ws, dpo) }, wallMs: { warmup: 0, st: 0, "dpo-st": 0 } });
+  }
+  return results;
+}
+
+function report(results: readonly SeedResult[], iterations: number, seeds: readonly number[], total: number | null): string {
+  return [
+    table(results, iterations),
+    "",
+    `${seeds.length} seed(s) (${seeds.join(", ")}); mean ± sample standard deviation over seeds.${total === null ? "" : ` Total wall time ${total.toFixed(1)} min.`}`,
+    "",
+    "Test accuracy (%, greedy) per seed:",
+    "",
+    perSeedTable(results, iterations),
+    "",
+    "Paired differences in test accuracy, within each seed:",
+    "",
+    pairedTable(results, iterations),
+    "",
+  ].join("\n");
+}
+
 async function main(): Promise<void> {
   const seeds = option("seeds", "0,1,2").split(",").map(Number);
   const iterations = Number(option("iterations", "3"));
   const parallel = Math.max(1, Number(option("parallel", "2")));
   const out = resolve(option("out", "reproduction"));
+  if (process.argv.includes("--report")) {
+    // Only the tables, from runs already on disk (for instance after an interrupted or finished reproduction).
+    const results = await readResults(out, seeds);
+    const text = report(results, iterations, seeds, null);
+    console.log(text);
+    writeFileSync(join(out, "results.md"), text);
+    return;
+  }
   if (!existsSync(cli)) throw new Error("dist/cli.js is missing: npm run build");
   const started = Date.now();
   const dataDir = join(out, "data");
-  writeSyntheticSet(dataDir, DATA.seed, DATA.train, 0, DATA.test, DATA.maxSteps);
-  console.log(`synthetic task (seed ${DATA.seed}, up to ${DATA.maxSteps}-step problems): ${DATA.train} train (${REPRO_SETTINGS.data.devSize} of them dev), ${DATA.test} test → ${dataDir}`);
-  console.log(`seeds ${seeds.join(", ")}, ${iterations} iterations of ST and of DPO-ST from each seed's warm-up, ${parallel} seed(s) at a time`);
-  const results: SeedResult[] = [];
-  const queue = [...seeds];
-  await Promise.all(Array.from({ length: Math.min(parallel, seeds.length) }, async () => {
-    for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
-      const t0 = Date.now();
-      const r = await runSeed(out, s, iterations, dataDir);
-      results.push(r);
-      const acc = (mode: "st" | "dpo-st"): string => r.rounds[mode].map((m) => (typeof m?.["accuracy/test"] === "number" ? (100 * (m["accuracy/test"] as number)).toFixed(1) : "–")).join(" → ");
-      console.log(`seed ${s} done in ${((Date.now() - t0) / 60_000).toFixed(1)} min: test acc ST ${acc("st")}; DPO-ST ${acc("dpo-st")}`);
-    }
-  }));
+  writeSyntheticSet(dataDir, DATA.seed, DATA.train, 0, DATA.test, DATA.maxSteps, DATA.styles);
+  console.log(`synthetic task (seed ${DATA.seed}, up to ${DATA.maxSteps}-step problems, ${DATA.styles} rationale styles): ${DATA.train} train (${REPRO_SETTINGS.data.devSize} of them dev, taken by each run's seed), ${DATA.test} test → ${dataDir}`);
+  console.log(`seeds ${seeds.join(", ")}, ${iterations} iterations of ST and of DPO-ST from each seed's warm-up, ${parallel} jobs at a time`);
+  const results = await runAll(out, seeds, iterations, parallel, dataDir);
   results.sort((a, b) => a.seed - b.seed);
-  const text = table(results, iterations);
   const total = (Date.now() - started) / 60_000;
-  console.log(`\n${text}\n\n${seeds.length} seed(s); mean ± standard deviation over seeds; wall time ${total.toFixed(1)} min on this machine`);
-  writeFileSync(join(out, "results.md"), `${text}\n\nSeeds: ${seeds.join(", ")}. Total wall time ${total.toFixed(1)} min.\n`);
+  const text = report(results, iterations, seeds, total);
+  console.log(`\n${text}`);
+  writeFileSync(join(out, "results.md"), text);
   writeFileSync(join(out, "results.json"), JSON.stringify({ settings: REPRO_SETTINGS, data: DATA, seeds, iterations, totalMinutes: total, results }, null, 2));
   console.log(`runs: ${out}/seed-*/ (open one in VS Code: the dashboard shows ST and DPO-ST side by side); results.md, results.json`);
 }

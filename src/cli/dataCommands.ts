@@ -7,19 +7,22 @@ import { saveTokenizer, loadTokenizer } from "../core/tokenizer/tokenizer";
 import { parse, intOption, UsageError } from "./args";
 
 const GENERATE_USAGE = `
-selftrain generate --out DIR [--seed N] [--train N] [--dev N] [--test N] [--max-steps N]
+selftrain generate --out DIR [--seed N] [--train N] [--dev N] [--test N] [--max-steps N] [--styles one|varied]
 
 Writes a synthetic GSM8K-format task (1 to 4 chained operations, calculator annotations, '#### answer')
 as DIR/train.jsonl, DIR/dev.jsonl and DIR/test.jsonl. The same seed gives the same files. --max-steps 1 to 4
-bounds the number of chained operations (default 4).
+bounds the number of chained operations (default 4). --styles varied writes each gold rationale in one of three
+styles (story, bare equations, numbered steps), so a problem has several distinct correct rationales (default one).
 `;
 
 export function generateCommand(argv: string[]): void {
-  const { values } = parse(argv, { out: { type: "string" }, seed: { type: "string" }, train: { type: "string" }, dev: { type: "string" }, test: { type: "string" }, "max-steps": { type: "string" } }, GENERATE_USAGE);
+  const { values } = parse(argv, { out: { type: "string" }, seed: { type: "string" }, train: { type: "string" }, dev: { type: "string" }, test: { type: "string" }, "max-steps": { type: "string" }, styles: { type: "string" } }, GENERATE_USAGE);
+  const styles = values["styles"] ?? "one";
+  if (styles !== "one" && styles !== "varied") throw new UsageError(`--styles must be one or varied, got ${JSON.stringify(styles)}`);
   const maxSteps = intOption(values, "max-steps", 4, 1);
   if (maxSteps > 4) throw new UsageError("--max-steps must be between 1 and 4");
   if (typeof values["out"] !== "string") throw new UsageError("generate needs --out DIR");
-  const set = writeSyntheticSet(resolve(values["out"]), intOption(values, "seed", 0), intOption(values, "train", 2000, 1), intOption(values, "dev", 200), intOption(values, "test", 500), maxSteps);
+  const set = writeSyntheticSet(resolve(values["out"]), intOption(values, "seed", 0), intOption(values, "train", 2000, 1), intOption(values, "dev", 200), intOption(values, "test", 500), maxSteps, styles);
   console.log(`wrote ${set.counts.train} train, ${set.counts.dev} dev, ${set.counts.test} test problems to ${set.dir}`);
 }
 

@@ -45,7 +45,9 @@ test("plain self-training (st) forked from a DPO-ST run's warm-up: the same roun
   const weights = (s: RunStore): Buffer => readFileSync(join(s.checkpointDir(0, "warmup"), "model.safetensors"));
   assert.ok(weights(fork).equals(weights(source)), "the fork starts from the same warm-up weights");
   await assert.rejects(forkRun(ws, fork.runId.replace(/.$/, "z"), "st"), /no run/);
-  const { runId } = await runRound({ workspace: ws, runId: fork.runId, round: 1, mode: "st", events: recorder(), shouldStop: () => false });
+  // The workspace's config says dpo-st; the run's own mode (st) is what counts, with or without --mode.
+  await assert.rejects(runRound({ workspace: ws, runId: fork.runId, round: 1, mode: "dpo-st", events: recorder(), shouldStop: () => false }), /is a st run; it cannot go on as dpo-st/);
+  const { runId } = await runRound({ workspace: ws, runId: fork.runId, round: 1, events: recorder(), shouldStop: () => false });
   assert.equal(runId, fork.runId);
   const store = await RunStore.open(selftrainDir(ws), runId);
   assert.equal(store.stage(0, "warmup").state, "done");

@@ -15,7 +15,16 @@ export interface SyntheticOptions {
   /** Fewest and most chained operations per problem (default 1 and 4). */
   minSteps?: number;
   maxSteps?: number;
+  /**
+   * "one": every rationale is written as a story, one line per step (the default). "varied": each problem's
+   * gold rationale is written in one of three styles (story, bare equations, numbered steps), picked at random,
+   * so a problem has several correct rationales that the paper's de-duplication (token-set Jaccard > 0.7) tells
+   * apart, as GSM8K's do. The questions and answers are the same either way.
+   */
+  styles?: RationaleStyles;
 }
+
+export type RationaleStyles = "one" | "varied";
 
 const NAMES = ["Mia", "Sam", "Lena", "Omar", "Priya", "Jack", "Ana", "Leo", "Zoe", "Ravi", "Emma", "Noah", "Ivy", "Kai", "Nina", "Theo"];
 const PRONOUN: Record<string, "She" | "He"> = {
@@ -96,8 +105,10 @@ function apply(op: Step["op"], a: number, b: number): number {
   }
 }
 
+const VERB: Record<Step["op"], string> = { "+": "add", "-": "take away", "*": "multiply by", "/": "divide by" };
+
 /** One problem from its own seed, so problem n is the same whatever the count. */
-export function generateProblem(seed: number, index: number, minSteps = 1, maxSteps = 4): Example {
+export function generateProblem(seed: number, index: number, minSteps = 1, maxSteps = 4, styles: RationaleStyles = "one"): Example {
   const rng = new Rng(seed * 1_000_003 + index);
   const who = rng.pick(NAMES);
   const pro = PRONOUN[who] ?? "They";
@@ -107,6 +118,8 @@ export function generateProblem(seed: number, index: number, minSteps = 1, maxSt
 
   const question: string[] = [`${who} has ${start} ${item}.`];
   const rationale: string[] = [`${who} starts with ${start} ${item}.`];
+  const equations: string[] = [];
+  const numbered: string[] = [];
   let value = start;
   for (let s = 0; s < steps; s++) {
     let step: Step | null = null;
@@ -116,12 +129,18 @@ export function generateProblem(seed: number, index: number, minSteps = 1, maxSt
     const expr = `${value}${step.op}${step.operand}`;
     const shown = `${value} ${step.op} ${step.operand}`;
     question.push(s === 0 ? step.sentence : `Then ${lowerFirst(step.sentence)}`);
-    rationale.push(step.explain.replace("{calc}", `${shown} = <<${expr}=${next}>>${next}`));
+    const calc = `${shown} = <<${expr}=${next}>>${next}`;
+    rationale.push(step.explain.replace("{calc}", calc));
+    equations.push(calc);
+    numbered.push(`Step ${s + 1}: ${VERB[step.op]} ${step.operand}: ${calc}.`);
     value = next;
   }
   question.push(`How many ${item} does ${who} have now?`);
-  rationale.push(`#### ${value}`);
-  return { id: `syn-${seed}-${index}`, question: question.join(" "), rationale: rationale.join("\n"), answer: value };
+  // Drawn last, so the question and its numbers do not depend on the style setting.
+  const style = styles === "varied" ? rng.int(0, 2) : 0;
+  const lines = style === 0 ? rationale : style === 1 ? equations : [...numbered, `So ${who} has ${value} ${item}.`];
+  lines.push(`#### ${value}`);
+  return { id: `syn-${seed}-${index}`, question: question.join(" "), rationale: lines.join("\n"), answer: value };
 }
 
 function lowerFirst(s: string): string {
@@ -132,7 +151,7 @@ function lowerFirst(s: string): string {
 export function generateSyntheticTask(options: SyntheticOptions): Example[] {
   const out: Example[] = [];
   for (let i = 0; i < options.count; i++) {
-    out.push(generateProblem(options.seed, i, options.minSteps ?? 1, options.maxSteps ?? 4));
+    out.push(generateProblem(options.seed, i, options.minSteps ?? 1, options.maxSteps ?? 4, options.styles ?? "one"));
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { generateSyntheticTask, toJsonlRecord } from "./synthetic";
+import { generateSyntheticTask, toJsonlRecord, type RationaleStyles } from "./synthetic";
 import { splitExamples } from "./splits";
 
 export interface SyntheticSet {
@@ -9,8 +9,8 @@ export interface SyntheticSet {
 }
 
 /** Writes the synthetic task as DIR/train.jsonl, dev.jsonl and test.jsonl (GSM8K format), split by seed. */
-export function writeSyntheticSet(dir: string, seed: number, train: number, dev: number, test: number, maxSteps = 4): SyntheticSet {
-  const all = generateSyntheticTask({ seed, count: train + dev + test, maxSteps });
+export function writeSyntheticSet(dir: string, seed: number, train: number, dev: number, test: number, maxSteps = 4, styles: RationaleStyles = "one"): SyntheticSet {
+  const all = generateSyntheticTask({ seed, count: train + dev + test, maxSteps, styles });
   const split = splitExamples(all, { dev, test }, seed);
   mkdirSync(dir, { recursive: true });
   for (const name of ["train", "dev", "test"] as const) {

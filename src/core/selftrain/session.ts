@@ -38,6 +38,8 @@ export async function runRound(req: RoundRequest): Promise<{ runId: string; roun
   const config = readWorkspaceConfig(req.workspace);
   const mode = req.mode ?? config.mode;
   const store = await openOrCreate(req.workspace, req.runId, mode, req.newRun ?? false);
+  // A run keeps the mode it was made with (a fork of a DPO-ST run may be ST, whatever config.json says).
+  if (req.mode && req.mode !== store.manifest.mode) throw new Error(`run ${store.runId} is a ${store.manifest.mode} run; it cannot go on as ${req.mode} (start a new run with --new-run or --fork)`);
   const interrupted = await store.markInterrupted();
   for (const i of interrupted) req.events.log({ level: "warn", message: `run ${store.runId}: round ${i.round} ${i.stage} was interrupted; it restarts` });
   // By default the warm-up (when it has not run) and then the next round: a round needs a warmed-up model.
@@ -53,7 +55,7 @@ export async function runRound(req: RoundRequest): Promise<{ runId: string; roun
     req.events.log({ level: "info", message: `run ${store.runId}: round ${round} runs again from ${req.restartFrom}` });
   }
   req.events.log({ level: "info", message: `run ${store.runId} (${store.manifest.mode}): through round ${round}` });
-  const runner = new SelfTrainRunner({ workspace: req.workspace, config: { ...config, mode }, store, reviews: new ReviewLog(selftrainDir(req.workspace)), events: req.events, shouldStop: req.shouldStop });
+  const runner = new SelfTrainRunner({ workspace: req.workspace, config: { ...config, mode: store.manifest.mode }, store, reviews: new ReviewLog(selftrainDir(req.workspace)), events: req.events, shouldStop: req.shouldStop });
   await runner.runThrough(round);
   return { runId: store.runId, round };
 }

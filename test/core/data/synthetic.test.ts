@@ -5,6 +5,7 @@ import { splitExamples } from "../../../src/core/data/splits";
 import { checkArithmetic } from "../../../src/core/data/annotations";
 import { extractFinalAnswer } from "../../../src/core/data/answerCheck";
 import { parseExampleLine } from "../../../src/core/data/jsonlReader";
+import { DUPLICATE_THRESHOLD, jaccard, tokenSet } from "../../../src/core/selftrain/similarity";
 
 test("synthetic problems are GSM8K-format, with correct annotations and final answer", () => {
   const examples = generateSyntheticTask({ seed: 7, count: 2000 });
@@ -48,4 +49,23 @@ test("splits are deterministic by seed, disjoint and complete", () => {
   assert.deepEqual(s, splitExamples(all, { dev: 100, test: 200 }, 42));
   assert.notDeepEqual(s.dev, splitExamples(all, { dev: 100, test: 200 }, 43).dev);
   assert.throws(() => splitExamples(all, { dev: 900, test: 200 }, 1), /cannot take 900 dev and 200 test/);
+});
+
+test("varied styles: the same questions and answers, three ways of writing the rationale that de-duplication tells apart", () => {
+  const one = generateSyntheticTask({ seed: 9, count: 600, maxSteps: 3 });
+  const varied = generateSyntheticTask({ seed: 9, count: 600, maxSteps: 3, styles: "varied" });
+  const firstLine = new Map<string, number>();
+  for (const [i, v] of varied.entries()) {
+    const o = one[i]!;
+    assert.equal(v.question, o.question);
+    assert.equal(v.answer, o.answer);
+    assert.equal(extractFinalAnswer(v.rationale)?.value, v.answer);
+    // The same calculations, each annotated correctly, in any style.
+    assert.deepEqual(checkArithmetic(v.rationale).map((a) => [a.expression, a.verdict.kind]), checkArithmetic(o.rationale).map((a) => [a.expression, a.verdict.kind]));
+    const style = /^Step 1:/.test(v.rationale) ? "numbered" : /^\d/.test(v.rationale) ? "equations" : "story";
+    firstLine.set(style, (firstLine.get(style) ?? 0) + 1);
+    // A rationale in another style is not a duplicate of the story (token-set Jaccard ≤ 0.7).
+    if (v.rationale !== o.rationale) assert.ok(jaccard(tokenSet(v.rationale), tokenSet(o.rationale)) <= DUPLICATE_THRESHOLD, `${v.rationale}\n---\n${o.rationale}`);
+  }
+  for (const style of ["story", "equations", "numbered"]) assert.ok((firstLine.get(style) ?? 0) > 150, `${style}: ${firstLine.get(style)} of 600`);
 });
