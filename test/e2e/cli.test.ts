@@ -1,11 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runRound, selftrainDir } from "../../src/core/selftrain/session";
 import { RunStore } from "../../src/core/store/runStore";
 import { forkRun } from "../../src/core/selftrain/forkRun";
+import { readJsonl } from "../../src/core/store/jsonl";
 import { tinyWorkspace, recorder } from "../helpers/workspace";
 import { repoRoot, tempDir } from "../helpers/paths";
 
@@ -56,4 +57,20 @@ test("plain self-training (st) forked from a DPO-ST run's warm-up: the same roun
   assert.deepEqual(Object.keys(store.manifest.rounds.find((r) => r.round === 1)!.stages).sort(), ["eval", "pseudo-labels", "sample-sft", "sft"]);
   assert.ok(!existsSync(store.path(1, "pairs.jsonl")) && !existsSync(store.path(1, "samples-dpo.jsonl")));
   assert.ok(existsSync(join(store.checkpointDir(1, "sft"), "model.safetensors")));
+});
+
+test("sft.from \"previous\": a round's SFT goes on from the round's SFT model instead of restarting from the base model", async (t) => {
+  const ws = await tinyWorkspace(tempDir(t));
+  const file = join(ws, ".selftrain", "config.json");
+  writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), mode: "st", sft: { ...JSON.parse(readFileSync(file, "utf8")).sft, from: "previous" } }, null, 2));
+  const { runId } = await runRound({ workspace: ws, round: 1, events: recorder(), shouldStop: () => false });
+  const store = await RunStore.open(selftrainDir(ws), runId);
+  const losses = async (round: number, stage: string): Promise<number[]> =>
+    (await readJsonl<{ kind: string; stage: string; loss: number }>(store.path(round, "metrics.jsonl"))).records.filter((m) => m.kind === "train" && m.stage === stage).map((m) => m.loss);
+  const warm = await losses(0, "warmup");
+  const sft = await losses(1, "sft");
+  // Restarted from the base model, the first SFT loss would be the base model's (the warm-up's first); going on,
+  // it starts near where the warm-up ended.
+  assert.ok(warm[0]! - warm.at(-1)! > 1, `the warm-up learnt: ${warm[0]} → ${warm.at(-1)}`);
+  assert.ok(sft[0]! < warm[0]! - 1, `round 1 SFT starts at ${sft[0]}, the warm-up started at ${warm[0]} and ended at ${warm.at(-1)}`);
 });

@@ -62,7 +62,11 @@ export interface SelfTrainConfig {
   };
   pairs: { maxPerQuestion: number; duplicateThreshold: number };
   dpo: StageTraining & { beta: number };
-  sft: StageTraining;
+  /**
+   * `from`: "base" restarts every iteration's SFT from the base model (method.md, step 7); "previous" goes on
+   * from the round's SFT model (the warm-up for round 1), a cheaper variant for models trained from scratch.
+   */
+  sft: StageTraining & { from: "base" | "previous" };
   pseudoLabels: { capPercentile: number };
   eval: {
     /** Samples per question for pass@k at the sampling temperature (0 = greedy accuracy only). */
@@ -87,7 +91,7 @@ export function defaultConfig(): SelfTrainConfig {
     sampling: { dpoSamples: 5, sftSamples: 3, temperature: 0.7, topP: 1, maxNewTokens: 300, calculator: true, batchSize: 64 },
     pairs: { maxPerQuestion: 3, duplicateThreshold: 0.7 },
     dpo: { epochs: 0, steps: 150, batchSize: 32, microBatchSize: 16, learningRate: 1e-5, warmupRatio: 0.1, maxLength: 320, beta: 0.1 },
-    sft: { epochs: 8, steps: 0, batchSize: 32, microBatchSize: 16, learningRate: 3e-3, warmupRatio: 0.1, maxLength: 320 },
+    sft: { epochs: 8, steps: 0, batchSize: 32, microBatchSize: 16, learningRate: 3e-3, warmupRatio: 0.1, maxLength: 320, from: "base" },
     pseudoLabels: { capPercentile: 90 },
     eval: { passSamples: 5, passK: 5, maxQuestions: 0 },
   };
@@ -98,6 +102,7 @@ const ENUMS: Record<string, readonly string[]> = {
   "engine.name": ["auto", "tfjs", "onnxruntime"],
   "engine.tfBackend": ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu", "webgpu"],
   "engine.executionProvider": ["cpu", "webgpu", "cuda"],
+  "sft.from": ["base", "previous"],
 };
 /** Settings that must be whole numbers (the others of type number may be fractional). */
 const FRACTIONAL = /(learningRate|warmupRatio|temperature|topP|beta|duplicateThreshold|capPercentile)$/;

@@ -117,9 +117,9 @@ export class SelfTrainRunner {
     return { steps, batchSize: t.batchSize, microBatchSize: t.microBatchSize, learningRate: t.learningRate, warmupRatio: t.warmupRatio, maxLength: t.maxLength, seed: this.c.seed * 1000 + seedOffset };
   }
 
-  private async train(round: number, stage: "warmup" | "sft", gold: readonly Example[], extra: readonly PseudoLabelRecord[], outDir: string): Promise<Record<string, number>> {
+  private async train(round: number, stage: "warmup" | "sft", gold: readonly Example[], extra: readonly PseudoLabelRecord[], outDir: string, from?: string): Promise<Record<string, number>> {
     const { base } = await this.prepare();
-    const { engine, ckpt } = await this.engineFor(base);
+    const { engine, ckpt } = await this.engineFor(from ?? base);
     try {
       const tok = ckpt.tokenizer;
       const data = [...gold.map((e) => encodeSequence(tok, e.question, e.rationale)), ...extra.map((p) => encodeSequence(tok, p.question, p.rationale))];
@@ -141,7 +141,9 @@ export class SelfTrainRunner {
   private async sft(round: number): Promise<Record<string, number>> {
     const { data } = await this.prepare();
     const labels = (await readJsonl<PseudoLabelRecord>(this.o.store.path(round, "pseudo-labels.jsonl"))).records;
-    return this.train(round, "sft", data.train, labels, this.o.store.checkpointDir(round, "sft"));
+    // method.md step 7 restarts from the base model; sft.from "previous" goes on from the round's SFT model.
+    const from = this.c.sft.from === "previous" ? this.currentSft(round) : undefined;
+    return this.train(round, "sft", data.train, labels, this.o.store.checkpointDir(round, "sft"), from);
   }
 
   private async sample(round: number, file: string, modelDir: string, n: number, stage: StageName): Promise<Record<string, number>> {
