@@ -6,7 +6,9 @@
 //
 //   npm run bench:reproduce [-- --seeds 0,1,2 --iterations 3 --parallel 2 --out reproduction] [--report]
 //
-// --report only prints the tables again from the runs already in OUT.
+// --report only prints the tables again from the runs already in OUT. A variant: --sft-from previous (each
+// iteration's SFT goes on from the round's model instead of restarting from the base model), with
+// --warmups-from reproduction to start from an earlier reproduction's warm-ups.
 //
 // Every warm-up and every iteration is one CLI process (whose engine process trains), `--parallel` of them at a
 // time with one ONNX Runtime thread each: on 2 cores, two 1-thread processes do more work than one 2-thread one.
@@ -33,7 +35,7 @@ export const REPRO_SETTINGS = {
   sampling: { dpoSamples: 4, sftSamples: 3, temperature: 0.7, topP: 1, maxNewTokens: 128, batchSize: 128 },
   pairs: { maxPerQuestion: 3 },
   dpo: { steps: 40, batchSize: 32, microBatchSize: 32, learningRate: 1e-5, warmupRatio: 0.1, maxLength: 256, beta: 0.1 },
-  sft: { epochs: 0, steps: 480, batchSize: 32, microBatchSize: 32, learningRate: 3e-3, warmupRatio: 0.05, maxLength: 256 },
+  sft: { epochs: 0, steps: 480, batchSize: 32, microBatchSize: 32, learningRate: 3e-3, warmupRatio: 0.05, maxLength: 256, from: "base" as "base" | "previous" },
   eval: { passSamples: 4, passK: 4, maxQuestions: 0 },
 };
 
@@ -87,14 +89,22 @@ async function runOfMode(ws: string, mode: "st" | "dpo-st"): Promise<string | un
  * A seed's warm-up: a DPO-ST run whose round 0 is the SFT warm-up, then the ST run forked from it (the same base
  * model and checkpoint). Resumable: what a workspace already holds is continued, not redone.
  */
-async function warmupSeed(out: string, seed: number, dataDir: string): Promise<SeedRuns> {
+async function warmupSeed(out: string, seed: number, dataDir: string, settings: typeof REPRO_SETTINGS, warmupsFrom: string | null): Promise<SeedRuns> {
   const ws = join(out, `seed-${seed}`);
   mkdirSync(ws, { recursive: true });
   const log: string[] = [];
   const started = Date.now();
-  await initWorkspace(ws, { train: join(dataDir, "train.jsonl"), test: join(dataDir, "test.jsonl"), overrides: { ...REPRO_SETTINGS, seed }, force: true });
+  await initWorkspace(ws, { train: join(dataDir, "train.jsonl"), test: join(dataDir, "test.jsonl"), overrides: { ...settings, seed }, force: true });
   const existing = await runOfMode(ws, "dpo-st");
-  await run(ws, existing ? ["warmup", "--run", existing] : ["warmup", "--new-run", "--mode", "dpo-st"], log);
+  if (warmupsFrom && !existing) {
+    // The same warm-up as an earlier reproduction's seed: both runs here fork from its DPO-ST run's round 0.
+    const source = join(warmupsFrom, `seed-${seed}`);
+    const sourceRun = await runOfMode(source, "dpo-st");
+    if (!sourceRun) throw new Error(`${source}: no DPO-ST run whose warm-up could be reused`);
+    await forkRun(ws, sourceRun, "dpo-st", undefined, source);
+  } else {
+    await run(ws, existing ? ["warmup", "--run", existing] : ["warmup", "--new-run", "--mode", "dpo-st"], log);
+  }
   const dpo = (await runOfMode(ws, "dpo-st"))!;
   const st = (await runOfMode(ws, "st")) ?? (await forkRun(ws, dpo, "st")).runId;
   return { ws, runs: { st, "dpo-st": dpo }, warmupMs: Date.now() - started, log };
@@ -128,7 +138,7 @@ interface Job {
  * and its own previous iteration are done; a free slot takes the ready job with the most work left behind it
  * (critical path first), so the slots stay busy to the end instead of one waiting on the other's last chain.
  */
-async function runAll(out: string, seeds: readonly number[], iterations: number, parallel: number, dataDir: string): Promise<SeedResult[]> {
+async function runAll(out: string, seeds: readonly number[], iterations: number, parallel: number, dataDir: string, settings: typeof REPRO_SETTINGS, warmupsFrom: string | null): Promise<SeedResult[]> {
   const jobs: Job[] = [];
   for (const seed of seeds) {
     jobs.push({ seed, mode: "warmup", iteration: 0, state: "waiting" });
@@ -142,7 +152,7 @@ async function runAll(out: string, seeds: readonly number[], iterations: number,
   const execute = async (j: Job): Promise<void> => {
     const t0 = Date.now();
     if (j.mode === "warmup") {
-      seedRuns.set(j.seed, await warmupSeed(out, j.seed, dataDir));
+      seedRuns.set(j.seed, await warmupSeed(out, j.seed, dataDir, settings, warmupsFrom));
       console.log(`seed ${j.seed} warm-up done in ${((Date.now() - t0) / 60_000).toFixed(1)} min`);
       return;
     }
@@ -275,7 +285,13 @@ async function main(): Promise<void> {
   const seeds = option("seeds", "0,1,2").split(",").map(Number);
   const iterations = Number(option("iterations", "3"));
   const parallel = Math.max(1, Number(option("parallel", "2")));
-  const out = resolve(option("out", "reproduction"));
+  const sftFrom = option("sft-from", "base");
+  if (sftFrom !== "base" && sftFrom !== "previous") throw new Error(`--sft-from must be base or previous, got ${JSON.stringify(sftFrom)}`);
+  // The variant (not the paper's method; not tuned): each iteration's SFT goes on from the round's model for a
+  // third of the warm-up's steps at a third of its learning rate, instead of restarting from the base model.
+  const settings: typeof REPRO_SETTINGS = sftFrom === "base" ? REPRO_SETTINGS : { ...REPRO_SETTINGS, sft: { ...REPRO_SETTINGS.sft, from: "previous", steps: 160, learningRate: 1e-3 } };
+  const out = resolve(option("out", sftFrom === "base" ? "reproduction" : "reproduction-previous"));
+  const warmupsFrom = process.argv.includes("--warmups-from") ? resolve(option("warmups-from", "")) : null;
   if (process.argv.includes("--report")) {
     // Only the tables, from runs already on disk (for instance after an interrupted or finished reproduction).
     const results = await readResults(out, seeds);
@@ -290,13 +306,13 @@ async function main(): Promise<void> {
   writeSyntheticSet(dataDir, DATA.seed, DATA.train, 0, DATA.test, DATA.maxSteps, DATA.styles);
   console.log(`synthetic task (seed ${DATA.seed}, up to ${DATA.maxSteps}-step problems, ${DATA.styles} rationale styles): ${DATA.train} train (${REPRO_SETTINGS.data.devSize} of them dev, taken by each run's seed), ${DATA.test} test → ${dataDir}`);
   console.log(`seeds ${seeds.join(", ")}, ${iterations} iterations of ST and of DPO-ST from each seed's warm-up, ${parallel} jobs at a time`);
-  const results = await runAll(out, seeds, iterations, parallel, dataDir);
+  const results = await runAll(out, seeds, iterations, parallel, dataDir, settings, warmupsFrom);
   results.sort((a, b) => a.seed - b.seed);
   const total = (Date.now() - started) / 60_000;
   const text = report(results, iterations, seeds, total);
   console.log(`\n${text}`);
   writeFileSync(join(out, "results.md"), text);
-  writeFileSync(join(out, "results.json"), JSON.stringify({ settings: REPRO_SETTINGS, data: DATA, seeds, iterations, totalMinutes: total, results }, null, 2));
+  writeFileSync(join(out, "results.json"), JSON.stringify({ settings, data: DATA, seeds, iterations, totalMinutes: total, results }, null, 2));
   console.log(`runs: ${out}/seed-*/ (open one in VS Code: the dashboard shows ST and DPO-ST side by side); results.md, results.json`);
 }
 

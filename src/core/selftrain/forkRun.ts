@@ -7,11 +7,12 @@ import type { RunMode } from "../../shared/runTypes";
 /**
  * A new run that starts from another run's finished warm-up: the same base model and round 0 (checkpoint,
  * evaluation, metrics), so plain self-training and DPO-augmented self-training can be compared from one
- * warm-up checkpoint, as the paper does. Nothing of the source run changes.
+ * warm-up checkpoint, as the paper does. Nothing of the source run changes. The source may be in another
+ * workspace (`fromWorkspace`), to try other settings from the same warm-up.
  */
-export async function forkRun(workspace: string, fromRunId: string, mode: RunMode, runId?: string): Promise<RunStore> {
+export async function forkRun(workspace: string, fromRunId: string, mode: RunMode, runId?: string, fromWorkspace = workspace): Promise<RunStore> {
   const dir = selftrainDir(workspace);
-  const from = await RunStore.open(dir, fromRunId);
+  const from = await RunStore.open(selftrainDir(fromWorkspace), fromRunId);
   for (const stage of ["warmup", "eval"] as const) {
     if (from.stage(0, stage).state !== "done") throw new Error(`run ${fromRunId}: its warm-up (round 0 ${stage}) has not finished, so there is nothing to start from`);
   }
