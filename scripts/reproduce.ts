@@ -72,6 +72,12 @@ interface SeedResult {
   wallMs: Record<"warmup" | "st" | "dpo-st", number>;
 }
 
+/** A round summary's greedy test accuracy in percent, or null when the round has none. */
+function testPercent(m: MetricRecord | undefined): number | null {
+  const v = m?.["accuracy/test"];
+  return typeof v === "number" ? 100 * v : null;
+}
+
 interface SeedRuns {
   ws: string;
   runs: Record<"st" | "dpo-st", string>;
@@ -160,8 +166,8 @@ async function runAll(out: string, seeds: readonly number[], iterations: number,
     await run(r.ws, ["round", "--run", r.runs[j.mode], "--round", String(j.iteration)], r.log);
     const key = `${j.seed}/${j.mode}`;
     chainMs.set(key, (chainMs.get(key) ?? 0) + Date.now() - t0);
-    const m = (await summaries(r.ws, r.runs[j.mode]))[j.iteration];
-    const acc = typeof m?.["accuracy/test"] === "number" ? `${(100 * (m["accuracy/test"] as number)).toFixed(1)}%` : "–";
+    const pct = testPercent((await summaries(r.ws, r.runs[j.mode]))[j.iteration]);
+    const acc = pct === null ? "–" : `${pct.toFixed(1)}%`;
     console.log(`seed ${j.seed} ${j.mode === "st" ? "ST" : "DPO-ST"} iteration ${j.iteration} done in ${((Date.now() - t0) / 60_000).toFixed(1)} min: test accuracy ${acc}`);
   };
   const running = new Set<Promise<void>>();
@@ -227,7 +233,7 @@ export function table(results: readonly SeedResult[], iterations: number): strin
 /** Test accuracy per seed, so a reader sees each seed's path and not only the means. */
 export function perSeedTable(results: readonly SeedResult[], iterations: number): string {
   const head = ["seed", "SFT", ...Array.from({ length: iterations }, (_, i) => `ST ${i + 1}`), ...Array.from({ length: iterations }, (_, i) => `DPO-ST ${i + 1}`)];
-  const pct = (m: MetricRecord | undefined): string => (typeof m?.["accuracy/test"] === "number" ? (100 * (m["accuracy/test"] as number)).toFixed(1) : "–");
+  const pct = (m: MetricRecord | undefined): string => testPercent(m)?.toFixed(1) ?? "–";
   const rows = results.map((r) => [String(r.seed), pct(r.rounds["dpo-st"][0]), ...Array.from({ length: iterations }, (_, i) => pct(r.rounds.st[i + 1])), ...Array.from({ length: iterations }, (_, i) => pct(r.rounds["dpo-st"][i + 1]))]);
   return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
@@ -237,14 +243,15 @@ export function perSeedTable(results: readonly SeedResult[], iterations: number)
  * warm-up checkpoint, so the difference within a seed is a sharper test than the two means' overlap.
  */
 export function pairedTable(results: readonly SeedResult[], iterations: number): string {
-  const acc = (r: SeedResult, mode: "st" | "dpo-st", i: number): number | null => {
-    const v = r.rounds[mode][i]?.["accuracy/test"];
-    return typeof v === "number" ? 100 * v : null;
-  };
+  const acc = (r: SeedResult, mode: "st" | "dpo-st", i: number): number | null => testPercent(r.rounds[mode][i]);
   const rows: string[] = ["| iteration | ST − SFT (pp) | DPO-ST − SFT (pp) | DPO-ST − ST (pp) | seeds with DPO-ST > ST |", "|---|---|---|---|---|"];
   for (let i = 1; i <= iterations; i++) {
     const diff = (f: (r: SeedResult) => [number | null, number | null]): number[] => results.map(f).filter((d): d is [number, number] => d[0] !== null && d[1] !== null).map(([x, y]) => x - y);
-    const show = (d: number[]): string => (d.length === 0 ? "–" : d.length === 1 ? d[0]!.toFixed(1) : `${meanSd(d).mean >= 0 ? "+" : ""}${meanSd(d).mean.toFixed(1)} ± ${meanSd(d).sd.toFixed(1)}`);
+    const show = (d: number[]): string => {
+      if (d.length <= 1) return d[0]?.toFixed(1) ?? "–";
+      const { mean, sd } = meanSd(d);
+      return `${mean >= 0 ? "+" : ""}${mean.toFixed(1)} ± ${sd.toFixed(1)}`;
+    };
     const dpoVsSt = diff((r) => [acc(r, "dpo-st", i), acc(r, "st", i)]);
     rows.push(`| ${i} | ${show(diff((r) => [acc(r, "st", i), acc(r, "dpo-st", 0)]))} | ${show(diff((r) => [acc(r, "dpo-st", i), acc(r, "dpo-st", 0)]))} | ${show(dpoVsSt)} | ${dpoVsSt.filter((d) => d > 0).length} of ${dpoVsSt.length} |`);
   }
@@ -291,11 +298,15 @@ async function main(): Promise<void> {
   // third of the warm-up's steps at a third of its learning rate, instead of restarting from the base model.
   const settings: typeof REPRO_SETTINGS = sftFrom === "base" ? REPRO_SETTINGS : { ...REPRO_SETTINGS, sft: { ...REPRO_SETTINGS.sft, from: "previous", steps: 160, learningRate: 1e-3 } };
   const out = resolve(option("out", sftFrom === "base" ? "reproduction" : "reproduction-previous"));
-  const warmupsFrom = process.argv.includes("--warmups-from") ? resolve(option("warmups-from", "")) : null;
+  const warmupsFrom = process.argv.includes("--warmups-from") ? option("warmups-from", "") : null;
+  if (warmupsFrom === "") throw new Error("--warmups-from needs the folder of an earlier reproduction (for instance reproduction)");
   if (process.argv.includes("--report")) {
     // Only the tables, from runs already on disk (for instance after an interrupted or finished reproduction).
     const results = await readResults(out, seeds);
-    const text = report(results, iterations, seeds, null);
+    // The total wall time is only known to the run that measured it: keep it from its results.json.
+    const saved = join(out, "results.json");
+    const total = existsSync(saved) ? ((JSON.parse(readFileSync(saved, "utf8")) as { totalMinutes?: number }).totalMinutes ?? null) : null;
+    const text = report(results, iterations, seeds, total);
     console.log(text);
     writeFileSync(join(out, "results.md"), text);
     return;
@@ -306,7 +317,7 @@ async function main(): Promise<void> {
   writeSyntheticSet(dataDir, DATA.seed, DATA.train, 0, DATA.test, DATA.maxSteps, DATA.styles);
   console.log(`synthetic task (seed ${DATA.seed}, up to ${DATA.maxSteps}-step problems, ${DATA.styles} rationale styles): ${DATA.train} train (${REPRO_SETTINGS.data.devSize} of them dev, taken by each run's seed), ${DATA.test} test → ${dataDir}`);
   console.log(`seeds ${seeds.join(", ")}, ${iterations} iterations of ST and of DPO-ST from each seed's warm-up, ${parallel} jobs at a time`);
-  const results = await runAll(out, seeds, iterations, parallel, dataDir, settings, warmupsFrom);
+  const results = await runAll(out, seeds, iterations, parallel, dataDir, settings, warmupsFrom === null ? null : resolve(warmupsFrom));
   results.sort((a, b) => a.seed - b.seed);
   const total = (Date.now() - started) / 60_000;
   const text = report(results, iterations, seeds, total);
