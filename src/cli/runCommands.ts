@@ -1,10 +1,10 @@
 import { join, resolve } from "node:path";
 import { randomUUID } from "node:crypto";
-import { EngineClient, CancelledByUser } from "../engine/client";
+import { EngineClient, CancelledByUser, EngineExited } from "../engine/client";
 import { initWorkspace, workspaceStatus, exportRound, selftrainDir, readWorkspaceConfig } from "../core/selftrain/workspace";
 import { forkRun } from "../core/selftrain/forkRun";
 import { roundStages } from "../core/selftrain/stages";
-import { RunStore } from "../core/store/runStore";
+import { RunStore, isInterrupted } from "../core/store/runStore";
 import type { EngineCommand, EngineEvent } from "../shared/engineProtocol";
 import type { RunManifest, RunMode, StageName } from "../shared/runTypes";
 import { parse, intOption, UsageError } from "./args";
@@ -147,6 +147,10 @@ export async function roundCommand(argv: string[], warmupOnly: boolean): Promise
       console.error("stopped; run the same command again to resume");
       return 130;
     }
+    if (e instanceof EngineExited) {
+      console.error(`error: ${e.message}: the engine process was killed or crashed. Finished stages are kept; run the same command again to resume.`);
+      return 1;
+    }
     throw e;
   }
 }
@@ -176,11 +180,12 @@ export function formatStatus(runs: RunManifest[]): string {
   for (const m of runs) {
     lines.push(`run ${m.runId} (${m.mode}, created ${m.createdAt})`);
     for (const r of [...m.rounds].sort((a, b) => a.round - b.round)) {
-      const cells = roundStages(r.round, m.mode).map((s) => `${mark[r.stages[s]?.state ?? "pending"]} ${s}`);
+      const cells = roundStages(r.round, m.mode).map((s) => `${isInterrupted(r.stages[s]) ? "!" : mark[r.stages[s]?.state ?? "pending"]} ${s}`);
       const ev = r.stages.eval?.counts;
       const acc = ev && ev["testAccuracy"] !== undefined ? `  test ${(100 * ev["testAccuracy"]).toFixed(1)}%` : "";
       const failed = Object.entries(r.stages).find(([, v]) => v?.state === "failed");
-      lines.push(`  round ${r.round}: ${cells.join("  ")}${acc}${failed ? `\n    ${failed[0]} failed: ${failed[1]?.error ?? ""}` : ""}`);
+      const cut = Object.entries(r.stages).find(([, v]) => isInterrupted(v));
+      lines.push(`  round ${r.round}: ${cells.join("  ")}${acc}${failed ? `\n    ${failed[0]} failed: ${failed[1]?.error ?? ""}` : ""}${cut ? `\n    ${cut[0]} was interrupted (its process ${cut[1]?.pid} is gone); selftrain round resumes it` : ""}`);
     }
   }
   return lines.join("\n");

@@ -3,7 +3,7 @@
  * IPC and streams typed events back. Heavy work lives here so that the editor never blocks and a crash in
  * native code cannot take the editor down.
  */
-import { commandProblem, type EngineCommand, type EngineEvent } from "../shared/engineProtocol";
+import { commandProblem, shown, MAX_ID, type EngineCommand, type EngineEvent } from "../shared/engineProtocol";
 import { inspectDataset } from "../core/data/datasetReport";
 import { runRound, evaluateRound, workspaceStatus } from "../core/selftrain/session";
 import { CancelledError } from "../core/sample/sampler";
@@ -62,6 +62,11 @@ async function handle(cmd: EngineCommand): Promise<void> {
       send({ type: "runStatus", id: cmd.id, runs: await workspaceStatus(cmd.workspace) });
       return;
     case "cancel":
+      // A cancel names the job it stops; one for no running job is said, not silently kept for later.
+      if (cmd.id !== busy) {
+        send({ type: "log", id: null, level: "warn", message: `cancel: no job ${shown(cmd.id)} is running (running: ${busy === null ? "none" : shown(busy)})` });
+        return;
+      }
       cancelled.add(cmd.id);
       return;
     case "shutdown":
@@ -72,10 +77,11 @@ async function handle(cmd: EngineCommand): Promise<void> {
 process.on("message", (msg: unknown) => {
   const problem = commandProblem(msg);
   if (problem !== null) {
-    send({ type: "log", id: null, level: "error", message: `rejected command: ${problem}` });
-    // A driver waiting on this id hears that it failed, rather than waiting for ever.
+    // A driver waiting on this id hears that it failed, rather than waiting for ever; without a usable id the
+    // reason goes to the log. Said once, either way.
     const id = typeof msg === "object" && msg !== null ? (msg as { id?: unknown }).id : undefined;
-    if (typeof id === "string" && id.length > 0) send({ type: "failed", id, message: `invalid command: ${problem}` });
+    if (typeof id === "string" && id.length > 0 && id.length <= MAX_ID) send({ type: "failed", id, message: `invalid command: ${problem}` });
+    else send({ type: "log", id: null, level: "error", message: `rejected command: ${problem}` });
     return;
   }
   const cmd = msg as EngineCommand;

@@ -3,11 +3,11 @@ import { existsSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { readWorkspaceConfig, selftrainDir, configPath } from "../core/selftrain/workspace";
 import { roundStages } from "../core/selftrain/stages";
-import { RunStore } from "../core/store/runStore";
+import { RunStore, isInterrupted } from "../core/store/runStore";
 import { ReviewLog } from "../core/store/reviewLog";
 import { countJsonl } from "../core/store/jsonl";
 import { buildRoundIndex, questionsIn, type QuestionGroup, type QuestionSummary, type RoundIndex, type SampleSummary } from "../core/explorer/roundIndex";
-import type { RunManifest } from "../shared/runTypes";
+import type { RunManifest, StageRecord } from "../shared/runTypes";
 
 /** Tree nodes; `contextValue` on the tree items drives the context menus in package.json. */
 export type ExplorerNode =
@@ -139,8 +139,7 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
       case "run": {
         const m = node.manifest;
         const item = new vscode.TreeItem(`Run ${m.runId}`, vscode.TreeItemCollapsibleState.Expanded);
-        const verb = this.jobRunning() ? "running" : "interrupted";
-        const running = m.rounds.flatMap((r) => Object.entries(r.stages).filter(([, s]) => s?.state === "running").map(([k]) => `round ${r.round} ${k} ${verb}`));
+        const running = m.rounds.flatMap((r) => Object.entries(r.stages).filter(([, s]) => s?.state === "running").map(([k, s]) => `round ${r.round} ${k} ${isLive(s, this.jobRunning()) ? "running" : "interrupted, rerun resumes"}`));
         item.description = `${m.mode === "st" ? "ST" : "DPO-ST"} · ${running[0] ?? `${m.rounds.length} round${m.rounds.length === 1 ? "" : "s"}`}`;
         item.iconPath = new vscode.ThemeIcon("beaker");
         item.contextValue = "run";
@@ -164,7 +163,7 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
         const item = new vscode.TreeItem(`Round ${node.round}`, node.round === 0 ? None : Collapsed);
         item.description = parts.join(" · ");
         item.tooltip = failed ? `${failed}: ${rec.stages[failed]?.error ?? ""}` : undefined;
-        const active = stages.some((s) => rec.stages[s]?.state === "running") && this.jobRunning();
+        const active = stages.some((s) => rec.stages[s]?.state === "running" && isLive(rec.stages[s], this.jobRunning()));
         item.iconPath = new vscode.ThemeIcon(failed ? "error" : done === stages.length ? "pass" : active ? "loading~spin" : "circle-large-outline");
         item.contextValue = "round";
         return item;
@@ -210,4 +209,9 @@ async function splitCounts(node: Extract<ExplorerNode, { kind: "data" }>): Promi
   const test = testFile ?? node.testSize;
   const train = all - dev - (testFile === null ? test : 0);
   return `${train.toLocaleString()} train · ${dev.toLocaleString()} dev · ${test.toLocaleString()} test`;
+}
+
+/** A stage marked running is live while its process is; one without a pid (older runs) while this window's job runs. */
+function isLive(s: StageRecord | undefined, jobRunning: boolean): boolean {
+  return s?.pid !== undefined ? !isInterrupted(s) : jobRunning;
 }

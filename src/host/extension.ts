@@ -7,8 +7,8 @@ import { RunController } from "./runController";
 import { DatasetTreeProvider, type ExplorerNode } from "./datasetTree";
 import { settingsOverrides } from "./settings";
 import { formatDatasetReport } from "../core/data/datasetReport";
-import { initWorkspace, configPath, selftrainDir, exportRound } from "../core/selftrain/workspace";
-import { writeSyntheticSet } from "../core/data/syntheticFiles";
+import { initWorkspace, configPath, selftrainDir, exportRound, warmupPlan } from "../core/selftrain/workspace";
+import { writeSyntheticSet, freeDataFolder } from "../core/data/syntheticFiles";
 import { RunStore } from "../core/store/runStore";
 import { ReviewLog } from "../core/store/reviewLog";
 import { ReviewPanel, type ReviewDeps, type ReviewTarget } from "./reviewPanel";
@@ -88,8 +88,13 @@ export function activate(context: vscode.ExtensionContext): void {
   command("selfTraining.warmup", async () => {
     const ws = needWorkspace();
     if (!ws) return;
-    const fresh = (await newestRun(ws)) !== null;
-    await runs.run(ws, { kind: "runRound", round: 0, newRun: fresh });
+    const plan = warmupPlan((await newestRun(ws))?.manifest ?? null);
+    if (plan.action === "ask") {
+      const rounds = `${plan.rounds} finished round${plan.rounds === 1 ? "" : "s"} after its warm-up`;
+      const answer = await vscode.window.showWarningMessage(`Start a new run? The current run ${plan.runId} has ${rounds}.`, { modal: true, detail: "The new run becomes the one Start Round, Review and Export use; the current run is kept." }, "Start New Run");
+      if (answer !== "Start New Run") return;
+    }
+    await runs.run(ws, plan.action === "resume" ? { kind: "runRound", round: 0, runId: plan.runId } : { kind: "runRound", round: 0, newRun: true });
   });
   command("selfTraining.evaluate", async () => {
     const ws = needWorkspace();
@@ -110,19 +115,22 @@ export function activate(context: vscode.ExtensionContext): void {
       { label: "$(sparkle) Generate the built-in synthetic task", id: "synthetic", detail: "Arithmetic word problems a small model learns on a CPU" },
     ], { title: "Initialize Self-Training" });
     if (!pick) return;
-    let train: string;
+    let train = "";
     let test = "";
     if (pick.id === "file") {
       const chosen = await vscode.window.showOpenDialog({ canSelectMany: false, defaultUri: ws, filters: { "JSON Lines": ["jsonl"] }, title: "Training data set" });
       if (!chosen?.[0]) return;
       train = chosen[0].fsPath;
-    } else {
-      const set = writeSyntheticSet(join(ws.fsPath, "data"), 0, 2000, 0, 500, 4);
+    }
+    // Asked before anything is written: Cancel leaves the workspace exactly as it was.
+    const force = existsSync(configPath(ws.fsPath));
+    if (force && (await vscode.window.showWarningMessage("Replace the existing .selftrain/config.json?", { modal: true, detail: "Runs, reviews and data files are kept." }, "Replace")) !== "Replace") return;
+    if (pick.id === "synthetic") {
+      // Beside any data already there (data/, else data-2/ …): existing data files are never overwritten.
+      const set = writeSyntheticSet(freeDataFolder(ws.fsPath), 0, 2000, 0, 500, 4);
       train = join(set.dir, "train.jsonl");
       test = join(set.dir, "test.jsonl");
     }
-    const force = existsSync(configPath(ws.fsPath)) && (await vscode.window.showWarningMessage("Replace the existing .selftrain/config.json?", { modal: true }, "Replace")) === "Replace";
-    if (existsSync(configPath(ws.fsPath)) && !force) return;
     const file = await initWorkspace(ws.fsPath, { train, test, overrides: settingsOverrides(), force });
     await setInitialized();
     tree.refresh();

@@ -10,7 +10,7 @@ export interface LiveMetric {
   record: Readonly<Record<string, string | number | null | undefined>>;
 }
 
-type Job = { kind: "runRound"; newRun?: boolean; round?: number } | { kind: "evaluate" };
+type Job = { kind: "runRound"; newRun?: boolean; round?: number; runId?: string } | { kind: "evaluate" };
 
 const STAGE_LABEL: Record<string, string> = {
   warmup: "warm-up SFT", "sample-dpo": "sampling for DPO", pairs: "building pairs", dpo: "DPO", "sample-sft": "sampling pseudo-labels",
@@ -59,7 +59,7 @@ export class RunController implements vscode.Disposable {
     const id = randomUUID();
     const command: EngineCommand & { id: string } = job.kind === "evaluate"
       ? { type: "evaluate", id, workspace: workspace.fsPath }
-      : { type: "runRound", id, workspace: workspace.fsPath, newRun: job.newRun, round: job.round };
+      : { type: "runRound", id, workspace: workspace.fsPath, newRun: job.newRun, round: job.round, runId: job.runId };
     const title = job.kind === "evaluate" ? "Evaluating" : job.round === 0 ? "Warm-up SFT" : "Self-training round";
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
       const client = await this.engine.get();
@@ -83,6 +83,8 @@ export class RunController implements vscode.Disposable {
             }
           }
           if (e.type === "metric") this.metric.fire({ jobId: e.id, record: e.record });
+          // What the engine warns of (a cut-off file, fewer records than a stage wrote) is shown, not only logged.
+          if (e.type === "log" && e.level === "warn") void vscode.window.showWarningMessage(e.message, "Show Log").then((a) => a && this.output.show());
           if (e.type === "stage" && e.state !== "running") this.changed.fire();
         });
         const done = events.find((e) => e.type === "roundFinished");

@@ -34,36 +34,55 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function optional(msg: Record<string, unknown>, key: string, type: "string" | "number" | "boolean"): string | null {
-  return msg[key] === undefined || typeof msg[key] === type ? null : `${String(msg["type"])}: ${key} must be a ${type}`;
+/** Longest id, path and run id a command may carry: a bad value is refused, never echoed back at length. */
+export const MAX_ID = 200;
+const MAX_PATH = 4096;
+/** Rounds are counted one by one; anything beyond this is a mistake, not a plan. */
+export const MAX_ROUND = 10_000;
+
+/** A value as a refusal shows it: JSON, cut to 60 characters. */
+export function shown(v: unknown): string {
+  const text = v === undefined ? "nothing" : (JSON.stringify(v) ?? typeof v);
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
 }
 
 /** Why a message is not a valid command, or null when it is one. */
 export function commandProblem(msg: unknown): string | null {
   if (!isObject(msg)) return "not an object";
-  const needId = (): string | null => (typeof msg["id"] === "string" && msg["id"].length > 0 ? null : `${String(msg["type"])}: id must be a non-empty string`);
-  const needString = (k: string): string | null => (typeof msg[k] === "string" && (msg[k] as string).length > 0 ? null : `${String(msg["type"])}: ${k} must be a non-empty string`);
-  switch (msg["type"]) {
+  const type = msg["type"];
+  const text = (k: string, max: number, required: boolean): string | null => {
+    const v = msg[k];
+    if (v === undefined && !required) return null;
+    if (typeof v !== "string" || v.length === 0) return `${String(type)}: ${k} must be a non-empty string`;
+    return v.length > max ? `${String(type)}: ${k} must be at most ${max} characters, got ${v.length}` : null;
+  };
+  const round = (): string | null => {
+    const v = msg["round"];
+    if (v === undefined) return null;
+    return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= MAX_ROUND ? null : `${String(type)}: round must be a whole number from 0 to ${MAX_ROUND}, got ${shown(v)}`;
+  };
+  const flag = (k: string): string | null => (msg[k] === undefined || typeof msg[k] === "boolean" ? null : `${String(type)}: ${k} must be a boolean`);
+  const id = (): string | null => text("id", MAX_ID, true);
+  switch (type) {
     case "checkDataset":
-      return needId() ?? needString("file");
+      return id() ?? text("file", MAX_PATH, true);
     case "runRound": {
-      const p = needId() ?? needString("workspace") ?? optional(msg, "runId", "string") ?? optional(msg, "round", "number") ?? optional(msg, "newRun", "boolean");
+      const p = id() ?? text("workspace", MAX_PATH, true) ?? text("runId", MAX_ID, false) ?? round() ?? flag("newRun");
       if (p) return p;
-      if (msg["round"] !== undefined && (!Number.isInteger(msg["round"]) || (msg["round"] as number) < 0)) return "runRound: round must be a whole number ≥ 0";
       if (msg["mode"] !== undefined && msg["mode"] !== "dpo-st" && msg["mode"] !== "st") return 'runRound: mode must be "dpo-st" or "st"';
       if (msg["restartFrom"] !== undefined && !STAGES.includes(msg["restartFrom"] as StageName)) return `runRound: restartFrom must be one of ${STAGES.join(", ")}`;
       return null;
     }
     case "evaluate":
-      return needId() ?? needString("workspace") ?? optional(msg, "runId", "string") ?? optional(msg, "round", "number");
+      return id() ?? text("workspace", MAX_PATH, true) ?? text("runId", MAX_ID, false) ?? round();
     case "status":
-      return needId() ?? needString("workspace");
+      return id() ?? text("workspace", MAX_PATH, true);
     case "cancel":
-      return needId();
+      return id();
     case "shutdown":
       return null;
     default:
-      return `unknown command type ${JSON.stringify(msg["type"])}`;
+      return `unknown command type ${shown(type)}`;
   }
 }
 

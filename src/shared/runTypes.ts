@@ -14,6 +14,8 @@ export interface StageRecord {
   error?: string;
   /** Counts the stage produced (samples, pairs, steps …). */
   counts?: Record<string, number>;
+  /** While running: the process that runs it, so a reader can tell a live stage from one a kill interrupted. */
+  pid?: number;
 }
 
 export interface RoundRecord {

@@ -43,3 +43,31 @@ test("command guards name what is wrong", () => {
   assert.match(commandProblem(null)!, /not an object/);
   assert.match(commandProblem([1])!, /not an object/);
 });
+
+test("command guards: rounds are whole numbers in range, long values are refused without being echoed", () => {
+  const base = { type: "runRound", id: "r", workspace: "/ws" };
+  assert.equal(commandProblem({ ...base, round: 3 }), null);
+  for (const round of [2.5, 1e308, -3, Number.NaN]) {
+    assert.match(commandProblem({ ...base, round })!, /runRound: round must be a whole number from 0 to 10000/, String(round));
+    assert.match(commandProblem({ type: "evaluate", id: "e", workspace: "/ws", round })!, /evaluate: round must be a whole number from 0 to 10000/, String(round));
+  }
+  const huge = "x".repeat(20_000_000);
+  for (const msg of [{ ...base, runId: huge }, { ...base, workspace: huge }, { type: huge, id: "a" }, { ...base, round: huge }]) {
+    const problem = commandProblem(msg)!;
+    assert.ok(problem.length < 200, `a ${problem.length}-character refusal`);
+  }
+});
+
+test("the engine answers a malformed command once, and a cancel for no running job says so", { skip: existsSync(engineJs) ? false : "dist/engine.js not built (npm run build)" }, async (t) => {
+  const engine = new EngineClient(engineJs);
+  t.after(() => engine.dispose());
+  await engine.start();
+  const seen: EngineEvent[] = [];
+  engine.onEvent((e) => seen.push(e));
+  await assert.rejects(engine.run({ type: "evaluate", id: "bad", workspace: "/ws", round: 2.5 }), /invalid command: evaluate: round must be a whole number/);
+  engine.send({ type: "cancel", id: "no-such-job" });
+  await new Promise((r) => setTimeout(r, 200));
+  const said = seen.filter((e) => JSON.stringify(e).includes("round must be"));
+  assert.equal(said.length, 1, `the refusal was sent ${said.length} times`);
+  assert.ok(seen.some((e) => e.type === "log" && e.level === "warn" && /cancel: no job "no-such-job" is running/.test(e.message)));
+});

@@ -1,4 +1,5 @@
 import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { basename } from "node:path";
 import { extractFinalAnswer } from "./answerCheck";
@@ -75,6 +76,8 @@ function typeName(v: unknown): string {
  */
 export async function* readExamples(file: string, options: ReadOptions = {}): AsyncGenerator<Example> {
   const idPrefix = options.idPrefix ?? basename(file).replace(/\.[^.]*$/, "");
+  // A folder opens without error on Linux and fails only on the first read: tell it apart up front.
+  if ((await stat(file).catch(() => null))?.isDirectory()) throw new Error(`${file}: is a folder, not a file`);
   const stream = createReadStream(file, { encoding: "utf8" });
   const opened = new Promise<void>((resolve, reject) => {
     stream.once("open", () => resolve());

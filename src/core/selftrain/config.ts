@@ -147,8 +147,14 @@ function checkRanges(c: SelfTrainConfig, source: string): void {
   const fail = (path: string, why: string): never => {
     throw new ConfigError(`${source}: ${path} ${why}`);
   };
+  if (c.formatVersion < 1) fail("formatVersion", "must be at least 1");
+  if (c.formatVersion > CONFIG_FORMAT_VERSION) {
+    fail("formatVersion", `is ${c.formatVersion}, newer than this version of Self-Training Studio reads (${CONFIG_FORMAT_VERSION}); update the extension`);
+  }
   for (const stage of ["warmup", "dpo", "sft"] as const) {
     const s = c[stage];
+    if (s.steps < 0) fail(`${stage}.steps`, "must not be negative (0 means: from epochs)");
+    if (s.epochs < 0) fail(`${stage}.epochs`, "must not be negative");
     if (s.batchSize < 1) fail(`${stage}.batchSize`, "must be at least 1");
     if (s.microBatchSize < 1 || s.microBatchSize > s.batchSize) fail(`${stage}.microBatchSize`, `must be between 1 and ${stage}.batchSize (${s.batchSize})`);
     if (!(s.learningRate > 0)) fail(`${stage}.learningRate`, "must be positive");

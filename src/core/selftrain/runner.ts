@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from "../model/checkpoint";
 import { encodeSequence } from "../model/promptFormat";
 import { createEngine } from "../engine/createEngine";
 import type { ComputeEngine } from "../engine/computeEngine";
 import { trainSft, trainDpo, referenceLogProbs, type StepLog, type TrainSettings } from "../train/trainer";
 import { sampleRationales, CancelledError } from "../sample/sampler";
-import { readJsonl, JsonlWriter } from "../store/jsonl";
+import { readJsonl, replaceJsonl, JsonlWriter } from "../store/jsonl";
 import { writeJsonAtomic, writeFileAtomic } from "../store/atomic";
 import { exportInferenceModel } from "../onnx/llamaGraphs";
 import { contentHash } from "../store/hash";
@@ -140,7 +140,7 @@ export class SelfTrainRunner {
 
   private async sft(round: number): Promise<Record<string, number>> {
     const { data } = await this.prepare();
-    const labels = (await readJsonl<PseudoLabelRecord>(this.o.store.path(round, "pseudo-labels.jsonl"))).records;
+    const labels = await this.readInput<PseudoLabelRecord>(round, "pseudo-labels.jsonl", "pseudo-labels", "pseudoLabels");
     // method.md step 7 restarts from the base model; sft.from "previous" goes on from the round's SFT model.
     const from = this.c.sft.from === "previous" ? this.currentSft(round) : undefined;
     return this.train(round, "sft", data.train, labels, this.o.store.checkpointDir(round, "sft"), from);
@@ -179,6 +179,26 @@ export class SelfTrainRunner {
     return { samples: total, correct, tokens, ms: Date.now() - started };
   }
 
+  /**
+   * A stage's input: the records another stage wrote. A torn last line is named (file:line) and left out, and
+   * fewer records than the writing stage counted is said, never passed over.
+   */
+  private async readInput<T>(round: number, file: string, from: StageName, countKey: string): Promise<T[]> {
+    const path = this.o.store.path(round, file);
+    const { records, tornLine } = await readJsonl<T>(path);
+    const shown = relative(this.o.workspace, path);
+    if (tornLine !== undefined) this.warn(`${shown}:${tornLine}: the last line is cut off (an interrupted write or an edit); it is left out`);
+    const recorded = this.o.store.stage(round, from).counts?.[countKey];
+    if (recorded !== undefined && records.length < recorded) {
+      this.warn(`${shown} holds ${records.length} of the ${recorded} records that round ${round}'s ${from} stage wrote; going on with ${records.length} (run the round again --from ${from} to redo them)`);
+    }
+    return records;
+  }
+
+  private warn(message: string): void {
+    this.o.events.log({ level: "warn", message });
+  }
+
   private human(): HumanDecisions {
     const r = this.o.reviews;
     return { verdicts: r.sampleVerdicts(), excluded: r.excludedSamples(), forcedPairs: r.forcedPairs(), excludedPairs: r.excludedPairs(), added: r.addedRationales() };
@@ -189,7 +209,7 @@ export class SelfTrainRunner {
     const candidates: Candidate[] = data.train.map((e) => ({ hash: contentHash(e.question, e.rationale), questionId: e.id, question: e.question, rationale: e.rationale, correct: true, origin: "gold" }));
     // Positives and negatives are pooled over every round so far.
     for (let r = 1; r <= round; r++) {
-      for (const s of (await readJsonl<SampleRecord>(this.o.store.path(r, "samples-dpo.jsonl"))).records) {
+      for (const s of await this.readInput<SampleRecord>(r, "samples-dpo.jsonl", "sample-dpo", "samples")) {
         candidates.push({ hash: s.hash, questionId: s.questionId, question: s.question, rationale: s.rationale, correct: s.correct, origin: "sample" });
       }
     }
@@ -201,7 +221,7 @@ export class SelfTrainRunner {
   }
 
   private async dpo(round: number): Promise<Record<string, number>> {
-    const pairs = (await readJsonl<PairRecord>(this.o.store.path(round, "pairs.jsonl"))).records;
+    const pairs = await this.readInput<PairRecord>(round, "pairs.jsonl", "pairs", "pairs");
     const policyDir = this.currentSft(round);
     if (pairs.length === 0) {
       // No pairs, nothing to prefer: the DPO model is the SFT model, and the metrics say so.
@@ -229,8 +249,8 @@ export class SelfTrainRunner {
 
   private async pseudoLabels(round: number): Promise<Record<string, number>> {
     const { data } = await this.prepare();
-    const samples = (await readJsonl<SampleRecord>(this.o.store.path(round, "samples-sft.jsonl"))).records;
-    const earlier = round > 1 ? (await readJsonl<PseudoLabelRecord>(this.o.store.path(round - 1, "pseudo-labels.jsonl"))).records : [];
+    const samples = await this.readInput<SampleRecord>(round, "samples-sft.jsonl", "sample-sft", "samples");
+    const earlier = round > 1 ? await this.readInput<PseudoLabelRecord>(round - 1, "pseudo-labels.jsonl", "pseudo-labels", "pseudoLabels") : [];
     const gold = new Map(data.train.map((e) => [e.id, e.rationale]));
     const r = selectPseudoLabels(samples, earlier, gold, this.human(), round, { capPercentile: this.c.pseudoLabels.capPercentile, duplicateThreshold: this.c.pairs.duplicateThreshold });
     const writer = await JsonlWriter.open<PseudoLabelRecord>(this.o.store.path(round, "pseudo-labels.jsonl"), { truncate: true });
@@ -307,6 +327,7 @@ export class SelfTrainRunner {
     mkdirSync(this.o.store.roundDir(round), { recursive: true });
     await writeJsonAtomic(join(this.o.store.roundDir(round), "selftrain-config.json"), this.c);
     const w = await JsonlWriter.open<MetricRecord>(this.o.store.path(round, "metrics.jsonl"), {});
+    if (w.repaired) this.warn(`${relative(this.o.workspace, w.path)}:${w.repaired.line}: a cut-off last line (${w.repaired.bytes} bytes, from an interrupted write) was removed before appending`);
     for (const r of records) w.append(r);
     await w.close();
   }
@@ -315,12 +336,12 @@ export class SelfTrainRunner {
   private async dropStageMetrics(round: number, stage: StageName): Promise<void> {
     const file = this.o.store.path(round, "metrics.jsonl");
     if (!existsSync(file)) return;
-    const { records } = await readJsonl<MetricRecord>(file);
+    const { records, tornLine } = await readJsonl<MetricRecord>(file);
     const keep = records.filter((r) => !(r.kind === "train" && r.stage === stage) && !(stage === "eval" && r.kind === "round"));
     if (keep.length === records.length) return;
-    const w = await JsonlWriter.open<MetricRecord>(file, { truncate: true });
-    for (const r of keep) w.append(r);
-    await w.close();
+    if (tornLine !== undefined) this.warn(`${relative(this.o.workspace, file)}:${tornLine}: a cut-off last line (from an interrupted write) was removed`);
+    // A new file renamed over the old one: a kill at any moment leaves the old records or the kept ones.
+    await replaceJsonl(file, keep);
   }
 }
 

@@ -1,11 +1,13 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { SelfTrainRunner } from "./runner";
 import { roundStages } from "./stages";
 import { RunStore } from "../store/runStore";
 import { ReviewLog } from "../store/reviewLog";
+import { acquireRunLock } from "../store/runLock";
 import { readWorkspaceConfig, selftrainDir, nextRound } from "./workspace";
 import type { RunnerEvents } from "./runEvents";
+import type { SelfTrainConfig } from "./config";
 import type { RunMode, StageName } from "../../shared/runTypes";
 
 export { selftrainDir, configPath, initWorkspace, readWorkspaceConfig, nextRound, workspaceStatus, exportRound } from "./workspace";
@@ -18,7 +20,21 @@ async function openOrCreate(workspace: string, runId: string | undefined, mode: 
   if (runs.length === 0 || createNew) return RunStore.create(dir, { mode });
   return RunStore.open(dir, runs[runs.length - 1]!);
 }
-
+/**
+ * Runs `work` as the run's only writer: takes the run's lock (a second process is refused, naming the holder),
+ * then clears what killed processes left behind. The lock is released however `work` ends.
+ */
+async function asOnlyWriter<T>(workspace: string, store: RunStore, events: RunnerEvents, work: () => Promise<T>): Promise<T> {
+  const lock = await acquireRunLock(store.dir, store.runId);
+  try {
+    if (lock.tookOverFrom) events.log({ level: "info", message: `run ${store.runId}: the process that last held it (pid ${lock.tookOverFrom.pid}) is gone; taking over` });
+    const removed = await RunStore.sweepLeftovers(selftrainDir(workspace), store.runId);
+    if (removed.length > 0) events.log({ level: "info", message: `removed ${removed.length} leftover file(s) of interrupted writes: ${removed.map((p) => relative(workspace, p)).join(", ")}` });
+    return await work();
+  } finally {
+    await lock.release();
+  }
+}
 
 export interface RoundRequest {
   workspace: string;
@@ -40,6 +56,10 @@ export async function runRound(req: RoundRequest): Promise<{ runId: string; roun
   const store = await openOrCreate(req.workspace, req.runId, mode, req.newRun ?? false);
   // A run keeps the mode it was made with (a fork of a DPO-ST run may be ST, whatever config.json says).
   if (req.mode && req.mode !== store.manifest.mode) throw new Error(`run ${store.runId} is a ${store.manifest.mode} run; it cannot go on as ${req.mode} (start a new run with --new-run or --fork)`);
+  return asOnlyWriter(req.workspace, store, req.events, () => continueRun(req, store, config));
+}
+
+async function continueRun(req: RoundRequest, store: RunStore, config: SelfTrainConfig): Promise<{ runId: string; round: number }> {
   const interrupted = await store.markInterrupted();
   for (const i of interrupted) req.events.log({ level: "warn", message: `run ${store.runId}: round ${i.round} ${i.stage} was interrupted; it restarts` });
   // By default the warm-up (when it has not run) and then the next round: a round needs a warmed-up model.
@@ -72,9 +92,13 @@ export async function evaluateRound(req: { workspace: string; runId?: string; ro
   const store = await RunStore.open(dir, runId);
   const trained = (n: number): boolean => store.stage(n, n === 0 ? "warmup" : "sft").state === "done";
   const round = req.round ?? Math.max(-1, ...store.manifest.rounds.map((r) => r.round).filter(trained));
-  if (round < 0 || !trained(round)) throw new Error(`run ${runId}: round ${round < 0 ? 0 : round} has no trained model to evaluate`);
-  await store.setStage(round, "eval", { state: "pending" });
-  const runner = new SelfTrainRunner({ workspace: req.workspace, config: { ...config, mode: store.manifest.mode }, store, reviews: new ReviewLog(dir), events: req.events, shouldStop: req.shouldStop });
-  await runner.runThrough(round);
-  return { runId, round };
+  if (round < 0) throw new Error(`run ${runId}: no round has a trained model to evaluate yet (run a warm-up first)`);
+  if (!trained(round)) throw new Error(`run ${runId}: round ${round} has no trained model to evaluate`);
+  return asOnlyWriter(req.workspace, store, req.events, async () => {
+    await store.markInterrupted();
+    await store.setStage(round, "eval", { state: "pending" });
+    const runner = new SelfTrainRunner({ workspace: req.workspace, config: { ...config, mode: store.manifest.mode }, store, reviews: new ReviewLog(dir), events: req.events, shouldStop: req.shouldStop });
+    await runner.runThrough(round);
+    return { runId, round };
+  });
 }

@@ -53,6 +53,19 @@ export function nextRound(m: RunManifest): number {
   }
 }
 
+/**
+ * What "Run Warm-up SFT" does with the newest run: none, or one whose warm-up was never started → a new run;
+ * one whose warm-up is unfinished → resume it; one whose warm-up is done → a new run, but only once the person
+ * agrees (`rounds` says how far the current run has got).
+ */
+export function warmupPlan(newest: RunManifest | null): { action: "new" } | { action: "resume"; runId: string } | { action: "ask"; runId: string; rounds: number } {
+  if (newest === null) return { action: "new" };
+  const warmup = newest.rounds.find((r) => r.round === 0)?.stages.warmup?.state;
+  if (warmup !== "done") return { action: "resume", runId: newest.runId };
+  const finished = newest.rounds.filter((r) => r.round > 0 && roundStages(r.round, newest.mode).every((s) => r.stages[s]?.state === "done")).length;
+  return { action: "ask", runId: newest.runId, rounds: finished };
+}
+
 export async function workspaceStatus(workspace: string): Promise<RunManifest[]> {
   const dir = selftrainDir(workspace);
   const out: RunManifest[] = [];

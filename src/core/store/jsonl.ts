@@ -3,7 +3,7 @@ import { openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { mkdir, open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
-import { fsyncDir, fsyncDirSync } from "./atomic";
+import { fsyncDir, fsyncDirSync, writeFileAtomic } from "./atomic";
 import { BLANK, completeLines, isMissing, parseLine, readTail } from "./jsonlLines";
 
 /*
@@ -22,26 +22,39 @@ export interface JsonlContents<T> {
   records: T[];
   /** The file ended in an incomplete line (a torn write from a crash), which was left out. */
   tornTail: boolean;
+  /** The 1-based line number of that torn line, so that a warning can name it as `file:line`. */
+  tornLine?: number;
 }
 
 /**
  * Streams the complete records of a JSONL file to `each`, one at a time, for files too large to hold (the
  * explorer's index of a 50,000-sample round keeps only summaries). Returns whether a torn tail was left out.
  */
-export async function eachJsonl<T>(path: string, each: (record: T, line: number) => void, options: ReadJsonlOptions<T> = {}): Promise<{ tornTail: boolean }> {
+export async function eachJsonl<T>(path: string, each: (record: T, line: number) => void, options: ReadJsonlOptions<T> = {}): Promise<{ tornTail: boolean; tornLine?: number }> {
   const tail = await readTail(path);
   if (tail === null) return { tornTail: false };
   for await (const { text, line } of completeLines(path, tail)) {
     each(parseLine(path, text, line, options.validate), line);
   }
-  return { tornTail: !tail.endsWithNewline };
+  if (tail.endsWithNewline) return { tornTail: false };
+  return { tornTail: true, tornLine: await lineOfOffset(path, tail.size - 1) };
+}
+
+/** The 1-based line number of the byte at `offset` (newlines before it, plus one), counted on the raw bytes. */
+async function lineOfOffset(path: string, offset: number): Promise<number> {
+  let line = 1;
+  if (offset <= 0) return line;
+  for await (const chunk of createReadStream(path, { start: 0, end: offset - 1 }) as AsyncIterable<Buffer>) {
+    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) line++;
+  }
+  return line;
 }
 
 /** Reads a whole JSONL file, streaming. A missing file is empty; a bad line throws `path:line: reason`. */
 export async function readJsonl<T>(path: string, options: ReadJsonlOptions<T> = {}): Promise<JsonlContents<T>> {
   const records: T[] = [];
-  const { tornTail } = await eachJsonl<T>(path, (r) => records.push(r), options);
-  return { records, tornTail };
+  const { tornTail, tornLine } = await eachJsonl<T>(path, (r) => records.push(r), options);
+  return tornLine === undefined ? { records, tornTail } : { records, tornTail, tornLine };
 }
 
 /**
@@ -129,27 +142,53 @@ function cleanLength(fd: number, size: number): number {
   return 0;
 }
 
-/** Cuts off a torn last line so the next append starts on a clean line; returns whether it cut anything. */
-export function repairJsonlSync(path: string): boolean {
+/** What a repair cut off: the torn line (1-based, for `file:line` messages) and its length in bytes. */
+export interface TornCut {
+  line: number;
+  bytes: number;
+}
+
+/** Newlines in the first `end` bytes, read in chunks. */
+function newlinesBefore(fd: number, end: number): number {
+  const chunk = Buffer.alloc(1 << 20);
+  let count = 0;
+  for (let pos = 0; pos < end; ) {
+    const n = readSync(fd, chunk, 0, Math.min(chunk.length, end - pos), pos);
+    if (n === 0) break;
+    for (let i = chunk.indexOf(0x0a); i !== -1 && i < n; i = chunk.indexOf(0x0a, i + 1)) count++;
+    pos += n;
+  }
+  return count;
+}
+
+/** Cuts off a torn last line so the next append starts on a clean line; returns what it cut, or null. */
+export function cutTornTailSync(path: string): TornCut | null {
   let fd: number;
   try {
     fd = openSync(path, "r+");
   } catch (e) {
-    if (isMissing(e)) return false;
+    if (isMissing(e)) return null;
     throw e;
   }
   try {
     const { size } = fstatSync(fd);
-    if (size === 0) return false;
+    if (size === 0) return null;
     const last = Buffer.alloc(1);
     readSync(fd, last, 0, 1, size - 1);
-    if (last[0] === 0x0a) return false;
-    ftruncateSync(fd, cleanLength(fd, size));
+    if (last[0] === 0x0a) return null;
+    const clean = cleanLength(fd, size);
+    const line = newlinesBefore(fd, clean) + 1;
+    ftruncateSync(fd, clean);
     fsyncSync(fd);
-    return true;
+    return { line, bytes: size - clean };
   } finally {
     closeSync(fd);
   }
+}
+
+/** cutTornTailSync, answering only whether it cut anything. */
+export function repairJsonlSync(path: string): boolean {
+  return cutTornTailSync(path) !== null;
 }
 
 /**
@@ -158,6 +197,15 @@ export function repairJsonlSync(path: string): boolean {
  */
 export async function repairJsonl(path: string): Promise<boolean> {
   return repairJsonlSync(path);
+}
+
+/**
+ * Replaces a JSONL file's records atomically (a sibling file, fsynced, renamed over it): a crash leaves the old
+ * records or the new ones, never an emptied file. For rewrites of files a person keeps, such as metrics.jsonl.
+ */
+export async function replaceJsonl(path: string, records: readonly unknown[]): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFileAtomic(path, records.map((r) => serialise(path, r)).join(""));
 }
 
 function serialise(path: string, record: unknown): string {
@@ -202,6 +250,8 @@ export class JsonlWriter<T> {
     readonly path: string,
     private readonly handle: FileHandle,
     created: boolean,
+    /** The torn last line that opening for append cut off (left by an interrupted write), for the caller to report. */
+    readonly repaired: TornCut | null,
   ) {
     this.dirSynced = !created;
   }
@@ -210,9 +260,9 @@ export class JsonlWriter<T> {
   static async open<T>(path: string, options: { truncate?: boolean } = {}): Promise<JsonlWriter<T>> {
     await mkdir(dirname(path), { recursive: true });
     const created = options.truncate === true || (await readTail(path)) === null;
-    if (options.truncate !== true) await repairJsonl(path);
+    const repaired = options.truncate !== true ? cutTornTailSync(path) : null;
     const handle = await open(path, options.truncate === true ? "w" : "a");
-    return new JsonlWriter<T>(path, handle, created);
+    return new JsonlWriter<T>(path, handle, created, repaired);
   }
 
   /** Buffers one record; it is on disk after the next flush or close. */

@@ -26,6 +26,7 @@ function validateStage(v: unknown, where: string): StageRecord {
   for (const key of ["startedAt", "finishedAt", "error"]) {
     if (v[key] !== undefined && typeof v[key] !== "string") throw new Error(`${where}.${key} must be a string`);
   }
+  if (v["pid"] !== undefined && !(Number.isSafeInteger(v["pid"]) && (v["pid"] as number) > 0)) throw new Error(`${where}.pid must be a positive integer`);
   const counts = v["counts"];
   if (counts !== undefined) {
     if (!isObject(counts)) throw new Error(`${where}.counts must be an object`);

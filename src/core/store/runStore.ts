@@ -1,8 +1,10 @@
+import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, rmdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { RoundRecord, RunManifest, RunMode, StageName, StageRecord, StageState } from "../../shared/runTypes";
 import { writeJsonAtomic } from "./atomic";
+import { isProcessAlive } from "./runLock";
 import { RUN_MODES, STAGE_NAMES, STAGE_STATES, validateManifest } from "./manifestSchema";
 
 /** Bumped when manifest.json changes shape; a run written by a newer version is refused, not misread. */
@@ -18,7 +20,22 @@ const DATED_RUN_ID = /^(\d{4}-\d{2}-\d{2})-([a-z]+)$/;
 
 function checkRunId(runId: string): void {
   if (!RUN_ID.test(runId)) {
-    throw new Error(`invalid run id ${JSON.stringify(runId)}: use up to 100 letters, digits, ".", "_" and "-"`);
+    const text = JSON.stringify(runId);
+    throw new Error(`invalid run id ${text.length > 60 ? `${text.slice(0, 57)}…` : text}: use up to 100 letters, digits, ".", "_" and "-"`);
+  }
+}
+
+/** A temporary file of writeFileAtomic or runLock: `<name>.tmp-<pid>-<hex>` (or `.stale-`). */
+const LEFTOVER = /\.(?:tmp|stale)-(\d+)-[0-9a-f]{12}$/;
+/** A run being created: a private folder renamed to runs/<id> once its manifest is in it. */
+const CREATING = /^\.creating-(\d+)-[0-9a-f]{12}$/;
+
+/** Whether a run folder holds nothing but leftovers of an interrupted creation (no manifest, nothing else). */
+function isEmptyRunFolder(dir: string): boolean {
+  try {
+    return readdirSync(dir).every((name) => LEFTOVER.test(name));
+  } catch {
+    return false;
   }
 }
 
@@ -57,6 +74,14 @@ export function compareRunIds(a: string, b: string): number {
 }
 
 /**
+ * Whether a stage the manifest calls running is in fact interrupted: the process it names is gone (a kill, a
+ * crash), and a rerun resumes it. A record without a pid (written by an older version) cannot tell: false.
+ */
+export function isInterrupted(record: StageRecord | undefined): boolean {
+  return record?.state === "running" && record.pid !== undefined && !isProcessAlive(record.pid);
+}
+
+/**
  * One run under `.selftrain/runs/<runId>/`: its manifest (the state of every stage of every round, replaced
  * atomically on each change) and the paths of its artefacts.
  */
@@ -69,36 +94,74 @@ export class RunStore {
     private readonly current: RunManifest,
   ) {}
 
-  /** Starts a new run. Without a runId the id is today's date plus the first free letter suffix. */
+  /**
+   * Starts a new run. Without a runId the id is today's date plus the first free letter suffix. The run is
+   * made in a private folder with its manifest and then renamed into place, so runs/ never shows a run folder
+   * without a manifest, whenever the process is killed.
+   */
   static async create(selftrainDir: string, options: { runId?: string; mode: RunMode; now?: Date }): Promise<RunStore> {
     if (!RUN_MODES.includes(options.mode)) throw new Error(`unknown run mode ${JSON.stringify(options.mode)}`);
     const runs = join(selftrainDir, "runs");
     await mkdir(runs, { recursive: true });
     const now = options.now ?? new Date();
     const given = options.runId;
-    let runId: string | undefined;
-    // mkdir without `recursive` fails on an existing folder, so claiming an id is atomic even across processes.
-    for (let i = 0; runId === undefined; i++) {
-      const id = given ?? `${localDate(now)}-${letters(i)}`;
-      checkRunId(id);
-      try {
-        await mkdir(join(runs, id));
-        runId = id;
-      } catch (e) {
-        if (errorCode(e) !== "EEXIST") throw e;
-        if (given !== undefined) throw new Error(`run "${id}" already exists in ${runs}`);
+    if (given !== undefined) checkRunId(given);
+    const staging = join(runs, `.creating-${process.pid}-${randomBytes(6).toString("hex")}`);
+    await mkdir(staging);
+    try {
+      const manifest: RunManifest = { formatVersion: MANIFEST_FORMAT_VERSION, runId: "", mode: options.mode, createdAt: now.toISOString(), rounds: [] };
+      for (let i = 0; ; i++) {
+        const id = given ?? `${localDate(now)}-${letters(i)}`;
+        const target = join(runs, id);
+        manifest.runId = id;
+        await writeJsonAtomic(join(staging, "manifest.json"), manifest);
+        try {
+          // rename fails when the target exists and is not empty (an empty one, left by an older version's
+          // interrupted creation, is replaced), so claiming an id is atomic across processes.
+          await rename(staging, target);
+          return new RunStore(target, manifest);
+        } catch (e) {
+          if (!["EEXIST", "ENOTEMPTY", "EPERM"].includes(String(errorCode(e)))) throw e;
+          if (given !== undefined) throw new Error(`run "${id}" already exists in ${runs}`);
+        }
+      }
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Removes what killed processes left in runs/: half-created runs, run folders with nothing in them, and
+   * temporary files of atomic writes inside `runId`'s folder (only those of processes that are gone). Call it
+   * while holding the run's lock. Returns the paths it removed.
+   */
+  static async sweepLeftovers(selftrainDir: string, runId: string): Promise<string[]> {
+    const runs = join(selftrainDir, "runs");
+    const removed: string[] = [];
+    const dead = (pid: string | undefined): boolean => pid !== undefined && Number(pid) !== process.pid && !isProcessAlive(Number(pid));
+    for (const name of await readdir(runs).catch(() => [] as string[])) {
+      const p = join(runs, name);
+      if (dead(CREATING.exec(name)?.[1])) {
+        await rm(p, { recursive: true, force: true });
+        removed.push(p);
+      } else if (RUN_ID.test(name) && name !== runId && isEmptyRunFolder(p)) {
+        for (const f of readdirSync(p)) await unlink(join(p, f)).catch(() => undefined);
+        // rmdir, not rm: it refuses a folder that a run was renamed into meanwhile.
+        if (await rmdir(p).then(() => true, () => false)) removed.push(p);
       }
     }
-    const manifest: RunManifest = {
-      formatVersion: MANIFEST_FORMAT_VERSION,
-      runId,
-      mode: options.mode,
-      createdAt: now.toISOString(),
-      rounds: [],
+    const walk = async (dir: string): Promise<void> => {
+      for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+        const p = join(dir, entry.name);
+        if (entry.isDirectory()) await walk(p);
+        else if (dead(LEFTOVER.exec(entry.name)?.[1])) {
+          await unlink(p).catch(() => undefined);
+          removed.push(p);
+        }
+      }
     };
-    const store = new RunStore(join(runs, runId), manifest);
-    await store.save();
-    return store;
+    await walk(join(runs, runId));
+    return removed;
   }
 
   /** Opens an existing run; a missing, unreadable or unknown-format manifest is an error naming the file. */
@@ -124,11 +187,15 @@ export class RunStore {
     return new RunStore(dir, validateManifest(value, file, runId, MANIFEST_FORMAT_VERSION));
   }
 
-  /** Ids of the runs in `.selftrain/runs/`, oldest first. A folder with a broken manifest is listed: open reports it. */
+  /**
+   * Ids of the runs in `.selftrain/runs/`, oldest first. A folder with a broken manifest is listed (open reports
+   * it); an empty one, left by an interrupted creation, is not a run.
+   */
   static list(selftrainDir: string): string[] {
     try {
-      return readdirSync(join(selftrainDir, "runs"), { withFileTypes: true })
-        .filter((d) => d.isDirectory() && RUN_ID.test(d.name))
+      const runs = join(selftrainDir, "runs");
+      return readdirSync(runs, { withFileTypes: true })
+        .filter((d) => d.isDirectory() && RUN_ID.test(d.name) && !isEmptyRunFolder(join(runs, d.name)))
         .map((d) => d.name)
         .sort(compareRunIds);
     } catch (e) {
@@ -176,8 +243,8 @@ export class RunStore {
   }
 
   /**
-   * Changes a stage and writes manifest.json atomically. Entering "running" stamps startedAt (and clears the
-   * previous attempt's finishedAt and error); entering done/failed/cancelled stamps finishedAt. Fields given in
+   * Changes a stage and writes manifest.json atomically. Entering "running" stamps startedAt and this process's
+   * pid (and clears the previous attempt's finishedAt and error); entering done/failed/cancelled stamps finishedAt. Fields given in
    * the patch win over these, and a field patched to undefined is removed.
    */
   async setStage(round: number, name: StageName, patch: Partial<StageRecord>): Promise<StageRecord> {
@@ -193,12 +260,15 @@ export class RunStore {
       const now = new Date().toISOString();
       if (patch.state === "running") {
         next.startedAt = now;
+        next.pid = process.pid;
         delete next.finishedAt;
         delete next.error;
       } else if (FINISHED.includes(patch.state)) {
         next.finishedAt = now;
+        delete next.pid;
       } else {
         delete next.finishedAt;
+        delete next.pid;
       }
     }
     Object.assign(next, patch);
@@ -226,6 +296,7 @@ export class RunStore {
         record.state = "pending";
         record.error = "interrupted";
         delete record.finishedAt;
+        delete record.pid;
         changed.push({ round: r.round, stage: name });
       }
     }

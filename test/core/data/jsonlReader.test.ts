@@ -57,3 +57,8 @@ test("collect mode reports every bad line and keeps the good ones", async (t) =>
 test("a missing file is named in the error", async () => {
   await assert.rejects(readDataset("/nonexistent/data.jsonl"), /\/nonexistent\/data.jsonl: no such file/);
 });
+
+test("a folder given as a data file is named in the error", async (t) => {
+  const dir = tempDir(t);
+  await assert.rejects(readDataset(dir), new RegExp(`^Error: ${dir.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: is a folder, not a file$`));
+});

@@ -20,3 +20,11 @@ test("a setting of the wrong type, an unknown setting or an out-of-range value i
   assert.throws(() => parseConfig({ model: { heads: 3 } }, "ws/.selftrain/config.json"), /^Error: ws\/.selftrain\/config\.json: model\.hiddenSize must be divisible/);
   assert.equal(parseConfig({ "//": "a note", sft: { learningRate: 1e-4 } }).sft.learningRate, 1e-4);
 });
+
+test("negative steps or epochs and a config from a newer version are refused, naming the field", () => {
+  assert.throws(() => parseConfig({ warmup: { steps: -5, epochs: 2 } }), /warmup\.steps must not be negative/);
+  assert.throws(() => parseConfig({ sft: { steps: -1 } }), /sft\.steps must not be negative/);
+  assert.throws(() => parseConfig({ sft: { epochs: -2, steps: 10 } }), /sft\.epochs must not be negative/);
+  assert.throws(() => parseConfig({ formatVersion: 99 }), /formatVersion is 99, newer than this version of Self-Training Studio reads \(1\); update the extension/);
+  assert.throws(() => parseConfig({ formatVersion: 0 }), /formatVersion must be at least 1/);
+});

@@ -136,6 +136,8 @@ test("list returns run ids in order (z before aa), folders only", async (t) => {
   assert.deepEqual(RunStore.list(root), []);
   for (const id of ["2025-01-03-a", "2025-01-02-aa", "2025-01-02-z", "2025-01-02-b", "baseline"]) {
     mkdirSync(join(root, "runs", id), { recursive: true });
+    // A folder with something in it is a run (an empty one is what an interrupted creation leaves: no run).
+    writeFileSync(join(root, "runs", id, "manifest.json"), "{}");
   }
   writeFileSync(join(root, "runs", "notes.txt"), "not a run");
   assert.deepEqual(RunStore.list(root), ["2025-01-02-b", "2025-01-02-z", "2025-01-02-aa", "2025-01-03-a", "baseline"]);

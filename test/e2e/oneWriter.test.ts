@@ -1,0 +1,91 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { EngineClient } from "../../src/engine/client";
+import { selftrainDir } from "../../src/core/selftrain/session";
+import { RunStore } from "../../src/core/store/runStore";
+import { readJsonl } from "../../src/core/store/jsonl";
+import { lockPath } from "../../src/core/store/runLock";
+import { tinyWorkspace } from "../helpers/workspace";
+import { repoRoot, tempDir } from "../helpers/paths";
+
+const engineJs = join(repoRoot, "dist", "engine.js");
+const cli = join(repoRoot, "dist", "cli.js");
+const skip = existsSync(engineJs) && existsSync(cli) ? false : "dist/ not built (npm run build)";
+const selftrain = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
+
+async function onlyRun(ws: string): Promise<RunStore> {
+  return RunStore.open(selftrainDir(ws), RunStore.list(selftrainDir(ws))[0]!);
+}
+
+/** A pid that was alive a moment ago and is not any more. */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  return Number(r.stdout);
+}
+
+test("two rounds on one run: the second is refused with the holder's pid, the first trains alone", { skip }, async (t) => {
+  const ws = await tinyWorkspace(tempDir(t));
+  const first = new EngineClient(engineJs);
+  await first.start();
+  t.after(() => first.dispose());
+  let second: ReturnType<typeof selftrain> | null = null;
+  await first.run({ type: "runRound", id: "first", workspace: ws, round: 0 }, (e) => {
+    // While the warm-up trains, a second process (the CLI) asks for the same run.
+    if (second === null && e.type === "metric" && e.record["stage"] === "warmup" && e.record["step"] === 2) second = selftrain("round", "-w", ws, "--round", "0");
+  });
+  assert.ok(second !== null, "the second process was started");
+  const refused = second as ReturnType<typeof selftrain>;
+  assert.equal(refused.status, 1, refused.stderr);
+  assert.match(refused.stderr, /run \S+ is in use by another self-training process \(pid \d+, since /);
+  const store = await onlyRun(ws);
+  assert.equal(store.stage(0, "warmup").state, "done");
+  assert.equal(store.stage(0, "warmup").error, undefined, "the live warm-up was marked interrupted");
+  const steps = (await readJsonl<Record<string, unknown>>(store.path(0, "metrics.jsonl"))).records.filter((r) => r["stage"] === "warmup");
+  assert.deepEqual(steps.map((r) => r["step"]), Array.from({ length: 12 }, (_, i) => i + 1));
+  assert.ok(!existsSync(lockPath(store.dir)), "the lock is released when the round ends");
+});
+
+test("an engine killed mid-stage: the CLI says a rerun resumes, status says interrupted, leftovers are cleared, the rerun takes the stale lock", { skip }, async (t) => {
+  const ws = await tinyWorkspace(tempDir(t));
+  const child = spawn(process.execPath, [cli, "round", "-w", ws, "--round", "0"], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // The engine's pid is in the manifest while its stage runs: kill the engine alone, as a crash would.
+  let enginePid: number | undefined;
+  for (let i = 0; i < 600 && enginePid === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const ids = RunStore.list(selftrainDir(ws));
+    if (ids.length === 0) continue;
+    const stage = (await RunStore.open(selftrainDir(ws), ids[0]!)).stage(0, "warmup");
+    if (stage.state === "running" && stage.pid !== undefined) enginePid = stage.pid;
+  }
+  assert.ok(enginePid !== undefined, "the warm-up started");
+  process.kill(enginePid, "SIGKILL");
+  assert.equal(await exited, 1);
+  assert.match(stderr, /engine stopped \(code null, signal SIGKILL\).*run the same command again to resume/);
+
+  const store = await onlyRun(ws);
+  assert.ok(existsSync(lockPath(store.dir)), "the killed engine's lock is still there");
+  const status = selftrain("status", "-w", ws);
+  assert.match(status.stdout, /! warmup/);
+  assert.match(status.stdout, /warmup was interrupted \(its process \d+ is gone\); selftrain round resumes it/);
+
+  // What kills leave behind: temporary files of atomic writes by processes that are gone.
+  const dead = deadPid();
+  mkdirSync(store.path(0, "checkpoint"), { recursive: true });
+  const leftovers = [join(store.path(0, "checkpoint"), `model.onnx.tmp-${dead}-0123456789ab`), join(store.dir, `manifest.json.tmp-${dead}-0123456789ab`)];
+  for (const f of leftovers) writeFileSync(f, "half");
+  const rerun = selftrain("round", "-w", ws, "--round", "0");
+  assert.equal(rerun.status, 0, rerun.stderr);
+  assert.match(rerun.stderr, /is gone; taking over/);
+  assert.match(rerun.stderr, /removed 2 leftover file\(s\)/);
+  for (const f of leftovers) assert.ok(!existsSync(f), `${f} is still there`);
+  const after = await onlyRun(ws);
+  assert.equal(after.stage(0, "eval").state, "done");
+  assert.ok(!existsSync(lockPath(after.dir)));
+  assert.equal(readFileSync(join(after.dir, "manifest.json"), "utf8").includes('"pid"'), false, "a finished run keeps no pid");
+});
