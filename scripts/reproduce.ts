@@ -10,7 +10,7 @@
 // iteration's SFT goes on from the round's model instead of restarting from the base model), with
 // --warmups-from reproduction to start from an earlier reproduction's warm-ups.
 //
-// Every warm-up and every iteration is one CLI process (whose engine process trains), `--parallel` of them at a
+// Every warm-up and every iteration is one CLI process (whose worker process trains), `--parallel` of them at a
 // time with one ONNX Runtime thread each: on 2 cores, two 1-thread processes do more work than one 2-thread one.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";

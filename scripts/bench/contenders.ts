@@ -4,9 +4,9 @@
  * Also the shared model configuration, the statistics and the table printing of bench:train and bench:sample.
  */
 import { loadavg } from "node:os";
-import { initTfBackend, getTf, type TfBackendName } from "../../src/core/engine/tfBackend";
-import { TfEngine } from "../../src/core/engine/tfEngine";
-import { OrtEngine } from "../../src/core/engine/ortEngine";
+import { initTfBackend, getTf, type TfBackendName } from "../../src/core/engine/tf/tfBackend";
+import { TfEngine } from "../../src/core/engine/tf/tfEngine";
+import { OrtEngine } from "../../src/core/engine/ort/ortEngine";
 import type { ComputeEngine } from "../../src/core/engine/computeEngine";
 import { tinyConfig, parameterCount, type ModelConfig } from "../../src/core/model/config";
 import { initWeights } from "../../src/core/model/weights";

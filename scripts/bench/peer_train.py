@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch peer of `npm run bench:train` and `npm run bench:sample`: the same Llama-style model and steps as
-src/core/model/tfLlama.ts, timed on this machine, so the benchmarks print ratios from one run.
+src/core/engine/tf/tfLlama.ts, timed on this machine, so the benchmarks print ratios from one run.
 
 Modes:
   (default)  times SFT, DPO and sampling once and prints one JSON object;

@@ -8,8 +8,8 @@
  *   npm run bench:train [-- --rounds 8 --steps 4 --tf-steps 1 --spin on|off|both --hidden 128 --layers 4]
  */
 import { parseArgs } from "node:util";
-import { DEFAULT_OPTIMIZER, type ComputeEngine } from "../../src/core/engine/computeEngine";
-import { makeBatch, type TokenBatch } from "../../src/core/train/batching";
+import { DEFAULT_OPTIMIZER, type ComputeEngine, type TokenBatch } from "../../src/core/engine/computeEngine";
+import { makeBatch } from "../../src/core/train/batching";
 import { Rng } from "../../src/core/util/rng";
 import { COMMON_OPTIONS, benchConfig, describeModel, fmtRate, fmtRatio, loadLine, median, pause, printTable, rotated, startContenders, stopContenders, type Contender } from "./contenders";
 

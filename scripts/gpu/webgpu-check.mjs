@@ -498,7 +498,7 @@ function opCases() {
     ["Unsqueeze(int64 data)", one("Unsqueeze", [inp("X", "int64", X3, "int:100"), init("axes", "int64", [1], i64(-1))], undefined, { outDtype: "int64" })],
     ["Concat(int64 data)", one("Concat", [inp("X", "int64", X3, "int:100"), inp("W", "int64", X3, "int:100")], { axis: 0 }, { outDtype: "int64" })],
     ["Gather(int32 indices)", one("Gather", [inp("E", F, [50, 16]), inp("I", "int32", [2, 7], "int:50")], { axis: 0 })],
-    // Further ops the project's graph builder emits (src/core/onnx).
+    // Further ops the project's graph builder emits (src/core/engine/ort).
     unary("Sigmoid"),
     unary("Relu"),
     unary("Abs"),

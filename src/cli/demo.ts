@@ -5,7 +5,7 @@ import { initWorkspace, selftrainDir } from "../core/selftrain/session";
 import { RunStore } from "../core/store/runStore";
 import { readJsonl } from "../core/store/jsonl";
 import { writeSyntheticSet } from "../core/data/syntheticFiles";
-import { viaEngine } from "./runCommands";
+import { viaWorker } from "./runCommands";
 import { parse, intOption } from "./args";
 
 const DEMO_USAGE = `
@@ -44,7 +44,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   await initWorkspace(dir, { train: "data/train.jsonl", test: "data/test.jsonl", overrides: { seed, ...DEMO_SETTINGS }, force: true });
   console.log(`wrote ${join(selftrainDir(dir), "config.json")}`);
 
-  const events = await viaEngine({ type: "runRound", id: randomUUID(), workspace: dir, round: 1, newRun: true, mode: "dpo-st" });
+  const events = await viaWorker({ type: "runRound", id: randomUUID(), workspace: dir, round: 1, newRun: true, mode: "dpo-st" });
   const done = events.find((e) => e.type === "roundFinished");
   if (!done || done.type !== "roundFinished") return 1;
   const store = await RunStore.open(selftrainDir(dir), done.runId);

@@ -1,11 +1,11 @@
 import { join, resolve } from "node:path";
 import { randomUUID } from "node:crypto";
-import { EngineClient, CancelledByUser, EngineExited } from "../engine/client";
+import { WorkerClient, CancelledByUser, WorkerExited } from "../worker/client";
 import { initWorkspace, workspaceStatus, exportRound, selftrainDir, readWorkspaceConfig } from "../core/selftrain/workspace";
 import { forkRun } from "../core/selftrain/forkRun";
 import { roundStages } from "../core/selftrain/stages";
 import { RunStore, isInterrupted } from "../core/store/runStore";
-import type { EngineCommand, EngineEvent } from "../shared/engineProtocol";
+import type { WorkerCommand, WorkerEvent } from "../shared/workerProtocol";
 import type { RunManifest, RunMode, StageName } from "../shared/runTypes";
 import { parse, intOption, UsageError } from "./args";
 
@@ -17,7 +17,7 @@ class ProgressPrinter {
   private lastTenth = new Map<string, number>();
   private open = false;
 
-  event(e: EngineEvent): void {
+  event(e: WorkerEvent): void {
     if (e.type === "progress" && e.total) {
       const key = `${e.round}:${e.stage}`;
       const frac = e.done / e.total;
@@ -57,9 +57,9 @@ function formatMs(ms: number): string {
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
-/** Runs one command in a fresh engine process; Ctrl-C asks it to cancel, and the run stays resumable. */
-export async function viaEngine(command: EngineCommand & { id: string }): Promise<EngineEvent[]> {
-  const engine = new EngineClient(join(__dirname, "engine.js"));
+/** Runs one command in a fresh worker process; Ctrl-C asks it to cancel, and the run stays resumable. */
+export async function viaWorker(command: WorkerCommand & { id: string }): Promise<WorkerEvent[]> {
+  const engine = new WorkerClient(join(__dirname, "worker.js"));
   await engine.start();
   const printer = new ProgressPrinter();
   let interrupts = 0;
@@ -138,7 +138,7 @@ export async function roundCommand(argv: string[], warmupOnly: boolean): Promise
     runId = store.runId;
   }
   try {
-    const events = await viaEngine({ type: "runRound", id: randomUUID(), workspace: workspaceOf(values), runId, round, newRun: values["new-run"] === true, mode: mode as "dpo-st" | "st" | undefined, restartFrom: values["from"] as StageName | undefined });
+    const events = await viaWorker({ type: "runRound", id: randomUUID(), workspace: workspaceOf(values), runId, round, newRun: values["new-run"] === true, mode: mode as "dpo-st" | "st" | undefined, restartFrom: values["from"] as StageName | undefined });
     const done = events.find((e) => e.type === "roundFinished");
     if (done && done.type === "roundFinished") console.log(`run ${done.runId}: round ${done.round} finished`);
     return 0;
@@ -147,8 +147,8 @@ export async function roundCommand(argv: string[], warmupOnly: boolean): Promise
       console.error("stopped; run the same command again to resume");
       return 130;
     }
-    if (e instanceof EngineExited) {
-      console.error(`error: ${e.message}: the engine process was killed or crashed. Finished stages are kept; run the same command again to resume.`);
+    if (e instanceof WorkerExited) {
+      console.error(`error: ${e.message}: the worker process was killed or crashed. Finished stages are kept; run the same command again to resume.`);
       return 1;
     }
     throw e;
@@ -163,7 +163,7 @@ Evaluates a round's model again (greedy accuracy on dev and test, pass@k): the n
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON, round: { type: "string" } }, EVAL_USAGE);
-  await viaEngine({ type: "evaluate", id: randomUUID(), workspace: workspaceOf(values), runId: values["run"] as string | undefined, round: values["round"] === undefined ? undefined : intOption(values, "round", 0) });
+  await viaWorker({ type: "evaluate", id: randomUUID(), workspace: workspaceOf(values), runId: values["run"] as string | undefined, round: values["round"] === undefined ? undefined : intOption(values, "round", 0) });
   return 0;
 }
 

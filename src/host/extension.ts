@@ -2,7 +2,7 @@ import * as vscode from "vscode";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { EngineService } from "./engineService";
+import { WorkerService } from "./workerService";
 import { RunController } from "./runController";
 import { DatasetTreeProvider, type ExplorerNode } from "./datasetTree";
 import { settingsOverrides } from "./settings";
@@ -20,7 +20,7 @@ import type { ReviewDecision } from "../shared/runTypes";
 export function activate(context: vscode.ExtensionContext): void {
   const started = performance.now();
   const output = vscode.window.createOutputChannel("Self-Training", { log: true });
-  const engine = new EngineService(vscode.Uri.joinPath(context.extensionUri, "dist", "engine.js").fsPath, output);
+  const engine = new WorkerService(vscode.Uri.joinPath(context.extensionUri, "dist", "worker.js").fsPath, output);
   const runs = new RunController(engine, output);
   const workspace = (): vscode.Uri | undefined => vscode.workspace.workspaceFolders?.[0]?.uri;
   const tree = new DatasetTreeProvider(workspace, () => runs.running);

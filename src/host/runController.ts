@@ -1,8 +1,8 @@
 import * as vscode from "vscode";
 import { randomUUID } from "node:crypto";
-import { CancelledByUser, EngineExited } from "../engine/client";
-import type { EngineService } from "./engineService";
-import type { EngineCommand, EngineEvent } from "../shared/engineProtocol";
+import { CancelledByUser, WorkerExited } from "../worker/client";
+import type { WorkerService } from "./workerService";
+import type { WorkerCommand, WorkerEvent } from "../shared/workerProtocol";
 
 /** A metrics record the engine reported while a job runs; metrics.jsonl gets it only when its stage ends. */
 export interface LiveMetric {
@@ -32,7 +32,7 @@ export class RunController implements vscode.Disposable {
   readonly onMetric = this.metric.event;
 
   constructor(
-    private readonly engine: EngineService,
+    private readonly engine: WorkerService,
     private readonly output: vscode.LogOutputChannel,
   ) {
     this.status.command = "selfTraining.openDashboard";
@@ -57,7 +57,7 @@ export class RunController implements vscode.Disposable {
       return;
     }
     const id = randomUUID();
-    const command: EngineCommand & { id: string } = job.kind === "evaluate"
+    const command: WorkerCommand & { id: string } = job.kind === "evaluate"
       ? { type: "evaluate", id, workspace: workspace.fsPath }
       : { type: "runRound", id, workspace: workspace.fsPath, newRun: job.newRun, round: job.round, runId: job.runId };
     const title = job.kind === "evaluate" ? "Evaluating" : job.round === 0 ? "Warm-up SFT" : "Self-training round";
@@ -90,7 +90,7 @@ export class RunController implements vscode.Disposable {
         const done = events.find((e) => e.type === "roundFinished");
         if (done && done.type === "roundFinished") void vscode.window.showInformationMessage(`Run ${done.runId}: round ${done.round} finished.`, "Open Dashboard").then((a) => a && vscode.commands.executeCommand("selfTraining.openDashboard"));
       } catch (e) {
-        if (e instanceof EngineExited) {
+        if (e instanceof WorkerExited) {
           this.output.error(e.message); // the engine service has told the user already
         } else if (e instanceof CancelledByUser) {
           void vscode.window.showInformationMessage("Stopped. Finished stages are kept; start the round again to resume.");
@@ -115,7 +115,7 @@ export class RunController implements vscode.Disposable {
   }
 }
 
-function describe(e: EngineEvent): string | null {
+function describe(e: WorkerEvent): string | null {
   switch (e.type) {
     case "stage":
       return `round ${e.round} ${e.stage}: ${e.state}${e.error ? ` (${e.error})` : ""}${e.counts && e.state === "done" ? " " + JSON.stringify(e.counts) : ""}`;

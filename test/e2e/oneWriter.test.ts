@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { EngineClient } from "../../src/engine/client";
+import { WorkerClient } from "../../src/worker/client";
 import { selftrainDir } from "../../src/core/selftrain/session";
 import { RunStore } from "../../src/core/store/runStore";
 import { readJsonl } from "../../src/core/store/jsonl";
@@ -11,9 +11,9 @@ import { lockPath } from "../../src/core/store/runLock";
 import { tinyWorkspace } from "../helpers/workspace";
 import { repoRoot, tempDir } from "../helpers/paths";
 
-const engineJs = join(repoRoot, "dist", "engine.js");
+const workerJs = join(repoRoot, "dist", "worker.js");
 const cli = join(repoRoot, "dist", "cli.js");
-const skip = existsSync(engineJs) && existsSync(cli) ? false : "dist/ not built (npm run build)";
+const skip = existsSync(workerJs) && existsSync(cli) ? false : "dist/ not built (npm run build)";
 const selftrain = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
 
 async function onlyRun(ws: string): Promise<RunStore> {
@@ -28,7 +28,7 @@ function deadPid(): number {
 
 test("two rounds on one run: the second is refused with the holder's pid, the first trains alone", { skip }, async (t) => {
   const ws = await tinyWorkspace(tempDir(t));
-  const first = new EngineClient(engineJs);
+  const first = new WorkerClient(workerJs);
   await first.start();
   t.after(() => first.dispose());
   let second: ReturnType<typeof selftrain> | null = null;
@@ -66,7 +66,7 @@ test("an engine killed mid-stage: the CLI says a rerun resumes, status says inte
   assert.ok(enginePid !== undefined, "the warm-up started");
   process.kill(enginePid, "SIGKILL");
   assert.equal(await exited, 1);
-  assert.match(stderr, /engine stopped \(code null, signal SIGKILL\).*run the same command again to resume/);
+  assert.match(stderr, /worker process stopped \(code null, signal SIGKILL\).*run the same command again to resume/);
 
   const store = await onlyRun(ws);
   assert.ok(existsSync(lockPath(store.dir)), "the killed engine's lock is still there");

@@ -2,20 +2,20 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { EngineClient, CancelledByUser } from "../../src/engine/client";
+import { WorkerClient, CancelledByUser } from "../../src/worker/client";
 import { selftrainDir } from "../../src/core/selftrain/session";
 import { RunStore } from "../../src/core/store/runStore";
 import { readJsonl } from "../../src/core/store/jsonl";
-import type { EngineEvent } from "../../src/shared/engineProtocol";
+import type { WorkerEvent } from "../../src/shared/workerProtocol";
 import { tinyWorkspace } from "../helpers/workspace";
 import { repoRoot, tempDir } from "../helpers/paths";
 
-const engineJs = join(repoRoot, "dist", "engine.js");
-const skip = existsSync(engineJs) ? false : "dist/engine.js not built (npm run build)";
+const workerJs = join(repoRoot, "dist", "worker.js");
+const skip = existsSync(workerJs) ? false : "dist/worker.js not built (npm run build)";
 const FILES = ["samples-dpo.jsonl", "pairs.jsonl", "samples-sft.jsonl", "pseudo-labels.jsonl", "eval.jsonl", "metrics.jsonl"];
 
-async function runThrough(ws: string, until?: (e: EngineEvent, engine: EngineClient) => boolean): Promise<"finished" | "killed" | "cancelled"> {
-  const engine = new EngineClient(engineJs);
+async function runThrough(ws: string, until?: (e: WorkerEvent, engine: WorkerClient) => boolean): Promise<"finished" | "killed" | "cancelled"> {
+  const engine = new WorkerClient(workerJs);
   await engine.start();
   const exited = new Promise<void>((resolve) => engine.onExit(() => resolve()));
   let stopped = false;
@@ -79,9 +79,9 @@ test("killed with SIGKILL mid-stage, twice, a rerun finishes with the same artef
 test("a cancel stops a running stage within 2 seconds, leaves it resumable, and the rerun completes", { skip }, async (t) => {
   const ws = await tinyWorkspace(tempDir(t));
   let sentAt = 0;
-  const engine = new EngineClient(engineJs);
+  const engine = new WorkerClient(workerJs);
   await engine.start();
-  const events: EngineEvent[] = [];
+  const events: WorkerEvent[] = [];
   const outcome = await engine.run({ type: "runRound", id: "c1", workspace: ws, round: 1 }, (e) => {
     events.push(e);
     if (sentAt === 0 && e.type === "metric" && e.record["stage"] === "warmup" && e.record["step"] === 3) {

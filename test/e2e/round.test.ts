@@ -29,7 +29,7 @@ test("warm-up and one DPO-ST round: every artefact, and every count follows the 
     for (const f of ["config.json", "model.safetensors", "tokenizer.json"]) assert.ok(existsSync(join(dir, f)), `${dir}/${f}`);
   }
   // Beside every trained checkpoint, its inference model as ONNX, which loads in a plain ORT session (its
-  // outputs are checked against the engines in test/core/onnx).
+  // outputs are checked against the engines in test/core/engine/ort).
   const ort = await import("onnxruntime-node");
   const onnx = await ort.InferenceSession.create(readFileSync(join(store.checkpointDir(1, "sft"), "model.onnx")));
   assert.ok(onnx.inputNames.includes("input_ids") && onnx.outputNames.includes("logits"), `${onnx.inputNames} → ${onnx.outputNames}`);

@@ -10,7 +10,7 @@ export async function cpuTf(): Promise<typeof tf> {
 
 /** TensorFlow.js on the backend the product would choose here (WebAssembly on our machines): for training tests. */
 export async function fastTf(): Promise<typeof tf> {
-  const { initTfBackend, getTf } = await import("../../src/core/engine/tfBackend");
+  const { initTfBackend, getTf } = await import("../../src/core/engine/tf/tfBackend");
   await initTfBackend();
   return getTf() as unknown as typeof tf;
 }

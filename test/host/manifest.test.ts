@@ -44,5 +44,5 @@ test("the view, its welcome, untrusted-workspace limits and the packaging allow-
   for (const c of pkg.contributes.commands.filter((c: { command: string }) => /startRound|warmup|evaluate|initWorkspace|mark|exclude/.test(c.command))) assert.equal(c.enablement, "isWorkspaceTrusted", c.command);
   const ignore = readFileSync(join(repoRoot, ".vscodeignore"), "utf8");
   assert.match(ignore, /^\*\*$/m);
-  for (const keep of ["!dist/extension.js", "!dist/engine.js", "!media/**"]) assert.ok(ignore.includes(keep), keep);
+  for (const keep of ["!dist/extension.js", "!dist/worker.js", "!media/**"]) assert.ok(ignore.includes(keep), keep);
 });

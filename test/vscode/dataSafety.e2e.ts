@@ -34,7 +34,7 @@ test("workbench: Initialize on a finished workspace writes nothing on Cancel and
   const wb = await startWorkbench({ workspace: ws, vsix: packageExtension() });
   t.after(() => wb.stop());
   try {
-    await wb.runCommand("Self-Training: Initialize Workspace");
+    await wb.runCommand("Self-Training: Initialize Workspace", "Initialize Self-Training");
     await chooseInQuickPick(wb.page, "synthetic");
     await dialog(wb.page, /Replace the existing \.selftrain\/config\.json\?/);
     await wb.screenshot("data-safety-1-replace-question");
@@ -44,7 +44,7 @@ test("workbench: Initialize on a finished workspace writes nothing on Cancel and
     assert.deepEqual(files.map((f) => readFileSync(f, "utf8")), before, "Cancel changed the workspace's files");
     assert.ok(!existsSync(join(ws, "data-2")), "Cancel wrote a data set");
 
-    await wb.runCommand("Self-Training: Initialize Workspace");
+    await wb.runCommand("Self-Training: Initialize Workspace", "Initialize Self-Training");
     await chooseInQuickPick(wb.page, "synthetic");
     await dialog(wb.page, /Replace the existing/);
     await wb.page.locator(".monaco-dialog-box .monaco-button").filter({ hasText: "Replace" }).click();

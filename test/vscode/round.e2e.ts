@@ -1,5 +1,5 @@
 // The issue's end-to-end path in a real workbench: a workspace with a tiny config, "Start Self-Training Round"
-// from the command palette (warm-up, then round 1, in the engine process), and the Dataset Explorer showing
+// from the command palette (warm-up, then round 1, in the worker process), and the Dataset Explorer showing
 // the round, its question groups, a question and its samples. Screenshots go to .test-artifacts/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -25,12 +25,12 @@ test("workbench: Start Self-Training Round, then the explorer shows the round an
     await wb.screenshot("round-2-progress");
     await page.locator(".notifications-toasts").getByRole("button", { name: "Cancel" }).first().click();
     await wb.notification(/^Stopped\. Finished stages are kept/, 30_000);
-    // Started again, then the engine process is killed: the editor survives and says so.
+    // Started again, then the worker process is killed: the editor survives and says so.
     await wb.runCommand("Self-Training: Start Self-Training Round");
     await wb.notification(/Round \d+ · /, 60_000);
-    const killed = spawnSync("pkill", ["-9", "-f", "self-training-studio[^ ]*/dist/engine\\.js"]);
-    assert.equal(killed.status, 0, "no engine process to kill");
-    await wb.notification(/The Self-Training engine was stopped by SIGKILL/, 30_000);
+    const killed = spawnSync("pkill", ["-9", "-f", "self-training-studio[^ ]*/dist/worker\\.js"]);
+    assert.equal(killed.status, 0, "no worker process to kill");
+    await wb.notification(/The Self-Training worker process was stopped by SIGKILL/, 30_000);
     await wb.screenshot("round-2b-engine-crash");
     // Started once more, a fresh engine resumes and finishes the warm-up and round 1.
     await wb.runCommand("Self-Training: Start Self-Training Round");

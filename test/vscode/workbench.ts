@@ -49,8 +49,11 @@ function mtimes(p: string): number[] {
 export interface Workbench {
   page: Page;
   url: string;
-  /** Runs a command by its palette title ("Category: Title"), as a user would: F1, type, Enter. */
-  runCommand(title: string): Promise<void>;
+  /**
+   * Runs a command by its palette title ("Category: Title"), as a user would: F1, type, Enter. A command that
+   * opens a quick pick of its own names that pick's title in `opensQuickPick`: the widget then stays visible.
+   */
+  runCommand(title: string, opensQuickPick?: string): Promise<void>;
   /** Opens a workspace file through Quick Open (Ctrl+P), which searches with code-server's ripgrep. */
   openFile(name: string): Promise<void>;
   /** The toast whose text matches; waits for it. */
@@ -157,7 +160,7 @@ export async function startWorkbench({ workspace, vsix, timeoutMs = 60_000 }: Wo
     await page.locator(".monaco-workbench .part.statusbar").waitFor({ timeout: timeoutMs });
     await page.locator(".explorer-folders-view").waitFor({ state: "attached", timeout: timeoutMs });
 
-    const pick = async (prefixKey: string, text: string, row: (label: string) => boolean): Promise<void> => {
+    const pick = async (prefixKey: string, text: string, row: (label: string) => boolean, nextTitle?: string): Promise<void> => {
       const input = page.locator(".quick-input-widget input");
       const rows = page.locator(".quick-input-list .monaco-list-row");
       const listed = async (): Promise<boolean> => {
@@ -185,14 +188,15 @@ export async function startWorkbench({ workspace, vsix, timeoutMs = 60_000 }: Wo
       const index = labels.findIndex((l) => row(l ?? ""));
       for (let i = 0; i < index; i++) await page.keyboard.press("ArrowDown");
       await page.keyboard.press("Enter");
-      await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
+      if (nextTitle === undefined) await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
+      else await page.locator(".quick-input-widget .quick-input-title").filter({ hasText: nextTitle }).waitFor();
     };
 
     return {
       page,
       url,
       // A command row reads its title, then ", recently used" or the like.
-      runCommand: (title) => pick("F1", title, (label) => label === title || label.startsWith(`${title},`)),
+      runCommand: (title, opensQuickPick) => pick("F1", title, (label) => label === title || label.startsWith(`${title},`), opensQuickPick),
       openFile: async (name) => {
         // A file row reads "train.jsonl data, file results": name, folder, then the separator's label.
         await pick("Control+P", name, (label) => label === name || label.startsWith(`${name} `) || label.startsWith(`${name},`));

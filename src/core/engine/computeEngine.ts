@@ -1,7 +1,33 @@
 import type { ModelConfig } from "../model/config";
 import type { HostWeights } from "../model/weights";
-import type { TokenBatch } from "../train/batching";
-import type { DpoMetrics } from "../train/dpoLoss";
+
+/**
+ * A right-padded batch for teacher forcing: inputs are ids[0..n-2], targets ids[1..n-1]; `mask` is 1 where the
+ * target is a completion token (the rationale and EOS), 0 on the prompt and on padding.
+ * Right padding needs no attention mask: causal attention keeps pads out of every real token's view.
+ */
+export interface TokenBatch {
+  batch: number;
+  length: number;
+  inputs: Int32Array; // [batch, length]
+  targets: Int32Array; // [batch, length]
+  mask: Float32Array; // [batch, length]
+  /** Completion tokens per row (the mask's row sums). */
+  tokens: number;
+  /** Rows cut to fit maxLength. */
+  truncated: number;
+}
+
+/** The DPO metrics under TRL's names, averaged over the batch. */
+export interface DpoMetrics {
+  loss: number;
+  "rewards/chosen": number;
+  "rewards/rejected": number;
+  "rewards/margins": number;
+  "rewards/accuracies": number;
+  "logps/chosen": number;
+  "logps/rejected": number;
+}
 
 export interface OptimizerSettings {
   weightDecay: number;

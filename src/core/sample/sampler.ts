@@ -1,5 +1,6 @@
 import { Rng } from "../util/rng";
 import { yieldNow } from "../util/yieldNow";
+import { CancelledError } from "../util/cancel";
 import { pendingCalculation, calculatorCompletion } from "../data/annotations";
 import { encodePrompt } from "../model/promptFormat";
 import type { TextTokenizer } from "../tokenizer/tokenizer";
@@ -36,13 +37,6 @@ export interface Sample {
   calculatorCalls: CalculatorCall[];
   /** True when it ended with EOS rather than at maxNewTokens. */
   finished: boolean;
-}
-
-export class CancelledError extends Error {
-  constructor() {
-    super("cancelled");
-    this.name = "CancelledError";
-  }
 }
 
 /** Samples rationales for questions; result[i] holds the n samples of question i. */

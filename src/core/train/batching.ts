@@ -1,21 +1,6 @@
 import type { EncodedSequence } from "../model/promptFormat";
+import type { TokenBatch } from "../engine/computeEngine";
 
-/**
- * A right-padded batch for teacher forcing: inputs are ids[0..n-2], targets ids[1..n-1]; `mask` is 1 where the
- * target is a completion token (the rationale and EOS), 0 on the prompt and on padding.
- * Right padding needs no attention mask: causal attention keeps pads out of every real token's view.
- */
-export interface TokenBatch {
-  batch: number;
-  length: number;
-  inputs: Int32Array; // [batch, length]
-  targets: Int32Array; // [batch, length]
-  mask: Float32Array; // [batch, length]
-  /** Completion tokens per row (the mask's row sums). */
-  tokens: number;
-  /** Rows cut to fit maxLength. */
-  truncated: number;
-}
 
 export function makeBatch(seqs: readonly EncodedSequence[], padId: number, maxLength: number): TokenBatch {
   const length = Math.min(maxLength, Math.max(1, ...seqs.map((s) => s.ids.length - 1)));

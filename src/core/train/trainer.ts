@@ -1,10 +1,9 @@
 import { Rng } from "../util/rng";
-import { makeBatch, type TokenBatch } from "./batching";
+import { makeBatch } from "./batching";
 import { cosineWithWarmup, warmupSteps } from "./schedule";
-import { DEFAULT_OPTIMIZER, type ComputeEngine, type OptimizerSettings } from "../engine/computeEngine";
+import { DEFAULT_OPTIMIZER, type ComputeEngine, type DpoMetrics, type OptimizerSettings, type TokenBatch } from "../engine/computeEngine";
 import type { EncodedSequence } from "../model/promptFormat";
-import type { DpoMetrics } from "./dpoLoss";
-import { CancelledError } from "../sample/sampler";
+import { CancelledError } from "../util/cancel";
 import { yieldNow } from "../util/yieldNow";
 
 export interface TrainSettings {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { cpuTf } from "../../helpers/tf";
 import { tinyConfig } from "../../../src/core/model/config";
 import { initWeights } from "../../../src/core/model/weights";
-import { TfLlama } from "../../../src/core/model/tfLlama";
+import { TfLlama } from "../../../src/core/engine/tf/tfLlama";
 import { repoRoot, tempDir } from "../../helpers/paths";
 
 const python = "/usr/bin/python3";

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cpuTf } from "../../helpers/tf";
-import { dpoLoss, dpoMetricsHost } from "../../../src/core/train/dpoLoss";
+import { dpoMetricsHost } from "../../../src/core/train/dpoLoss";
+import { dpoLoss } from "../../../src/core/engine/tf/tfLosses";
 import { cosineWithWarmup } from "../../../src/core/train/schedule";
 
 // Hand-computed: beta 0.1; pair 1: chosen ratio -10-(-12)=2, rejected ratio -20-(-18)=-2 → logits 0.1*4=0.4,

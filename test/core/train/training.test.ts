@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { fastTf } from "../../helpers/tf";
 import { tinyConfig } from "../../../src/core/model/config";
 import { initWeights } from "../../../src/core/model/weights";
-import { TfEngine } from "../../../src/core/engine/tfEngine";
+import { TfEngine } from "../../../src/core/engine/tf/tfEngine";
 import { trainSft, trainDpo, referenceLogProbs } from "../../../src/core/train/trainer";
 import { encodeSequence } from "../../../src/core/model/promptFormat";
 import { generateSyntheticTask } from "../../../src/core/data/synthetic";

@@ -1,8 +1,8 @@
 import type * as TfCore from "@tensorflow/tfjs-core";
 import { oneHotF32 } from "./tfOps";
 import type { CustomGradientFunc } from "@tensorflow/tfjs-core/dist/engine";
-import { headDim, parameterShapes, type ModelConfig } from "./config";
-import type { HostWeights } from "./weights";
+import { headDim, parameterShapes, type ModelConfig } from "../../model/config";
+import type { HostWeights } from "../../model/weights";
 
 type Tf = typeof TfCore;
 type Tensor = TfCore.Tensor;

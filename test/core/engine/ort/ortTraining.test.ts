@@ -1,18 +1,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cpuTf } from "../../helpers/tf";
-import { tinyConfig } from "../../../src/core/model/config";
-import { initWeights } from "../../../src/core/model/weights";
-import { TfEngine } from "../../../src/core/engine/tfEngine";
-import { OrtEngine } from "../../../src/core/engine/ortEngine";
-import { trainSft, trainDpo, referenceLogProbs } from "../../../src/core/train/trainer";
-import { makeBatch } from "../../../src/core/train/batching";
-import { encodeSequence } from "../../../src/core/model/promptFormat";
-import { generateSyntheticTask } from "../../../src/core/data/synthetic";
-import { trainBpe } from "../../../src/core/tokenizer/bpeTrainer";
-import { tokenizerFromFiles } from "../../../src/core/tokenizer/tokenizer";
-import { sampleRationales } from "../../../src/core/sample/sampler";
-import { evaluate, formatResult } from "../../../src/core/data/calculator";
+import { cpuTf } from "../../../helpers/tf";
+import { tinyConfig } from "../../../../src/core/model/config";
+import { initWeights } from "../../../../src/core/model/weights";
+import { TfEngine } from "../../../../src/core/engine/tf/tfEngine";
+import { OrtEngine } from "../../../../src/core/engine/ort/ortEngine";
+import { trainSft, trainDpo, referenceLogProbs } from "../../../../src/core/train/trainer";
+import { makeBatch } from "../../../../src/core/train/batching";
+import { encodeSequence } from "../../../../src/core/model/promptFormat";
+import { generateSyntheticTask } from "../../../../src/core/data/synthetic";
+import { trainBpe } from "../../../../src/core/tokenizer/bpeTrainer";
+import { tokenizerFromFiles } from "../../../../src/core/tokenizer/tokenizer";
+import { sampleRationales } from "../../../../src/core/sample/sampler";
+import { evaluate, formatResult } from "../../../../src/core/data/calculator";
 
 // The ORT engine driven by the product's trainer and sampler on the synthetic task, then compared with the
 // TF.js reference on the model it trained: the parity tests of ortEngine.test.ts on a trained (peaked) model.

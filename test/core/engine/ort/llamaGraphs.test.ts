@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tinyConfig, parameterShapes } from "../../../src/core/model/config";
-import { initWeights } from "../../../src/core/model/weights";
-import { makeBatch } from "../../../src/core/train/batching";
-import { GraphNames, bufferedDecodeGraph, decodeGraph, dpoGraph, exportInferenceModel, logProbGraph, optimizerGraph, sftGraph } from "../../../src/core/onnx/llamaGraphs";
-import { decodeModel } from "../../../src/core/onnx/onnxProto";
-import { createSession, loadOrt } from "../../../src/core/onnx/ortRuntime";
-import { OrtEngine } from "../../../src/core/engine/ortEngine";
-import { Rng } from "../../../src/core/util/rng";
+import { tinyConfig, parameterShapes } from "../../../../src/core/model/config";
+import { initWeights } from "../../../../src/core/model/weights";
+import { makeBatch } from "../../../../src/core/train/batching";
+import { GraphNames, bufferedDecodeGraph, decodeGraph, dpoGraph, exportInferenceModel, logProbGraph, optimizerGraph, sftGraph } from "../../../../src/core/engine/ort/llamaGraphs";
+import { decodeModel } from "../../../../src/core/engine/ort/onnxProto";
+import { createSession, loadOrt } from "../../../../src/core/engine/ort/ortRuntime";
+import { OrtEngine } from "../../../../src/core/engine/ort/ortEngine";
+import { Rng } from "../../../../src/core/util/rng";
 
 const micro = tinyConfig(11, { hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 16, tie_word_embeddings: false });
 

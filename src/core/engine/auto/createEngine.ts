@@ -1,11 +1,10 @@
-import { initTfBackend, getTf, type TfBackendName } from "./tfBackend";
-import { TfEngine } from "./tfEngine";
-import { OrtEngine } from "./ortEngine";
-import type { ComputeEngine } from "./computeEngine";
-import type { ModelConfig } from "../model/config";
-import type { HostWeights } from "../model/weights";
-import type { TokenBatch } from "../train/batching";
-import { loadOrt, type SessionSettings } from "../onnx/ortRuntime";
+import { initTfBackend, getTf, type TfBackendName } from "../tf/tfBackend";
+import { TfEngine } from "../tf/tfEngine";
+import { OrtEngine } from "../ort/ortEngine";
+import type { ComputeEngine, TokenBatch } from "../computeEngine";
+import type { ModelConfig } from "../../model/config";
+import type { HostWeights } from "../../model/weights";
+import { loadOrt, type SessionSettings } from "../ort/ortRuntime";
 
 export interface EngineChoice {
   engine: "auto" | "tfjs" | "onnxruntime";

@@ -1,13 +1,12 @@
 import type * as TfCore from "@tensorflow/tfjs-core";
 import type {} from "@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops";
-import { TfLlama, paddedCausalBias, type LayerCache } from "../model/tfLlama";
-import type { ModelConfig } from "../model/config";
-import type { HostWeights } from "../model/weights";
-import type { TokenBatch } from "../train/batching";
-import { sftLoss, sequenceLogProbs } from "../train/losses";
-import { dpoLoss, dpoMetricsHost, type DpoMetrics } from "../train/dpoLoss";
-import { leftPadPrompts } from "../model/promptFormat";
-import type { ComputeEngine, DecodeSession, OptimizerSettings } from "./computeEngine";
+import { TfLlama, paddedCausalBias, type LayerCache } from "./tfLlama";
+import type { ModelConfig } from "../../model/config";
+import type { HostWeights } from "../../model/weights";
+import { sftLoss, sequenceLogProbs, dpoLoss } from "./tfLosses";
+import { dpoMetricsHost } from "../../train/dpoLoss";
+import { leftPadPrompts } from "../../model/promptFormat";
+import type { ComputeEngine, DecodeSession, DpoMetrics, OptimizerSettings, TokenBatch } from "../computeEngine";
 
 type Tf = typeof TfCore;
 type Tensor = TfCore.Tensor;

@@ -1,11 +1,11 @@
 import { fork, type ChildProcess } from "node:child_process";
-import { isEngineEvent, type EngineCommand, type EngineEvent } from "../shared/engineProtocol";
+import { isWorkerEvent, type WorkerCommand, type WorkerEvent } from "../shared/workerProtocol";
 
-/** The engine process ended while a job ran (a crash, a kill): reported once, by whoever watches its exit. */
-export class EngineExited extends Error {
+/** The worker process ended while a job ran (a crash, a kill): reported once, by whoever watches its exit. */
+export class WorkerExited extends Error {
   constructor(code: number | null, signal: NodeJS.Signals | null) {
-    super(`engine stopped (code ${code}, signal ${signal})`);
-    this.name = "EngineExited";
+    super(`worker process stopped (code ${code}, signal ${signal})`);
+    this.name = "WorkerExited";
   }
 }
 
@@ -18,12 +18,12 @@ export class CancelledByUser extends Error {
 }
 
 /**
- * Starts the engine process and talks to it with the typed protocol. Used by the extension host and the CLI
+ * Starts the worker process and talks to it with the typed protocol. Used by the extension host and the CLI
  * alike; no vscode import, so it is tested with plain Node.
  */
-export class EngineClient {
+export class WorkerClient {
   private child: ChildProcess | null = null;
-  private readonly listeners = new Set<(e: EngineEvent) => void>();
+  private readonly listeners = new Set<(e: WorkerEvent) => void>();
   private exitListeners = new Set<(code: number | null, signal: NodeJS.Signals | null) => void>();
 
   constructor(private readonly engineScript: string) {}
@@ -34,7 +34,7 @@ export class EngineClient {
       this.child = child;
       let ready = false;
       child.on("message", (msg: unknown) => {
-        if (!isEngineEvent(msg)) return;
+        if (!isWorkerEvent(msg)) return;
         if (msg.type === "ready" && !ready) {
           ready = true;
           resolve();
@@ -44,13 +44,13 @@ export class EngineClient {
       child.once("error", (e) => (ready ? undefined : reject(e)));
       child.once("exit", (code, signal) => {
         this.child = null;
-        if (!ready) reject(new Error(`engine exited before it was ready (code ${code}, signal ${signal})`));
+        if (!ready) reject(new Error(`worker process exited before it was ready (code ${code}, signal ${signal})`));
         for (const l of this.exitListeners) l(code, signal);
       });
     });
   }
 
-  onEvent(listener: (e: EngineEvent) => void): () => void {
+  onEvent(listener: (e: WorkerEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -60,7 +60,7 @@ export class EngineClient {
     return () => this.exitListeners.delete(listener);
   }
 
-  send(command: EngineCommand): void {
+  send(command: WorkerCommand): void {
     if (!this.child) throw new Error("engine is not running");
     this.child.send(command);
   }
@@ -68,9 +68,9 @@ export class EngineClient {
   /**
    * Sends a command and collects its events until it finishes or fails; rejects on failure or engine exit.
    */
-  run(command: EngineCommand & { id: string }, onEvent?: (e: EngineEvent) => void): Promise<EngineEvent[]> {
+  run(command: WorkerCommand & { id: string }, onEvent?: (e: WorkerEvent) => void): Promise<WorkerEvent[]> {
     return new Promise((resolve, reject) => {
-      const events: EngineEvent[] = [];
+      const events: WorkerEvent[] = [];
       const stop = this.onEvent((e) => {
         if (!("id" in e) || e.id !== command.id) return;
         events.push(e);
@@ -88,7 +88,7 @@ export class EngineClient {
       });
       const stopExit = this.onExit((code, signal) => {
         done();
-        reject(new EngineExited(code, signal));
+        reject(new WorkerExited(code, signal));
       });
       const done = (): void => {
         stop();
@@ -98,7 +98,7 @@ export class EngineClient {
     });
   }
 
-  /** Sends a signal to the engine process (SIGKILL in crash tests; the host uses it when cancel is ignored). */
+  /** Sends a signal to the worker process (SIGKILL in crash tests; the host uses it when cancel is ignored). */
   kill(signal: NodeJS.Signals): void {
     this.child?.kill(signal);
   }

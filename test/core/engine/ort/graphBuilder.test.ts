@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { gradCheck, type CheckInput } from "./gradCheck";
-import { GraphBuilder, type Value } from "../../../src/core/onnx/graphBuilder";
-import { createSession, loadOrt } from "../../../src/core/onnx/ortRuntime";
-import { decodeModel } from "../../../src/core/onnx/onnxProto";
+import { GraphBuilder, type Value } from "../../../../src/core/engine/ort/graphBuilder";
+import { createSession, loadOrt } from "../../../../src/core/engine/ort/ortRuntime";
+import { decodeModel } from "../../../../src/core/engine/ort/onnxProto";
 
 // Every VJP rule of the builder against float64 central differences of the same graph: a wrong rule shows
 // as a relative error of order 1, a right one at ~1e-9.

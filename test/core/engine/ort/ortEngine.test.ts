@@ -1,18 +1,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type * as TfCore from "@tensorflow/tfjs-core";
-import { cpuTf } from "../../helpers/tf";
-import { tinyConfig, type ModelConfig } from "../../../src/core/model/config";
-import { initWeights, type HostWeights } from "../../../src/core/model/weights";
-import { TfEngine } from "../../../src/core/engine/tfEngine";
-import { OrtEngine } from "../../../src/core/engine/ortEngine";
-import { createEngine } from "../../../src/core/engine/createEngine";
-import { DEFAULT_OPTIMIZER, type ComputeEngine } from "../../../src/core/engine/computeEngine";
-import { makeBatch, type TokenBatch } from "../../../src/core/train/batching";
-import { sftLoss, sequenceLogProbs, tokenLogProbs } from "../../../src/core/train/losses";
-import { dpoLoss, dpoMetricsHost } from "../../../src/core/train/dpoLoss";
-import type { EncodedSequence } from "../../../src/core/model/promptFormat";
-import { Rng } from "../../../src/core/util/rng";
+import { cpuTf } from "../../../helpers/tf";
+import { tinyConfig, type ModelConfig } from "../../../../src/core/model/config";
+import { initWeights, type HostWeights } from "../../../../src/core/model/weights";
+import { TfEngine } from "../../../../src/core/engine/tf/tfEngine";
+import { OrtEngine } from "../../../../src/core/engine/ort/ortEngine";
+import { createEngine } from "../../../../src/core/engine/auto/createEngine";
+import { DEFAULT_OPTIMIZER, type ComputeEngine, type TokenBatch } from "../../../../src/core/engine/computeEngine";
+import { makeBatch } from "../../../../src/core/train/batching";
+import { sftLoss, sequenceLogProbs, tokenLogProbs } from "../../../../src/core/engine/tf/tfLosses";
+import { dpoMetricsHost } from "../../../../src/core/train/dpoLoss";
+import { dpoLoss } from "../../../../src/core/engine/tf/tfLosses";
+import type { EncodedSequence } from "../../../../src/core/model/promptFormat";
+import { Rng } from "../../../../src/core/util/rng";
 
 // Parity of the ONNX Runtime engine with the TensorFlow.js reference (plain cpu backend, float32 throughout):
 // gradients within a relative 1e-5 of TF.js autodiff, the same losses over optimiser steps, per-token

@@ -1,11 +1,11 @@
 /**
- * The typed protocol between a driver (the extension host or the CLI) and the engine process.
+ * The typed protocol between a driver (the extension host or the CLI) and the worker process.
  * Commands go to the engine; events come back. Both sides validate at the boundary with the guards below.
  */
 import type { DatasetReport } from "./datasetTypes";
 import type { RunManifest, RunMode, StageName, StageState } from "./runTypes";
 
-export type EngineCommand =
+export type WorkerCommand =
   | { type: "checkDataset"; id: string; file: string }
   /** Runs (or resumes) a run through a round; round 0 is the warm-up; default: the next round (after the warm-up). */
   | { type: "runRound"; id: string; workspace: string; runId?: string; round?: number; newRun?: boolean; mode?: RunMode; restartFrom?: StageName }
@@ -15,7 +15,7 @@ export type EngineCommand =
   | { type: "cancel"; id: string }
   | { type: "shutdown" };
 
-export type EngineEvent =
+export type WorkerEvent =
   | { type: "ready"; pid: number }
   | { type: "log"; id: string | null; level: "info" | "warn" | "error"; message: string }
   | { type: "progress"; id: string; stage: string; done: number; total: number | null; round?: number; etaMs?: number | null }
@@ -86,13 +86,13 @@ export function commandProblem(msg: unknown): string | null {
   }
 }
 
-export function isEngineCommand(msg: unknown): msg is EngineCommand {
+export function isWorkerCommand(msg: unknown): msg is WorkerCommand {
   return commandProblem(msg) === null;
 }
 
 const EVENT_TYPES = new Set(["ready", "log", "progress", "stage", "metric", "datasetReport", "roundFinished", "runStatus", "cancelled", "failed", "finished"]);
 
 /** A light check of incoming events: the engine is our own code, so the type tag is what is verified. */
-export function isEngineEvent(msg: unknown): msg is EngineEvent {
+export function isWorkerEvent(msg: unknown): msg is WorkerEvent {
   return isObject(msg) && typeof msg["type"] === "string" && EVENT_TYPES.has(msg["type"]);
 }

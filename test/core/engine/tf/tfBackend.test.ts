@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { availableParallelism } from "node:os";
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
-import { getTf, initTfBackend } from "../../../src/core/engine/tfBackend";
-import type { Tf } from "../../../src/core/engine/tfBackend";
+import { getTf, initTfBackend } from "../../../../src/core/engine/tf/tfBackend";
+import type { Tf } from "../../../../src/core/engine/tf/tfBackend";
 import type { Tensor } from "@tensorflow/tfjs-core";
 
 function installed(pkg: string): boolean {
@@ -187,7 +187,7 @@ test("patched matMuls leave no tensors or wasm buffers behind", async () => {
 const threadsSkip = process.env["STS_TEST_WASM_THREADS"] === "1" ? false : "threaded wasm: set STS_TEST_WASM_THREADS=1 to run (stalls under CPU contention)";
 test("the threaded wasm build starts under Node, computes correctly, and lets the process exit", { skip: threadsSkip }, () => {
   // A backend starts once per process, so the threaded one gets a process of its own.
-  const modulePath = resolve(__dirname, "../../../src/core/engine/tfBackend.ts");
+  const modulePath = resolve(__dirname, "../../../../src/core/engine/tf/tfBackend.ts");
   const code = `
     const { initTfBackend, getTf } = require(${JSON.stringify(modulePath)});
     (async () => {

@@ -2,21 +2,21 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { EngineClient } from "../../src/engine/client";
-import { commandProblem } from "../../src/shared/engineProtocol";
-import type { EngineEvent } from "../../src/shared/engineProtocol";
+import { WorkerClient } from "../../src/worker/client";
+import { commandProblem } from "../../src/shared/workerProtocol";
+import type { WorkerEvent } from "../../src/shared/workerProtocol";
 import { repoRoot, tempDir } from "../helpers/paths";
 
-const engineJs = join(repoRoot, "dist", "engine.js");
+const workerJs = join(repoRoot, "dist", "worker.js");
 
-test("the engine process checks a data set over IPC and reports bad lines with line numbers", { skip: existsSync(engineJs) ? false : "dist/engine.js not built (npm run build)" }, async (t) => {
+test("the worker process checks a data set over IPC and reports bad lines with line numbers", { skip: existsSync(workerJs) ? false : "dist/worker.js not built (npm run build)" }, async (t) => {
   const dir = tempDir(t);
   const file = join(dir, "d.jsonl");
   writeFileSync(file, [JSON.stringify({ question: "q", answer: "3*4 = <<3*4=13>>13\n#### 13" }), "{broken"].join("\n"));
-  const engine = new EngineClient(engineJs);
+  const engine = new WorkerClient(workerJs);
   t.after(() => engine.dispose());
   await engine.start();
-  const logs: EngineEvent[] = [];
+  const logs: WorkerEvent[] = [];
   engine.onEvent((e) => e.type === "log" && logs.push(e));
   const events = await engine.run({ type: "checkDataset", id: "a", file });
   const report = events.find((e) => e.type === "datasetReport");
@@ -58,11 +58,11 @@ test("command guards: rounds are whole numbers in range, long values are refused
   }
 });
 
-test("the engine answers a malformed command once, and a cancel for no running job says so", { skip: existsSync(engineJs) ? false : "dist/engine.js not built (npm run build)" }, async (t) => {
-  const engine = new EngineClient(engineJs);
+test("the engine answers a malformed command once, and a cancel for no running job says so", { skip: existsSync(workerJs) ? false : "dist/worker.js not built (npm run build)" }, async (t) => {
+  const engine = new WorkerClient(workerJs);
   t.after(() => engine.dispose());
   await engine.start();
-  const seen: EngineEvent[] = [];
+  const seen: WorkerEvent[] = [];
   engine.onEvent((e) => seen.push(e));
   await assert.rejects(engine.run({ type: "evaluate", id: "bad", workspace: "/ws", round: 2.5 }), /invalid command: evaluate: round must be a whole number/);
   engine.send({ type: "cancel", id: "no-such-job" });

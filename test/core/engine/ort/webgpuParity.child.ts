@@ -1,12 +1,12 @@
 // Run by webgpu.test.ts in a process started with the software GPU's environment (the Vulkan loader reads it at
 // process start). Trains two steps and decodes greedily with the same tiny model on the "cpu" and "webgpu"
 // execution providers and prints what the parent compares, as one JSON line.
-import { tinyConfig } from "../../../src/core/model/config";
-import { initWeights } from "../../../src/core/model/weights";
-import { OrtEngine } from "../../../src/core/engine/ortEngine";
-import { DEFAULT_OPTIMIZER } from "../../../src/core/engine/computeEngine";
-import { makeBatch } from "../../../src/core/train/batching";
-import { Rng } from "../../../src/core/util/rng";
+import { tinyConfig } from "../../../../src/core/model/config";
+import { initWeights } from "../../../../src/core/model/weights";
+import { OrtEngine } from "../../../../src/core/engine/ort/ortEngine";
+import { DEFAULT_OPTIMIZER } from "../../../../src/core/engine/computeEngine";
+import { makeBatch } from "../../../../src/core/train/batching";
+import { Rng } from "../../../../src/core/util/rng";
 
 const config = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64 });
 const rng = new Rng(5);

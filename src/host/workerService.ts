@@ -1,13 +1,13 @@
 import * as vscode from "vscode";
-import { EngineClient } from "../engine/client";
+import { WorkerClient } from "../worker/client";
 
 /**
- * The engine process, started on first use. If it dies unexpectedly (a crash or out-of-memory in native
+ * The worker process, started on first use. If it dies unexpectedly (a crash or out-of-memory in native
  * code), the editor is unaffected: the user is told, and the next command starts a fresh engine.
  */
-export class EngineService implements vscode.Disposable {
-  private client: EngineClient | null = null;
-  private starting: Promise<EngineClient> | null = null;
+export class WorkerService implements vscode.Disposable {
+  private client: WorkerClient | null = null;
+  private starting: Promise<WorkerClient> | null = null;
   private disposed = false;
 
   constructor(
@@ -15,16 +15,16 @@ export class EngineService implements vscode.Disposable {
     private readonly output: vscode.LogOutputChannel,
   ) {}
 
-  get(): Promise<EngineClient> {
+  get(): Promise<WorkerClient> {
     if (this.client) return Promise.resolve(this.client);
     this.starting ??= (async () => {
-      const client = new EngineClient(this.script);
+      const client = new WorkerClient(this.script);
       client.onExit((code, signal) => {
         if (this.client === client) this.client = null;
         if (this.disposed || code === 0) return;
         const why = signal ? `was stopped by ${signal}` : `exited with code ${code}`;
-        this.output.error(`engine process ${why}`);
-        void vscode.window.showErrorMessage(`The Self-Training engine ${why}. The editor is fine; finished stages are kept and the next command resumes.`, "Show Log").then((a) => a && this.output.show());
+        this.output.error(`worker process ${why}`);
+        void vscode.window.showErrorMessage(`The Self-Training worker process ${why}. The editor is fine; finished stages are kept and the next command resumes.`, "Show Log").then((a) => a && this.output.show());
       });
       client.onEvent((e) => {
         if (e.type === "log") this.output[e.level === "info" ? "info" : e.level](e.message);

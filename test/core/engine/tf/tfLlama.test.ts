@@ -1,12 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cpuTf } from "../../helpers/tf";
-import { tinyConfig, parameterCount, validateConfig, toHfConfig } from "../../../src/core/model/config";
-import { initWeights } from "../../../src/core/model/weights";
-import { TfEngine } from "../../../src/core/engine/tfEngine";
-import { TfLlama } from "../../../src/core/model/tfLlama";
-import { makeBatch } from "../../../src/core/train/batching";
-import { sftLoss } from "../../../src/core/train/losses";
+import { cpuTf } from "../../../helpers/tf";
+import { tinyConfig, parameterCount, validateConfig, toHfConfig } from "../../../../src/core/model/config";
+import { initWeights } from "../../../../src/core/model/weights";
+import { TfEngine } from "../../../../src/core/engine/tf/tfEngine";
+import { TfLlama } from "../../../../src/core/engine/tf/tfLlama";
+import { makeBatch } from "../../../../src/core/train/batching";
+import { sftLoss } from "../../../../src/core/engine/tf/tfLosses";
 
 const micro = tinyConfig(23, { hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 32, tie_word_embeddings: false });
 

@@ -1,5 +1,5 @@
 /**
- * Chooses the TensorFlow.js backend for the engine process and hands out the `tf` namespace it lives in.
+ * Chooses the TensorFlow.js backend for the worker process and hands out the `tf` namespace it lives in.
  * Automatic order: @tensorflow/tfjs-node-gpu → @tensorflow/tfjs-node → WebAssembly → plain JavaScript cpu;
  * "webgpu" only when forced. The native packages carry their own tfjs; all copies share the engine and kernel
  * registries kept on globalThis, but callers should still take `tf` from getTf() to match the backend.

@@ -1,11 +1,9 @@
-import { headDim, type ModelConfig } from "../model/config";
-import type { HostWeights } from "../model/weights";
-import type { TokenBatch } from "../train/batching";
-import type { DpoMetrics } from "../train/dpoLoss";
-import { leftPadPrompts } from "../model/promptFormat";
-import type { ComputeEngine, DecodeSession, OptimizerSettings } from "./computeEngine";
-import { DPO_METRIC_OUTPUTS, GraphNames, OptimizerNames, bufferedDecodeGraph, dpoGraph, logProbGraph, optimizerGraph, parameterLayout, sftGraph, type ParamGroup, type ParamSlot } from "../onnx/llamaGraphs";
-import { createSession, defaultThreads, loadOrt, type Ort, type OrtSession, type OrtTensor, type SessionSettings } from "../onnx/ortRuntime";
+import { headDim, type ModelConfig } from "../../model/config";
+import type { HostWeights } from "../../model/weights";
+import { leftPadPrompts } from "../../model/promptFormat";
+import type { ComputeEngine, DecodeSession, DpoMetrics, OptimizerSettings, TokenBatch } from "../computeEngine";
+import { DPO_METRIC_OUTPUTS, GraphNames, OptimizerNames, bufferedDecodeGraph, dpoGraph, logProbGraph, optimizerGraph, parameterLayout, sftGraph, type ParamGroup, type ParamSlot } from "./llamaGraphs";
+import { createSession, defaultThreads, loadOrt, type Ort, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 
 type GraphKind = "sft" | "dpo" | "optimizer" | "logprobs";
 
@@ -48,7 +46,7 @@ const GROUPS: readonly ParamGroup[] = ["decayed", "other"];
 type Outputs = Record<string, { data: unknown; dims: readonly number[] }>;
 
 /**
- * The fast engine: the model's forward, backward and AdamW step as ONNX graphs (src/core/onnx) run by the
+ * The fast engine: the model's forward, backward and AdamW step as ONNX graphs (src/core/engine/ort) run by the
  * stock onnxruntime-node. Weights, accumulated gradients and Adam moments live on the host in flat
  * Float32Arrays (two groups, see parameterLayout), fed to each run as per-parameter views under their Hugging
  * Face names: HostWeights in and out, so checkpoints are TfEngine's and a run can switch engines between

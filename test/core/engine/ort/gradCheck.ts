@@ -1,6 +1,6 @@
-import { GraphBuilder, type Dim, type Value } from "../../../src/core/onnx/graphBuilder";
-import { createSession, loadOrt } from "../../../src/core/onnx/ortRuntime";
-import { Rng } from "../../../src/core/util/rng";
+import { GraphBuilder, type Dim, type Value } from "../../../../src/core/engine/ort/graphBuilder";
+import { createSession, loadOrt } from "../../../../src/core/engine/ort/ortRuntime";
+import { Rng } from "../../../../src/core/util/rng";
 
 export interface CheckInput {
   shape: number[];

@@ -1,15 +1,15 @@
 /**
- * The engine process: forked by the extension host (or started by the CLI), it takes typed commands over
+ * The worker process: forked by the extension host (or started by the CLI), it takes typed commands over
  * IPC and streams typed events back. Heavy work lives here so that the editor never blocks and a crash in
  * native code cannot take the editor down.
  */
-import { commandProblem, shown, MAX_ID, type EngineCommand, type EngineEvent } from "../shared/engineProtocol";
+import { commandProblem, shown, MAX_ID, type WorkerCommand, type WorkerEvent } from "../shared/workerProtocol";
 import { inspectDataset } from "../core/data/datasetReport";
 import { runRound, evaluateRound, workspaceStatus } from "../core/selftrain/session";
-import { CancelledError } from "../core/sample/sampler";
+import { CancelledError } from "../core/util/cancel";
 import type { RunnerEvents } from "../core/selftrain/runEvents";
 
-function send(event: EngineEvent): void {
+function send(event: WorkerEvent): void {
   if (process.send) process.send(event);
   else process.stdout.write(JSON.stringify(event) + "\n");
 }
@@ -27,7 +27,7 @@ function events(id: string): RunnerEvents {
   };
 }
 
-async function handle(cmd: EngineCommand): Promise<void> {
+async function handle(cmd: WorkerCommand): Promise<void> {
   switch (cmd.type) {
     case "checkDataset": {
       const report = await inspectDataset(cmd.file, {
@@ -84,7 +84,7 @@ process.on("message", (msg: unknown) => {
     else send({ type: "log", id: null, level: "error", message: `rejected command: ${problem}` });
     return;
   }
-  const cmd = msg as EngineCommand;
+  const cmd = msg as WorkerCommand;
   if (cmd.type === "cancel" || cmd.type === "shutdown") {
     void handle(cmd);
     return;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { repoRoot } from "../../helpers/paths";
+import { repoRoot } from "../../../helpers/paths";
 
 // The GPU code path, proven on a software GPU: Mesa's lavapipe (Vulkan on the CPU) from bookworm-backports,
 // installed into .tools/lavapipe by scripts/gpu/setup-lavapipe.sh (.ci/run does). A training step and greedy
@@ -12,7 +12,7 @@ const envFile = join(repoRoot, ".tools", "lavapipe", "env.sh");
 const skip = existsSync(envFile) ? false : "no software GPU: run scripts/gpu/setup-lavapipe.sh (Debian bookworm) to test the webgpu provider";
 
 test("webgpu execution provider on a software GPU: training steps and greedy decoding match the cpu provider", { skip, timeout: 240_000 }, (t) => {
-  const child = join(repoRoot, "test", "core", "onnx", "webgpuParity.child.ts");
+  const child = join(repoRoot, "test", "core", "engine", "ort", "webgpuParity.child.ts");
   const r = spawnSync("bash", ["-c", `. "${envFile}" && exec "${process.execPath}" --import tsx "${child}"`], { cwd: repoRoot, encoding: "utf8", timeout: 230_000 });
   assert.equal(r.status, 0, `child failed:\n${r.stdout}\n${r.stderr}`);
   const { cpu, webgpu } = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Record<"cpu" | "webgpu", { losses: number[]; gradNorms: number[]; logProbs: number[]; tokens: number[][]; ms: number }>;
@@ -27,9 +27,9 @@ test("webgpu execution provider on a software GPU: training steps and greedy dec
 });
 
 test("without a GPU adapter, the webgpu provider fails with a sentence that says what to do", async (t) => {
-  const { OrtEngine } = await import("../../../src/core/engine/ortEngine");
-  const { tinyConfig } = await import("../../../src/core/model/config");
-  const { initWeights } = await import("../../../src/core/model/weights");
+  const { OrtEngine } = await import("../../../../src/core/engine/ort/ortEngine");
+  const { tinyConfig } = await import("../../../../src/core/model/config");
+  const { initWeights } = await import("../../../../src/core/model/weights");
   const config = tinyConfig(20, { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 32 });
   const engine = new OrtEngine(config, initWeights(config, 1, 0.1), { executionProvider: "webgpu", threads: 1 });
   try {

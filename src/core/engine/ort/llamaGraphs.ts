@@ -12,8 +12,8 @@
  * G = H / KV, hd head dimension, I intermediate, V vocabulary.
  */
 import { GraphBuilder, type Dim, type FloatType, type Value } from "./graphBuilder";
-import { headDim, parameterShapes, type ModelConfig } from "../model/config";
-import type { HostWeights } from "../model/weights";
+import { headDim, parameterShapes, type ModelConfig } from "../../model/config";
+import type { HostWeights } from "../../model/weights";
 
 /** Graph input and output names shared by the graphs and the engine. */
 export const GraphNames = {

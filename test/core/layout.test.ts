@@ -1,0 +1,64 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { repoRoot } from "../helpers/paths";
+
+// The compute code's layering, read from the import statements of src/core: one folder per concern, no folder
+// cycle (a cycle means two folders are one concern, or one of them holds what belongs lower down), and an
+// engine-neutral model description.
+
+const core = join(repoRoot, "src", "core");
+const IMPORT = /(?:^|\n)\s*(?:import|export)[^"';]*?from\s*["']([^"']+)["']|(?:^|\n)\s*import\s*["']([^"']+)["']/g;
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith(".ts") ? [p] : [];
+  });
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(file, "utf8");
+  return [...text.matchAll(IMPORT)].map((m) => m[1] ?? m[2]!);
+}
+
+/** folder (relative to src/core) → the folders of src/core it imports from. */
+function folderGraph(): Map<string, Set<string>> {
+  const graph = new Map<string, Set<string>>();
+  for (const f of files(core)) {
+    const from = relative(core, dirname(f)) || ".";
+    const edges = graph.get(from) ?? new Set<string>();
+    graph.set(from, edges);
+    for (const spec of imports(f).filter((s) => s.startsWith("."))) {
+      const to = relative(core, dirname(resolve(dirname(f), spec))) || ".";
+      if (to !== from && !to.startsWith("..")) edges.add(to);
+    }
+  }
+  return graph;
+}
+
+test("src/core has no folder cycle", () => {
+  const graph = folderGraph();
+  const state = new Map<string, "open" | "done">();
+  const path: string[] = [];
+  const visit = (n: string): void => {
+    if (state.get(n) === "done") return;
+    if (state.get(n) === "open") assert.fail(`folder cycle: ${[...path.slice(path.indexOf(n)), n].join(" → ")}`);
+    state.set(n, "open");
+    path.push(n);
+    for (const m of graph.get(n) ?? []) visit(m);
+    path.pop();
+    state.set(n, "done");
+  };
+  for (const n of graph.keys()) visit(n);
+  assert.ok(graph.has("engine/tf") && graph.has("engine/ort"), "each engine has its folder");
+});
+
+test("the model description is engine-neutral: src/core/model imports neither TensorFlow.js, ONNX Runtime nor an engine", () => {
+  for (const f of files(join(core, "model"))) {
+    for (const spec of imports(f)) {
+      assert.ok(!/@tensorflow|onnxruntime|protobufjs|\/engine\//.test(spec), `${relative(repoRoot, f)} imports ${spec}`);
+    }
+  }
+});
