@@ -8,6 +8,7 @@ import { RunStore, isInterrupted } from "../core/store/runStore";
 import type { WorkerCommand, WorkerEvent } from "../shared/workerProtocol";
 import type { RunManifest, RunMode, StageName } from "../shared/runTypes";
 import { parse, intOption, UsageError } from "./args";
+import { formatDuration } from "../shared/format";
 
 const COMMON = { workspace: { type: "string" as const, short: "w" }, run: { type: "string" as const } };
 
@@ -21,7 +22,7 @@ class ProgressPrinter {
     if (e.type === "progress" && e.total) {
       const key = `${e.round}:${e.stage}`;
       const frac = e.done / e.total;
-      const eta = e.etaMs ? ` · ETA ${formatMs(e.etaMs)}` : "";
+      const eta = e.etaMs ? ` · ETA ${formatDuration(e.etaMs)}` : "";
       const line = `round ${e.round ?? "?"} · ${e.stage} ${e.done}/${e.total} (${Math.round(frac * 100)}%)${eta}`;
       if (this.tty) {
         const width = 24;
@@ -50,11 +51,6 @@ class ProgressPrinter {
     if (this.open) process.stderr.write("\n");
     this.open = false;
   }
-}
-
-function formatMs(ms: number): string {
-  const s = Math.round(ms / 1000);
-  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
 /** Runs one command in a fresh worker process; Ctrl-C asks it to cancel, and the run stays resumable. */
@@ -207,8 +203,7 @@ JSONL (default: newest run, its newest round with pairs or pseudo-labels, into .
 export async function exportCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON, round: { type: "string" }, out: { type: "string" } }, EXPORT_USAGE);
   const ws = workspaceOf(values);
-  const runs = RunStore.list(selftrainDir(ws));
-  const runId = (values["run"] as string | undefined) ?? runs[runs.length - 1];
+  const runId = (values["run"] as string | undefined) ?? RunStore.newest(selftrainDir(ws));
   if (!runId) throw new Error(`${selftrainDir(ws)}: no runs to export`);
   const store = await RunStore.open(selftrainDir(ws), runId);
   const round = values["round"] !== undefined ? intOption(values, "round", 1) : Math.max(0, ...store.manifest.rounds.filter((r) => r.stages["pseudo-labels"]?.state === "done" || r.stages.pairs?.state === "done").map((r) => r.round));

@@ -1,6 +1,6 @@
 import * as vscode from "vscode";
 import { basename, dirname } from "node:path";
-import { ReviewLog } from "../core/store/reviewLog";
+import { ReviewLog, pairKey } from "../core/store/reviewLog";
 import { selftrainDir } from "../core/selftrain/workspace";
 
 /** A round's records file: `.selftrain/runs/<run>/round-<N>/samples-*.jsonl` or `pairs.jsonl`. */
@@ -129,7 +129,7 @@ export class RecordLens implements vscode.CodeLensProvider, vscode.Disposable {
     const verdicts = log.sampleVerdicts(effective);
     const excluded = log.excludedSamples(effective);
     const excludedPairs = log.excludedPairs(effective);
-    const forced = new Set(log.forcedPairs(effective).map((f) => `${f.chosenHash}>${f.rejectedHash}`));
+    const forced = new Set(log.forcedPairs(effective).map((f) => pairKey(f.chosenHash, f.rejectedHash)));
     const notes = log.notes(effective);
     const options: vscode.DecorationOptions[] = [];
     for (const line of this.visibleLines(editor.document)) {
@@ -142,8 +142,8 @@ export class RecordLens implements vscode.CodeLensProvider, vscode.Disposable {
         if (excluded.has(r.hash)) said.push("excluded");
         if (notes.has(r.hash)) said.push(`note: ${notes.get(r.hash)!.at(-1)}`);
       } else if (r.chosenHash && r.rejectedHash) {
-        if (forced.has(`${r.rejectedHash}>${r.chosenHash}`)) said.push("swapped");
-        else if (excludedPairs.has(`${r.chosenHash}>${r.rejectedHash}`)) said.push("pair excluded");
+        if (forced.has(pairKey(r.rejectedHash, r.chosenHash))) said.push("swapped");
+        else if (excludedPairs.has(pairKey(r.chosenHash, r.rejectedHash))) said.push("pair excluded");
       }
       if (said.length === 0) continue;
       const end = editor.document.lineAt(line).range.end;

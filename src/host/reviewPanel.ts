@@ -175,16 +175,7 @@ export class ReviewPanel implements vscode.Disposable {
     const log = this.reviews();
     const effective = log.effective();
     const verdicts = log.sampleVerdicts(effective);
-    const touchedHashes = new Set<string>();
-    const touchedQuestions = new Set<string>();
-    for (const e of effective) {
-      if (e.kind === "force-pair" || e.kind === "exclude-pair") {
-        touchedHashes.add(e.chosenHash);
-        touchedHashes.add(e.rejectedHash);
-        if (e.kind === "force-pair") touchedQuestions.add(e.questionId);
-      } else if (e.kind === "add-rationale") touchedQuestions.add(e.questionId);
-      else touchedHashes.add(e.hash);
-    }
+    const { hashes: touchedHashes, questions: touchedQuestions } = log.touched(effective);
     const touched = (r: SampleRecord): boolean => touchedHashes.has(r.hash) || touchedQuestions.has(r.questionId);
     const records = await firstQuestionGroup<SampleRecord>(store.path(round, file), (g) => recordsInFilter(g, filter, verdicts, touched));
     return records ? { file, records } : null;

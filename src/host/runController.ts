@@ -3,6 +3,8 @@ import { randomUUID } from "node:crypto";
 import { CancelledByUser, WorkerExited } from "../worker/client";
 import type { WorkerService } from "./workerService";
 import type { WorkerCommand, WorkerEvent } from "../shared/workerProtocol";
+import { stageLabel } from "../shared/runTypes";
+import { formatDuration } from "../shared/format";
 
 /** A metrics record the engine reported while a job runs; metrics.jsonl gets it only when its stage ends. */
 export interface LiveMetric {
@@ -11,11 +13,6 @@ export interface LiveMetric {
 }
 
 type Job = { kind: "runRound"; newRun?: boolean; round?: number; runId?: string } | { kind: "evaluate" };
-
-const STAGE_LABEL: Record<string, string> = {
-  warmup: "warm-up SFT", "sample-dpo": "sampling for DPO", pairs: "building pairs", dpo: "DPO", "sample-sft": "sampling pseudo-labels",
-  "pseudo-labels": "selecting pseudo-labels", sft: "SFT", eval: "evaluation",
-};
 
 /**
  * Runs one job at a time in the engine: a progress notification with stage, step and ETA and a Cancel that
@@ -74,12 +71,12 @@ export class RunController implements vscode.Disposable {
           if (line) this.output.info(line);
           if (e.type === "progress" && e.total) {
             const pct = Math.floor((100 * e.done) / e.total);
-            const eta = e.etaMs ? ` · ETA ${formatEta(e.etaMs)}` : "";
-            const message = `Round ${e.round ?? "?"} · ${STAGE_LABEL[e.stage] ?? e.stage} ${e.done}/${e.total}${eta}`;
+            const eta = e.etaMs ? ` · ETA ${formatDuration(e.etaMs)}` : "";
+            const message = `Round ${e.round ?? "?"} · ${stageLabel(e.stage, true)} ${e.done}/${e.total}${eta}`;
             progress.report({ message, increment: 0 });
             if (pct !== lastPct) {
               lastPct = pct;
-              this.status.text = `$(beaker) Round ${e.round ?? "?"} · ${STAGE_LABEL[e.stage] ?? e.stage} ${pct}%`;
+              this.status.text = `$(beaker) Round ${e.round ?? "?"} · ${stageLabel(e.stage, true)} ${pct}%`;
             }
           }
           if (e.type === "metric") this.metric.fire({ jobId: e.id, record: e.record });
@@ -128,7 +125,3 @@ function describe(e: WorkerEvent): string | null {
   }
 }
 
-function formatEta(ms: number): string {
-  const s = Math.round(ms / 1000);
-  return s < 60 ? `${s} s` : `${Math.round(s / 60)} min`;
-}

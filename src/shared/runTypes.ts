@@ -3,7 +3,24 @@
  * webviews. Every file is JSON or JSON Lines that a person can read and `git diff`.
  */
 
-export type StageName = "warmup" | "sample-dpo" | "pairs" | "dpo" | "sample-sft" | "pseudo-labels" | "sft" | "eval";
+/** A round's stages in the order they run (round 0 runs warmup and eval only); StageName is derived from it. */
+export const STAGE_NAMES = ["warmup", "sample-dpo", "pairs", "dpo", "sample-sft", "pseudo-labels", "sft", "eval"] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+
+/** How a stage is named to a person: progress, status bar, dashboard, warnings. */
+export const STAGE_LABEL: Readonly<Record<StageName, string>> = {
+  warmup: "Warm-up SFT", "sample-dpo": "Sampling for DPO", pairs: "Building pairs", dpo: "DPO", "sample-sft": "Sampling pseudo-labels",
+  "pseudo-labels": "Selecting pseudo-labels", sft: "SFT", eval: "Evaluation",
+};
+
+/**
+ * A stage's label, or the name itself for one this build does not know. `inSentence` lower-cases a capital that
+ * only starts the label ("warm-up SFT", "sampling for DPO"; "DPO" stays).
+ */
+export function stageLabel(stage: string, inSentence = false): string {
+  const label = (STAGE_LABEL as Readonly<Record<string, string>>)[stage] ?? stage;
+  return inSentence && /^[A-Z][a-z]/.test(label) ? label[0]!.toLowerCase() + label.slice(1) : label;
+}
 export type StageState = "pending" | "running" | "done" | "failed" | "cancelled";
 
 export interface StageRecord {

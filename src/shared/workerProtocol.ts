@@ -3,7 +3,8 @@
  * Commands go to the engine; events come back. Both sides validate at the boundary with the guards below.
  */
 import type { DatasetReport } from "./datasetTypes";
-import type { RunManifest, RunMode, StageName, StageState } from "./runTypes";
+import { STAGE_NAMES, type RunManifest, type RunMode, type StageName, type StageState } from "./runTypes";
+import { isRecord as isObject } from "./messageGuards";
 
 export type WorkerCommand =
   | { type: "checkDataset"; id: string; file: string }
@@ -28,11 +29,6 @@ export type WorkerEvent =
   | { type: "failed"; id: string; message: string }
   | { type: "finished"; id: string };
 
-const STAGES: readonly StageName[] = ["warmup", "sample-dpo", "pairs", "dpo", "sample-sft", "pseudo-labels", "sft", "eval"];
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** Longest id, path and run id a command may carry: a bad value is refused, never echoed back at length. */
 export const MAX_ID = 200;
@@ -70,7 +66,7 @@ export function commandProblem(msg: unknown): string | null {
       const p = id() ?? text("workspace", MAX_PATH, true) ?? text("runId", MAX_ID, false) ?? round() ?? flag("newRun");
       if (p) return p;
       if (msg["mode"] !== undefined && msg["mode"] !== "dpo-st" && msg["mode"] !== "st") return 'runRound: mode must be "dpo-st" or "st"';
-      if (msg["restartFrom"] !== undefined && !STAGES.includes(msg["restartFrom"] as StageName)) return `runRound: restartFrom must be one of ${STAGES.join(", ")}`;
+      if (msg["restartFrom"] !== undefined && !(STAGE_NAMES as readonly string[]).includes(msg["restartFrom"] as string)) return `runRound: restartFrom must be one of ${STAGE_NAMES.join(", ")}`;
       return null;
     }
     case "evaluate":

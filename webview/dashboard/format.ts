@@ -1,4 +1,5 @@
 /** How the dashboard writes numbers: the same way in tiles, the table and tooltips. */
+import { formatDuration } from "../../src/shared/format";
 
 const DASH = "—";
 const grouped = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
@@ -36,17 +37,7 @@ export function metric(v: number): string {
 }
 
 export function duration(ms: number | null): string {
-  if (ms === null) return DASH;
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${s % 60} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
+  return ms === null ? DASH : formatDuration(ms);
 }
-
-export const STAGE_LABEL: Record<string, string> = {
-  warmup: "Warm-up SFT", "sample-dpo": "Sampling for DPO", pairs: "Building pairs", dpo: "DPO", "sample-sft": "Sampling pseudo-labels",
-  "pseudo-labels": "Selecting pseudo-labels", sft: "SFT", eval: "Evaluation",
-};
 
 export const MODE_LABEL: Record<string, string> = { "dpo-st": "DPO-ST", st: "ST" };

@@ -12,7 +12,8 @@ import { isDashboardFromHost } from "../../src/shared/dashboardProtocol";
 import type { DashboardFromHost, DashboardState, DashboardToHost, MetricWarning, RoundRow, RunMetrics, RunSummary, Series, StageSteps, StepMetric, TrainStage } from "../../src/shared/dashboardProtocol";
 import { ChartCard, readPalette, type CardSpec, type SeriesSpec, type XY } from "./charts";
 import { RoundsTable, type Sort } from "./roundsTable";
-import { count, countDelta, MODE_LABEL, percent, pointsDelta, STAGE_LABEL } from "./format";
+import { count, countDelta, MODE_LABEL, percent, pointsDelta } from "./format";
+import { stageLabel } from "../../src/shared/runTypes";
 
 interface UiState {
   sort: Sort;
@@ -256,7 +257,7 @@ function renderStatus(v: View, st: DashboardState): void {
     v.status.replaceChildren();
     return;
   }
-  const where = s.round !== null && s.stage !== null ? `Round ${s.round} · ${STAGE_LABEL[s.stage] ?? s.stage}${s.step !== null ? ` step ${s.step}${s.totalSteps ? `/${s.totalSteps}` : ""}` : ""}` : "A self-training job is running";
+  const where = s.round !== null && s.stage !== null ? `Round ${s.round} · ${stageLabel(s.stage)}${s.step !== null ? ` step ${s.step}${s.totalSteps ? `/${s.totalSteps}` : ""}` : ""}` : "A self-training job is running";
   const other = s.runId !== null && s.runId !== st.selected?.runId ? ` (run ${s.runId})` : "";
   v.status.replaceChildren(h("span", { class: "codicon codicon-loading codicon-modifier-spin", "aria-hidden": "true" }), h("span", {}, `${where}${other}`));
 }
@@ -381,7 +382,7 @@ function missingStepsNote(run: RunMetrics, round: number, stage: TrainStage): st
   if (stage === "dpo" && run.mode === "st") return "Plain self-training has no DPO step.";
   if (stage === "dpo" && round === 0) return "Round 0 is the warm-up: it has no DPO step.";
   if (stage === "dpo" && run.rounds.find((r) => r.round === round)?.pairs === 0) return `Round ${round} built no preference pairs, so it has no DPO steps.`;
-  return `No ${STAGE_LABEL[stage] ?? stage} steps recorded for round ${round} yet.`;
+  return `No ${stageLabel(stage)} steps recorded for round ${round} yet.`;
 }
 
 function renderStepCharts(v: View, run: RunMetrics): void {

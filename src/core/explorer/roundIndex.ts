@@ -52,16 +52,7 @@ export async function buildRoundIndex(store: RunStore, round: number, reviews: R
   const effective = reviews.effective();
   const verdicts = reviews.sampleVerdicts(effective);
   const excluded = reviews.excludedSamples(effective);
-  const touched = new Set<string>();
-  const touchedQuestions = new Set<string>();
-  for (const e of effective) {
-    if ("hash" in e && e.kind !== "add-rationale") touched.add(e.hash);
-    if (e.kind === "force-pair" || e.kind === "add-rationale") touchedQuestions.add(e.questionId);
-    if (e.kind === "force-pair" || e.kind === "exclude-pair") {
-      touched.add(e.chosenHash);
-      touched.add(e.rejectedHash);
-    }
-  }
+  const { hashes: touched, questions: touchedQuestions } = reviews.touched(effective);
   const roles = new Map<string, SampleRole[]>();
   const addRole = (hash: string, role: SampleRole): void => {
     const list = roles.get(hash) ?? [];

@@ -3,6 +3,7 @@
  * stage, the per-step curves; plus the warnings. Reading never fails on one bad line or one broken run: what
  * cannot be read becomes a warning, and the rest is shown.
  */
+import { isRecord } from "../../shared/messageGuards";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { RunStore } from "../store/runStore";
@@ -45,10 +46,6 @@ export interface RoundMetric {
 }
 
 export type ParsedMetric = TrainMetric | RoundMetric;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function finite(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;

@@ -4,7 +4,7 @@
  * "stuck" must last a window of steps, an accuracy drop must exceed what the evaluation's size explains.
  */
 import type { MetricWarning, RoundRow, Series, StageSteps, StepMetric, TrainStage, WarningKind } from "../../shared/dashboardProtocol";
-import type { RunMode } from "../../shared/runTypes";
+import { stageLabel, type RunMode } from "../../shared/runTypes";
 
 /** Below this a loss counts as zero: a DPO margin of ~7/beta, an SFT model certain of every target token. */
 export const ZERO_LOSS = 1e-3;
@@ -13,13 +13,11 @@ const TREND_T = 2;
 /** Two-sided 95%: an accuracy drop larger than this many standard errors of the difference is not noise. */
 const Z_95 = 1.96;
 
-const STAGE_LABEL: Record<TrainStage, string> = { warmup: "warm-up SFT", dpo: "DPO", sft: "SFT" };
-
 /** Warnings that depend on one stage's steps; recomputed when that stage gets live steps. */
 export const STEP_WARNING_KINDS: readonly WarningKind[] = ["chosen-falling", "reward-accuracy-stuck", "loss-zero", "non-finite"];
 
 function where(runId: string, round: number | null, stage: TrainStage | null): string {
-  return [`Run ${runId}`, round === null ? null : `round ${round}`, stage === null ? null : STAGE_LABEL[stage]].filter(Boolean).join(", ");
+  return [`Run ${runId}`, round === null ? null : `round ${round}`, stage === null ? null : stageLabel(stage, true)].filter(Boolean).join(", ");
 }
 
 function warning(kind: WarningKind, severity: MetricWarning["severity"], runId: string, round: number | null, stage: TrainStage | null, text: string, key = ""): MetricWarning {

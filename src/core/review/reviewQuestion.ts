@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { contentHash } from "../store/hash";
 import type { RunStore } from "../store/runStore";
-import type { EffectiveEntry, ReviewLog } from "../store/reviewLog";
+import { pairKey, type EffectiveEntry, type ReviewLog } from "../store/reviewLog";
 import type { SampleRecord, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
 import type { ReviewDecisionView, ReviewPair, ReviewQuestion, ReviewSample, SampleRole } from "../../shared/reviewProtocol";
 import { recordsOfQuestion, findGoldExample } from "./questionRecords";
@@ -83,13 +83,7 @@ export async function buildReviewQuestion(src: ReviewSources, questionId: string
     }
   };
   const mine = effective.filter(concerns);
-  const touched = new Set<string>();
-  for (const e of mine) {
-    if (e.kind === "force-pair" || e.kind === "exclude-pair") {
-      touched.add(e.chosenHash);
-      touched.add(e.rejectedHash);
-    } else touched.add(e.hash);
-  }
+  const touched = src.reviews.touched(mine).hashes;
 
   const roles = new Map<string, SampleRole[]>();
   const addRole = (hash: string, role: SampleRole): void => {
@@ -117,16 +111,16 @@ export async function buildReviewQuestion(src: ReviewSources, questionId: string
 
   const excludedPairs = src.reviews.excludedPairs(effective);
   const forced = src.reviews.forcedPairs(effective).filter((f) => f.questionId === questionId);
-  const forcedKey = new Set(forced.map((f) => `${f.chosenHash}>${f.rejectedHash}`));
-  const builtKey = new Set(pairs.map((p) => `${p.chosenHash}>${p.rejectedHash}`));
+  const forcedKey = new Set(forced.map((f) => pairKey(f.chosenHash, f.rejectedHash)));
+  const builtKey = new Set(pairs.map((p) => pairKey(p.chosenHash, p.rejectedHash)));
   const pairViews: ReviewPair[] = pairs.map((p) => ({
     chosenHash: p.chosenHash, rejectedHash: p.rejectedHash, chosenLabel: label(p.chosenHash), rejectedLabel: label(p.rejectedHash),
     origin: "built",
-    status: forcedKey.has(`${p.rejectedHash}>${p.chosenHash}`) ? "swapped" : excludedPairs.has(`${p.chosenHash}>${p.rejectedHash}`) ? "excluded" : "active",
+    status: forcedKey.has(pairKey(p.rejectedHash, p.chosenHash)) ? "swapped" : excludedPairs.has(pairKey(p.chosenHash, p.rejectedHash)) ? "excluded" : "active",
     similarity: p.similarity, diff: wordDiff(p.rejected, p.chosen),
   }));
   for (const f of forced) {
-    if (builtKey.has(`${f.chosenHash}>${f.rejectedHash}`)) continue;
+    if (builtKey.has(pairKey(f.chosenHash, f.rejectedHash))) continue;
     const c = textOf.get(f.chosenHash);
     const r = textOf.get(f.rejectedHash);
     pairViews.push({

@@ -13,6 +13,4 @@ export interface HumanDecisions {
 
 export const NO_DECISIONS: HumanDecisions = { verdicts: new Map(), excluded: new Set(), forcedPairs: [], excludedPairs: new Set(), added: [] };
 
-export function pairKey(chosenHash: string, rejectedHash: string): string {
-  return `${chosenHash}>${rejectedHash}`;
-}
+

@@ -1,5 +1,6 @@
 import { deduplicate, jaccard, tokenSet, DUPLICATE_THRESHOLD } from "./similarity";
-import { pairKey, type HumanDecisions } from "./humanView";
+import type { HumanDecisions } from "./humanView";
+import { pairKey } from "../store/reviewLog";
 import type { PairRecord } from "../../shared/runTypes";
 
 /** A rationale that may enter a pair: the gold one, a sampled one (any round so far), or a person's. */

@@ -16,9 +16,8 @@ export { selftrainDir, configPath, initWorkspace, readWorkspaceConfig, nextRound
 async function openOrCreate(workspace: string, runId: string | undefined, mode: RunMode, createNew: boolean): Promise<RunStore> {
   const dir = selftrainDir(workspace);
   if (runId) return existsSync(join(dir, "runs", runId)) ? RunStore.open(dir, runId) : RunStore.create(dir, { runId, mode });
-  const runs = RunStore.list(dir);
-  if (runs.length === 0 || createNew) return RunStore.create(dir, { mode });
-  return RunStore.open(dir, runs[runs.length - 1]!);
+  const newest = RunStore.newest(dir);
+  return newest === null || createNew ? RunStore.create(dir, { mode }) : RunStore.open(dir, newest);
 }
 /**
  * Runs `work` as the run's only writer: takes the run's lock (a second process is refused, naming the holder),
@@ -86,8 +85,7 @@ async function continueRun(req: RoundRequest, store: RunStore, config: SelfTrain
 export async function evaluateRound(req: { workspace: string; runId?: string; round?: number; events: RunnerEvents; shouldStop: () => boolean }): Promise<{ runId: string; round: number }> {
   const config = readWorkspaceConfig(req.workspace);
   const dir = selftrainDir(req.workspace);
-  const runs = RunStore.list(dir);
-  const runId = req.runId ?? runs[runs.length - 1];
+  const runId = req.runId ?? RunStore.newest(dir);
   if (!runId) throw new Error(`${dir}: no runs yet (run a warm-up first)`);
   const store = await RunStore.open(dir, runId);
   const trained = (n: number): boolean => store.stage(n, n === 0 ? "warmup" : "sft").state === "done";

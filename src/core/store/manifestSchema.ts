@@ -1,22 +1,11 @@
 /** The shape of manifest.json, checked on open so that a hand-edited or foreign file fails with a clear message. */
-import type { RunManifest, RunMode, StageName, StageRecord, StageState } from "../../shared/runTypes";
+import { STAGE_NAMES, type RunManifest, type RunMode, type StageName, type StageRecord, type StageState } from "../../shared/runTypes";
+import { isRecord as isObject } from "../../shared/messageGuards";
 
-export const STAGE_NAMES: readonly StageName[] = [
-  "warmup",
-  "sample-dpo",
-  "pairs",
-  "dpo",
-  "sample-sft",
-  "pseudo-labels",
-  "sft",
-  "eval",
-];
+export { STAGE_NAMES };
+
 export const STAGE_STATES: readonly StageState[] = ["pending", "running", "done", "failed", "cancelled"];
 export const RUN_MODES: readonly RunMode[] = ["dpo-st", "st"];
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function validateStage(v: unknown, where: string): StageRecord {
   if (!isObject(v)) throw new Error(`${where} must be an object`);

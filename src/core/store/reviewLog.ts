@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { ReviewDecision, ReviewEntry } from "../../shared/runTypes";
 import { appendJsonlSync, readJsonlSync } from "./jsonl";
+import { isRecord as isObject } from "../../shared/messageGuards";
 
 /** A decision still in force: undos are applied, so they are not among these. */
 export type EffectiveEntry = Exclude<ReviewEntry, { kind: "undo" }>;
@@ -34,10 +35,6 @@ const FIELDS: Record<ReviewDecision["kind"], readonly string[]> = {
   undo: ["decisionId"],
 };
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /** Throws with the reason (readJsonl adds file:line). */
 function checkDecision(v: unknown): asserts v is ReviewDecision {
   if (!isObject(v)) throw new Error("expected a JSON object");
@@ -67,7 +64,10 @@ function checkEntry(v: unknown): ReviewEntry {
   return v as ReviewEntry;
 }
 
-const pairKey = (chosen: string, rejected: string): string => `${chosen}>${rejected}`;
+/** The key of a preference pair, `chosenHash>rejectedHash`: the one spelling every set of pairs uses. */
+export function pairKey(chosenHash: string, rejectedHash: string): string {
+  return `${chosenHash}>${rejectedHash}`;
+}
 /** Both directions of a pair: forcing B>A after A>B is a swap, a later decision on the same target. */
 const unorderedKey = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|${a}`);
 
@@ -118,6 +118,24 @@ export class ReviewLog {
     const verdicts = new Map<string, "correct" | "wrong">();
     for (const e of effective) if (e.kind === "mark") verdicts.set(e.hash, e.verdict);
     return verdicts;
+  }
+
+  /**
+   * What a person's decisions touch: sample hashes (marks, exclusions, notes, both sides of a pair decision) and
+   * question ids (forced pairs, written rationales). "Decided by you" in the explorer and the review is these.
+   */
+  touched(effective: readonly EffectiveEntry[] = this.effective()): { hashes: Set<string>; questions: Set<string> } {
+    const hashes = new Set<string>();
+    const questions = new Set<string>();
+    for (const e of effective) {
+      if (e.kind === "force-pair" || e.kind === "exclude-pair") {
+        hashes.add(e.chosenHash);
+        hashes.add(e.rejectedHash);
+        if (e.kind === "force-pair") questions.add(e.questionId);
+      } else if (e.kind === "add-rationale") questions.add(e.questionId);
+      else hashes.add(e.hash);
+    }
+    return { hashes, questions };
   }
 
   /** Sample hashes whose latest exclude/include decision is exclude. */

@@ -204,6 +204,11 @@ export class RunStore {
     }
   }
 
+  /** The newest run's id (the one Start Round, Review and Export use by default), or null when there is none. */
+  static newest(selftrainDir: string): string | null {
+    return RunStore.list(selftrainDir).at(-1) ?? null;
+  }
+
   get runId(): string {
     return this.current.runId;
   }

@@ -4,7 +4,8 @@ import { jaccard, tokenSet, deduplicate } from "../../../src/core/selftrain/simi
 import { passAtK, meanPassAtK } from "../../../src/core/selftrain/passAtK";
 import { buildPairs, type Candidate } from "../../../src/core/selftrain/pairs";
 import { selectPseudoLabels, percentile } from "../../../src/core/selftrain/pseudoLabels";
-import { NO_DECISIONS, pairKey, type HumanDecisions } from "../../../src/core/selftrain/humanView";
+import { NO_DECISIONS, type HumanDecisions } from "../../../src/core/selftrain/humanView";
+import { pairKey } from "../../../src/core/store/reviewLog";
 import type { SampleRecord, PseudoLabelRecord } from "../../../src/shared/runTypes";
 
 test("token-set Jaccard and de-duplication at 0.7", () => {

@@ -1,0 +1,68 @@
+import * as vscode from "vscode";
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { formatDatasetReport } from "../../core/data/datasetReport";
+import { writeSyntheticSet, freeDataFolder } from "../../core/data/syntheticFiles";
+import { initWorkspace, configPath, exportRound } from "../../core/selftrain/workspace";
+import { settingsOverrides } from "../settings";
+import type { Host } from "../host";
+
+/** Initialize Workspace, Check Dataset File and Export: the commands around the data and what a run yields. */
+export function registerSetupCommands(host: Host): void {
+  host.command("selfTraining.initWorkspace", async () => {
+    const ws = host.workspace();
+    if (!ws) return void vscode.window.showWarningMessage("Open a folder first: Self-Training works on a workspace folder.");
+    if (!vscode.workspace.isTrusted) return void vscode.window.showWarningMessage("Trust this workspace to set up self-training in it.");
+    const pick = await vscode.window.showQuickPick([
+      { label: "$(file) Use a data set file…", id: "file", detail: "GSM8K-style JSONL: {\"question\", \"answer\"} with <<calculations>> and #### answer" },
+      { label: "$(sparkle) Generate the built-in synthetic task", id: "synthetic", detail: "Arithmetic word problems a small model learns on a CPU" },
+    ], { title: "Initialize Self-Training" });
+    if (!pick) return;
+    let train = "";
+    let test = "";
+    if (pick.id === "file") {
+      const chosen = await vscode.window.showOpenDialog({ canSelectMany: false, defaultUri: ws, filters: { "JSON Lines": ["jsonl"] }, title: "Training data set" });
+      if (!chosen?.[0]) return;
+      train = chosen[0].fsPath;
+    }
+    // Asked before anything is written: Cancel leaves the workspace exactly as it was.
+    const force = existsSync(configPath(ws.fsPath));
+    if (force && (await vscode.window.showWarningMessage("Replace the existing .selftrain/config.json?", { modal: true, detail: "Runs, reviews and data files are kept." }, "Replace")) !== "Replace") return;
+    if (pick.id === "synthetic") {
+      // Beside any data already there (data/, else data-2/ …): existing data files are never overwritten.
+      const set = writeSyntheticSet(freeDataFolder(ws.fsPath), 0, 2000, 0, 500, 4);
+      train = join(set.dir, "train.jsonl");
+      test = join(set.dir, "test.jsonl");
+    }
+    const file = await initWorkspace(ws.fsPath, { train, test, overrides: settingsOverrides(), force });
+    await host.setInitialized();
+    host.tree.refresh();
+    await vscode.window.showTextDocument(vscode.Uri.file(file));
+  });
+  host.command("selfTraining.checkDataset", async (uri?: vscode.Uri) => {
+    const file = uri?.fsPath ?? vscode.window.activeTextEditor?.document.uri.fsPath;
+    if (!file) return void vscode.window.showWarningMessage("Open a JSONL data set file first.");
+    const client = await host.worker.get();
+    const events = await client.run({ type: "checkDataset", id: randomUUID(), file });
+    for (const e of events) {
+      if (e.type !== "datasetReport") continue;
+      host.output.info(formatDatasetReport(e.report));
+      const r = e.report;
+      const msg = `${r.examples} examples, ${r.errorCount} bad lines, ${r.annotationsCorrect}/${r.annotations} calculator annotations correct.`;
+      const show = r.errorCount > 0 ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+      void show(msg, "Show Log").then((a) => a && host.output.show());
+    }
+  });
+  host.command("selfTraining.exportPairs", async () => {
+    const ws = host.needWorkspace();
+    const run = ws ? await host.newestRun(ws) : null;
+    if (!ws || !run) return void vscode.window.showInformationMessage("Nothing to export yet: no rounds have run.");
+    const rounds = run.manifest.rounds.filter((r) => r.stages.pairs?.state === "done" || r.stages["pseudo-labels"]?.state === "done").map((r) => r.round);
+    if (rounds.length === 0) return void vscode.window.showInformationMessage("No round has pairs or pseudo-labels yet.");
+    const out = join(ws.fsPath, "selftrain-export");
+    const r = await exportRound(ws.fsPath, run.runId, Math.max(...rounds), out);
+    const action = await vscode.window.showInformationMessage(`Exported ${r.pairs} pairs (TRL prompt/chosen/rejected) and ${r.pseudoLabels} pseudo-labels.`, "Open");
+    if (action) await vscode.window.showTextDocument(vscode.Uri.file(r.files[0]!));
+  });
+}

@@ -1,0 +1,88 @@
+import * as vscode from "vscode";
+import { existsSync } from "node:fs";
+import { configPath, selftrainDir } from "../core/selftrain/workspace";
+import { RunStore } from "../core/store/runStore";
+import { ReviewLog } from "../core/store/reviewLog";
+import { ReviewPanel, type ReviewDeps } from "./reviewPanel";
+import type { WorkerService } from "./workerService";
+import type { RunController } from "./runController";
+import type { DatasetTreeProvider, ExplorerNode } from "./datasetTree";
+import type { RecordLens } from "./recordLens";
+import type { ReviewDecision } from "../shared/runTypes";
+
+/**
+ * The extension's long-lived services and the small helpers every command needs, built once in activate() and
+ * handed to the command files (src/host/commands/), which register what they implement.
+ */
+export class Host {
+  constructor(
+    readonly context: vscode.ExtensionContext,
+    readonly output: vscode.LogOutputChannel,
+    readonly worker: WorkerService,
+    readonly runs: RunController,
+    readonly tree: DatasetTreeProvider,
+    readonly view: vscode.TreeView<ExplorerNode>,
+    readonly lens: RecordLens,
+  ) {}
+
+  workspace(): vscode.Uri | undefined {
+    return vscode.workspace.workspaceFolders?.[0]?.uri;
+  }
+
+  /** The workspace folder when it is set up for self-training; otherwise says what to do and returns undefined. */
+  needWorkspace(): vscode.Uri | undefined {
+    const ws = this.workspace();
+    if (!ws) void vscode.window.showWarningMessage("Open a folder first: Self-Training works on a workspace folder.");
+    else if (!existsSync(configPath(ws.fsPath))) {
+      void vscode.window.showWarningMessage("No self-training set-up in this workspace.", "Initialize Workspace").then((a) => a && vscode.commands.executeCommand("selfTraining.initWorkspace"));
+      return undefined;
+    }
+    return ws;
+  }
+
+  /** The `selfTraining.initialized` context key, which the views' welcome content and menus read. */
+  setInitialized(): Thenable<unknown> {
+    const ws = this.workspace();
+    return vscode.commands.executeCommand("setContext", "selfTraining.initialized", Boolean(ws && existsSync(configPath(ws.fsPath))));
+  }
+
+  /** Registers a command whose errors reach the user (a toast with "Show Log") and the log. */
+  command(id: string, fn: (...args: never[]) => unknown): void {
+    this.context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: never[]) => {
+      try {
+        await fn(...args);
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        this.output.error(message);
+        void vscode.window.showErrorMessage(message, "Show Log").then((a) => a && this.output.show());
+      }
+    }));
+  }
+
+  /** Records a decision from the explorer, a CodeLens or a command; every view then shows it. */
+  decide(make: () => ReviewDecision | null): void {
+    const ws = this.needWorkspace();
+    const decision = ws ? make() : null;
+    if (!ws || !decision) return;
+    new ReviewLog(selftrainDir(ws.fsPath)).append(decision);
+    this.tree.refresh();
+    this.lens.refresh();
+    ReviewPanel.refreshIfOpen();
+  }
+
+  async newestRun(ws: vscode.Uri): Promise<RunStore | null> {
+    const id = RunStore.newest(selftrainDir(ws.fsPath));
+    return id === null ? null : RunStore.open(selftrainDir(ws.fsPath), id);
+  }
+
+  reviewDeps(ws: vscode.Uri): ReviewDeps {
+    return {
+      extensionUri: this.context.extensionUri, workspace: ws, log: this.output,
+      roundIndex: (runId, round) => this.tree.roundIndex(runId, round),
+      onDecided: () => {
+        this.tree.refresh();
+        this.lens.refresh();
+      },
+    };
+  }
+}
