@@ -20,7 +20,7 @@ import { initWorkspace, selftrainDir } from "../src/core/selftrain/workspace";
 import { RunStore } from "../src/core/store/runStore";
 import { forkRun } from "../src/core/selftrain/forkRun";
 import { readJsonl } from "../src/core/store/jsonl";
-import type { MetricRecord } from "../src/core/selftrain/runEvents";
+import { readMetricRecord, type RoundSummary, type RoundSummaryRecord } from "../src/shared/metricRecord";
 
 /**
  * The small-model settings, tuned on the dev split only (docs/reproduction.md says how and why); everything
@@ -68,13 +68,13 @@ function run(ws: string, args: string[], log: string[]): Promise<void> {
 interface SeedResult {
   seed: number;
   /** Round summaries by run mode, index = iteration (0 = warm-up). */
-  rounds: Record<"st" | "dpo-st", MetricRecord[]>;
+  rounds: Record<"st" | "dpo-st", RoundSummaryRecord[]>;
   wallMs: Record<"warmup" | "st" | "dpo-st", number>;
 }
 
 /** A round summary's greedy test accuracy in percent, or null when the round has none. */
-function testPercent(m: MetricRecord | undefined): number | null {
-  const v = m?.["accuracy/test"];
+function testPercent(m: RoundSummaryRecord | undefined): number | null {
+  const v = m?.testAccuracy;
   return typeof v === "number" ? 100 * v : null;
 }
 
@@ -116,13 +116,14 @@ async function warmupSeed(out: string, seed: number, dataDir: string, settings: 
   return { ws, runs: { st, "dpo-st": dpo }, warmupMs: Date.now() - started, log };
 }
 
-async function summaries(ws: string, runId: string): Promise<MetricRecord[]> {
+async function summaries(ws: string, runId: string): Promise<RoundSummaryRecord[]> {
   const store = await RunStore.open(selftrainDir(ws), runId);
-  const out: MetricRecord[] = [];
+  const out: RoundSummaryRecord[] = [];
   for (const r of store.manifest.rounds.map((x) => x.round).sort((a, b) => a - b)) {
     const file = store.path(r, "metrics.jsonl");
     if (!existsSync(file)) continue;
-    const summary = (await readJsonl<MetricRecord>(file)).records.filter((m) => m.kind === "round").at(-1);
+    // Either format of metrics.jsonl (runs from before format 2 are re-reported with --report).
+    const summary = (await readJsonl<unknown>(file)).records.map((m) => readMetricRecord(m, runId)).filter((m): m is RoundSummaryRecord => m?.kind === "round").at(-1);
     if (summary) out[r] = summary;
   }
   return out;
@@ -216,12 +217,12 @@ function cell(values: Array<number | null | undefined>, pct: boolean, digits = 1
 /** The paper-style table: one row per method and iteration, means ± standard deviations over seeds. */
 export function table(results: readonly SeedResult[], iterations: number): string {
   const rows: string[][] = [["method", "iteration", "test acc % (greedy)", "dev acc %", "pass@k test %", "pseudo-labels", "pairs", "distinct / question", "wall time (min)"]];
-  const at = (mode: "st" | "dpo-st", i: number, key: string): Array<number | null> => results.map((r) => (r.rounds[mode][i]?.[key] as number | null | undefined) ?? null);
+  const at = (mode: "st" | "dpo-st", i: number, key: keyof RoundSummary): Array<number | null> => results.map((r) => r.rounds[mode][i]?.[key] ?? null);
   const minutes = (mode: "st" | "dpo-st", i: number): Array<number | null> => at(mode, i, "wallMs").map((ms) => (ms === null ? null : ms / 60_000));
-  rows.push(["SFT (warm-up)", "0", cell(at("dpo-st", 0, "accuracy/test"), true), cell(at("dpo-st", 0, "accuracy/dev"), true), cell(at("dpo-st", 0, "pass@k/test"), true), "–", "–", "–", cell(minutes("dpo-st", 0), false)]);
+  rows.push(["SFT (warm-up)", "0", cell(at("dpo-st", 0, "testAccuracy"), true), cell(at("dpo-st", 0, "devAccuracy"), true), cell(at("dpo-st", 0, "testPassAtK"), true), "–", "–", "–", cell(minutes("dpo-st", 0), false)]);
   for (const mode of ["st", "dpo-st"] as const) {
     for (let i = 1; i <= iterations; i++) {
-      rows.push([mode === "st" ? "ST" : "DPO-ST", String(i), cell(at(mode, i, "accuracy/test"), true), cell(at(mode, i, "accuracy/dev"), true), cell(at(mode, i, "pass@k/test"), true),
+      rows.push([mode === "st" ? "ST" : "DPO-ST", String(i), cell(at(mode, i, "testAccuracy"), true), cell(at(mode, i, "devAccuracy"), true), cell(at(mode, i, "testPassAtK"), true),
         cell(at(mode, i, "pseudoLabels"), false, 0), mode === "st" ? "–" : cell(at(mode, i, "pairs"), false, 0), cell(at(mode, i, "distinctPerQuestion"), false, 2), cell(minutes(mode, i), false)]);
     }
   }
@@ -233,7 +234,7 @@ export function table(results: readonly SeedResult[], iterations: number): strin
 /** Test accuracy per seed, so a reader sees each seed's path and not only the means. */
 export function perSeedTable(results: readonly SeedResult[], iterations: number): string {
   const head = ["seed", "SFT", ...Array.from({ length: iterations }, (_, i) => `ST ${i + 1}`), ...Array.from({ length: iterations }, (_, i) => `DPO-ST ${i + 1}`)];
-  const pct = (m: MetricRecord | undefined): string => testPercent(m)?.toFixed(1) ?? "–";
+  const pct = (m: RoundSummaryRecord | undefined): string => testPercent(m)?.toFixed(1) ?? "–";
   const rows = results.map((r) => [String(r.seed), pct(r.rounds["dpo-st"][0]), ...Array.from({ length: iterations }, (_, i) => pct(r.rounds.st[i + 1])), ...Array.from({ length: iterations }, (_, i) => pct(r.rounds["dpo-st"][i + 1]))]);
   return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }

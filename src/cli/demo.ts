@@ -4,6 +4,7 @@ import { inspectDataset, formatDatasetReport } from "../core/data/datasetReport"
 import { initWorkspace, selftrainDir } from "../core/selftrain/session";
 import { RunStore } from "../core/store/runStore";
 import { readJsonl } from "../core/store/jsonl";
+import { readMetricRecord, type RoundSummaryRecord } from "../shared/metricRecord";
 import { writeSyntheticSet } from "../core/data/syntheticFiles";
 import { viaWorker } from "./runCommands";
 import { parse, intOption } from "./args";
@@ -59,19 +60,19 @@ export async function roundTable(store: RunStore): Promise<string> {
   const pct = (v: unknown): string => (typeof v === "number" ? `${(100 * v).toFixed(1)}%` : "–");
   const num = (v: unknown, d = 0): string => (typeof v === "number" ? v.toFixed(d) : "–");
   for (const r of [...store.manifest.rounds].sort((a, b) => a.round - b.round)) {
-    const summary = (await readJsonl<Record<string, unknown>>(store.path(r.round, "metrics.jsonl"))).records.find((m) => m["kind"] === "round");
+    const summary = (await readJsonl<unknown>(store.path(r.round, "metrics.jsonl"))).records.map((m) => readMetricRecord(m, store.runId)).find((m): m is RoundSummaryRecord => m?.kind === "round");
     if (!summary) continue;
     rows.push([
       r.round === 0 ? "0 (SFT)" : String(r.round),
-      pct(summary["accuracy/dev"]),
-      pct(summary["accuracy/test"]),
-      `${pct(summary["pass@k/test"])} (k=${summary["k"]})`,
-      r.round === 0 ? "–" : num(summary["pairs"]),
-      r.round === 0 ? "–" : num(summary["pseudoLabels"]),
-      r.round === 0 ? "–" : pct(summary["rewardAccuracy"]),
-      r.round === 0 ? "–" : num(summary["rewardMargin"], 3),
-      num(summary["tokensPerSecond"]),
-      `${((summary["wallMs"] as number) / 1000).toFixed(0)} s`,
+      pct(summary.devAccuracy),
+      pct(summary.testAccuracy),
+      `${pct(summary.testPassAtK)} (k=${summary.k})`,
+      r.round === 0 ? "–" : num(summary.pairs),
+      r.round === 0 ? "–" : num(summary.pseudoLabels),
+      r.round === 0 ? "–" : pct(summary.rewardAccuracy),
+      r.round === 0 ? "–" : num(summary.rewardMargin, 3),
+      num(summary.tokensPerSecond),
+      `${((summary.wallMs ?? 0) / 1000).toFixed(0)} s`,
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));

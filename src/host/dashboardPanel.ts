@@ -3,7 +3,9 @@ import { WebviewApp } from "./webviewApp";
 import type { LiveMetric, RunController } from "./runController";
 import { checkDashboardMessage, PNG_DATA_URL_PREFIX } from "../shared/dashboardProtocol";
 import type { DashboardFromHost, DashboardToHost, RunStatus } from "../shared/dashboardProtocol";
-import { dashboardState, findRunningRun, findRunningStage, mergeLiveRecords, readDashboard, recordStage, MAX_POINTS, type DashboardModel, type RunCache } from "../core/metrics/dashboardData";
+import { dashboardState, readDashboard, MAX_POINTS, type DashboardModel, type RunCache } from "../core/metrics/dashboardData";
+import { LiveSteps, findRunningStage, mergeLiveRecords } from "../core/metrics/liveMetrics";
+import type { MetricRecord } from "../shared/metricRecord";
 
 const IDLE: RunStatus = { running: false, runId: null, round: null, stage: null, step: null, totalSteps: null };
 /** Live steps are posted in batches: a tiny model trains many steps a second, and a chart need not redraw each. */
@@ -46,10 +48,8 @@ export class DashboardPanel implements vscode.Disposable {
   /** The run the user picked; null follows the newest run. */
   private pinnedRunId: string | null = null;
   private status: RunStatus = IDLE;
-  /** Which run each engine job writes: its metric events do not say. */
-  private readonly jobRuns = new Map<string, string>();
-  /** Step records of stages still running, per run: not in metrics.jsonl yet, so merged again after each re-read. */
-  private readonly live = new Map<string, unknown[]>();
+  /** Step records of stages still running: not in metrics.jsonl yet, so merged again after each re-read. */
+  private readonly live = new LiveSteps();
   private pending: LiveMetric[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
@@ -94,7 +94,6 @@ export class DashboardPanel implements vscode.Disposable {
   private switchWorkspace(uri: vscode.Uri): void {
     this.workspace = uri;
     this.pinnedRunId = null;
-    this.jobRuns.clear();
     this.live.clear();
     this.cache.clear();
     this.watch();
@@ -104,7 +103,6 @@ export class DashboardPanel implements vscode.Disposable {
   private onRunChanged(): void {
     if (!this.runs.running) {
       this.status = IDLE;
-      this.jobRuns.clear();
       this.app.post({ type: "status", status: this.status });
     }
     this.scheduleReload();
@@ -140,17 +138,7 @@ export class DashboardPanel implements vscode.Disposable {
     // With no job running the files are the whole truth: a cancelled stage's live steps are not kept.
     if (!this.runs.running) this.live.clear();
     else await this.statusFromManifest();
-    for (const [runId, records] of this.live) {
-      const run = model.runs.find((r) => r.runId === runId);
-      // A stage's records reach metrics.jsonl when it ends; until then only the live copy has them.
-      const unwritten = records.filter((rec) => {
-        const at = recordStage(rec);
-        return at !== null && !run?.steps.some((s) => s.round === at.round && s.stage === at.stage);
-      });
-      if (unwritten.length === 0) this.live.delete(runId);
-      else this.live.set(runId, unwritten);
-      if (run && unwritten.length > 0) mergeLiveRecords(run, unwritten);
-    }
+    this.live.mergeInto(model);
     this.model = model;
     this.postState();
   }
@@ -164,39 +152,20 @@ export class DashboardPanel implements vscode.Disposable {
     this.status = { running: true, runId: at.runId, round: at.round, stage: at.stage, step: null, totalSteps: null };
   }
 
-  private async runOf(m: LiveMetric): Promise<string | null> {
-    const known = this.jobRuns.get(m.jobId);
-    if (known) return known;
-    const at = recordStage(m.record);
-    if (!at) return null;
-    const runId = await findRunningRun(this.workspace.fsPath, at.round, at.stage);
-    if (runId) this.jobRuns.set(m.jobId, runId);
-    return runId;
-  }
-
   private async flushLive(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
-    const byRun = new Map<string, unknown[]>();
-    for (const m of batch) {
-      const runId = await this.runOf(m);
-      if (!runId) {
-        this.log.warn(`dashboard: a live metric record matched no running stage and was left out: ${JSON.stringify(m.record).slice(0, 200)}`);
-        continue;
-      }
-      const list = byRun.get(runId) ?? [];
-      list.push(m.record);
-      byRun.set(runId, list);
+    // Every record names its run.
+    const byRun = new Map<string, MetricRecord[]>();
+    for (const { record } of batch) {
+      const list = byRun.get(record.runId) ?? [];
+      list.push(record);
+      byRun.set(record.runId, list);
     }
     let reread = false;
     let restate = false;
     for (const [runId, records] of byRun) {
-      const steps = records.filter((r) => (r as { kind?: unknown }).kind === "train");
-      if (steps.length > 0) {
-        const held = this.live.get(runId) ?? [];
-        held.push(...steps);
-        this.live.set(runId, held);
-      }
+      this.live.hold(records);
       const run = this.model?.runs.find((r) => r.runId === runId);
       if (!run) {
         reread = true; // a run this job has just created: read it (the live records are merged in on the way)

@@ -4,12 +4,13 @@ import { CancelledByUser, WorkerExited } from "../worker/client";
 import type { WorkerService } from "./workerService";
 import type { WorkerCommand, WorkerEvent } from "../shared/workerProtocol";
 import { stageLabel } from "../shared/runTypes";
+import type { MetricRecord } from "../shared/metricRecord";
 import { formatDuration } from "../shared/format";
 
-/** A metrics record the engine reported while a job runs; metrics.jsonl gets it only when its stage ends. */
+/** A metrics record the worker reported while a job runs; metrics.jsonl gets it only when its stage ends. */
 export interface LiveMetric {
   jobId: string;
-  record: Readonly<Record<string, string | number | null | undefined>>;
+  record: MetricRecord;
 }
 
 type Job = { kind: "runRound"; newRun?: boolean; round?: number; runId?: string } | { kind: "evaluate" };

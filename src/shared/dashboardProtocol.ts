@@ -5,25 +5,8 @@
  */
 import { checkMessage, MessageError, type Checked, type Fields } from "./messageGuards";
 import type { RunMode } from "./runTypes";
+import type { RoundSummary, StepMetric, TrainStage } from "./metricRecord";
 
-/** The stages that train, and so log one record per optimiser step. */
-export type TrainStage = "warmup" | "dpo" | "sft";
-export const TRAIN_STAGES: readonly TrainStage[] = ["warmup", "dpo", "sft"];
-
-/** Per-step metrics the dashboard keeps (TRL's names, as metrics.jsonl writes them). */
-export const STEP_METRICS = [
-  "loss",
-  "learning_rate",
-  "grad_norm",
-  "tokens_per_second",
-  "rewards/chosen",
-  "rewards/rejected",
-  "rewards/margins",
-  "rewards/accuracies",
-  "logps/chosen",
-  "logps/rejected",
-] as const;
-export type StepMetric = (typeof STEP_METRICS)[number];
 
 /** One curve, as parallel arrays (half the JSON of {x, y} objects). Only finite values are kept. */
 export interface Series {
@@ -45,25 +28,10 @@ export interface StageSteps {
   nonFinite: Partial<Record<StepMetric, { count: number; firstStep: number }>>;
 }
 
-/** A row of the rounds table; null where the round has not produced the number (yet). */
-export interface RoundRow {
+/** A row of the rounds table: the round's summary (null where the round has not produced a number yet) and more. */
+export interface RoundRow extends RoundSummary {
   round: number;
-  devAccuracy: number | null;
-  testAccuracy: number | null;
-  devPassAtK: number | null;
-  testPassAtK: number | null;
-  k: number | null;
   testQuestions: number | null;
-  samples: number | null;
-  positives: number | null;
-  negatives: number | null;
-  pairs: number | null;
-  pseudoLabels: number | null;
-  distinctPerQuestion: number | null;
-  rewardAccuracy: number | null;
-  rewardMargin: number | null;
-  tokensPerSecond: number | null;
-  wallMs: number | null;
   /** The round's summary record exists (its evaluation finished). */
   evaluated: boolean;
 }

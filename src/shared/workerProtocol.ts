@@ -5,6 +5,7 @@
 import type { DatasetReport } from "./datasetTypes";
 import { STAGE_NAMES, type RunManifest, type RunMode, type StageName, type StageState } from "./runTypes";
 import { isRecord as isObject } from "./messageGuards";
+import type { MetricRecord } from "./metricRecord";
 
 export type WorkerCommand =
   | { type: "checkDataset"; id: string; file: string }
@@ -21,7 +22,7 @@ export type WorkerEvent =
   | { type: "log"; id: string | null; level: "info" | "warn" | "error"; message: string }
   | { type: "progress"; id: string; stage: string; done: number; total: number | null; round?: number; etaMs?: number | null }
   | { type: "stage"; id: string; round: number; stage: StageName; state: StageState; counts?: Record<string, number>; error?: string }
-  | { type: "metric"; id: string; record: Record<string, string | number | null | undefined> }
+  | { type: "metric"; id: string; record: MetricRecord }
   | { type: "datasetReport"; id: string; report: DatasetReport }
   | { type: "roundFinished"; id: string; runId: string; round: number }
   | { type: "runStatus"; id: string; runs: RunManifest[] }

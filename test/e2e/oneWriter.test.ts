@@ -34,7 +34,7 @@ test("two rounds on one run: the second is refused with the holder's pid, the fi
   let second: ReturnType<typeof selftrain> | null = null;
   await first.run({ type: "runRound", id: "first", workspace: ws, round: 0 }, (e) => {
     // While the warm-up trains, a second process (the CLI) asks for the same run.
-    if (second === null && e.type === "metric" && e.record["stage"] === "warmup" && e.record["step"] === 2) second = selftrain("round", "-w", ws, "--round", "0");
+    if (second === null && e.type === "metric" && e.record.kind === "train" && e.record.stage === "warmup" && e.record.step === 2) second = selftrain("round", "-w", ws, "--round", "0");
   });
   assert.ok(second !== null, "the second process was started");
   const refused = second as ReturnType<typeof selftrain>;

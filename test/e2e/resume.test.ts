@@ -61,7 +61,7 @@ test("killed with SIGKILL mid-stage, twice, a rerun finishes with the same artef
     return false;
   }), "killed");
   assert.equal(await runThrough(crashed, (e, engine) => {
-    if (e.type === "metric" && e.record["stage"] === "dpo" && e.record["step"] === 2) {
+    if (e.type === "metric" && e.record.kind === "train" && e.record.stage === "dpo" && e.record.step === 2) {
       engine.kill("SIGKILL");
       return true;
     }
@@ -84,7 +84,7 @@ test("a cancel stops a running stage within 2 seconds, leaves it resumable, and 
   const events: WorkerEvent[] = [];
   const outcome = await engine.run({ type: "runRound", id: "c1", workspace: ws, round: 1 }, (e) => {
     events.push(e);
-    if (sentAt === 0 && e.type === "metric" && e.record["stage"] === "warmup" && e.record["step"] === 3) {
+    if (sentAt === 0 && e.type === "metric" && e.record.kind === "train" && e.record.stage === "warmup" && e.record.step === 3) {
       sentAt = Date.now();
       engine.send({ type: "cancel", id: "c1" });
     }

@@ -84,7 +84,9 @@ test("warm-up and one DPO-ST round: every artefact, and every count follows the 
   assert.equal(metrics.filter((m) => m["kind"] === "train" && m["stage"] === "dpo").length, 4);
   assert.equal(metrics.filter((m) => m["kind"] === "train" && m["stage"] === "sft").length, 12);
   const summary = metrics.find((m) => m["kind"] === "round")!;
-  for (const k of ["accuracy/dev", "accuracy/test", "pass@k/test", "pairs", "pseudoLabels", "positives", "negatives", "tokensPerSecond", "wallMs", "device"]) assert.ok(k in summary, k);
+  assert.equal(summary["runId"], runId, "metric records name their run");
+  assert.equal(summary["v"], 2);
+  for (const k of ["devAccuracy", "testAccuracy", "testPassAtK", "pairs", "pseudoLabels", "positives", "negatives", "tokensPerSecond", "wallMs", "device"]) assert.ok(k in summary, k);
   assert.equal(summary["pairs"], pairs.length);
   assert.equal((await read(store, 1, "eval.jsonl")).length, 12);
   assert.ok(metrics.some((m) => m["kind"] === "train" && "rewards/accuracies" in m && "rewards/margins" in m && "logps/chosen" in m));

@@ -3,7 +3,6 @@
  * stage, the per-step curves; plus the warnings. Reading never fails on one bad line or one broken run: what
  * cannot be read becomes a warning, and the rest is shown.
  */
-import { isRecord } from "../../shared/messageGuards";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { RunStore } from "../store/runStore";
@@ -12,8 +11,8 @@ import { selftrainDir } from "../selftrain/workspace";
 import { roundStages } from "../selftrain/stages";
 import { downsample } from "./downsample";
 import { roundWarnings, sortWarnings, stageWarnings, STEP_WARNING_KINDS } from "./metricWarnings";
-import { STEP_METRICS, TRAIN_STAGES } from "../../shared/dashboardProtocol";
-import type { DashboardState, MetricWarning, RoundRow, RunMetrics, RunStatus, StageSteps, StepMetric, StepPoint, TrainStage } from "../../shared/dashboardProtocol";
+import { STEP_METRICS, TRAIN_STAGES, readMetricRecord, type MetricRecord, type RoundSummary, type StepMetric, type TrainStage, type TrainStepRecord } from "../../shared/metricRecord";
+import type { DashboardState, MetricWarning, RoundRow, RunMetrics, RunStatus, StageSteps, StepPoint } from "../../shared/dashboardProtocol";
 import type { RoundRecord, RunMode, StageName } from "../../shared/runTypes";
 
 /** Points kept per curve: more than a chart a few hundred pixels wide can show apart. */
@@ -25,55 +24,8 @@ export interface DashboardModel {
   problems: string[];
 }
 
-export interface TrainMetric {
-  kind: "train";
-  round: number;
-  stage: TrainStage;
-  step: number;
-  totalSteps: number | null;
-  engine: string | null;
-  device: string | null;
-  /** A present metric that is not a finite number is null here (JSON writes NaN and ±Infinity as null). */
-  values: Partial<Record<StepMetric, number | null>>;
-}
-
-export interface RoundMetric {
-  kind: "round";
-  round: number;
-  engine: string | null;
-  device: string | null;
-  fields: Record<string, unknown>;
-}
-
-export type ParsedMetric = TrainMetric | RoundMetric;
-
 function finite(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
-}
-
-function text(v: unknown): string | null {
-  return typeof v === "string" && v.length > 0 ? v : null;
-}
-
-/**
- * One metrics.jsonl record (or live metric event) as the dashboard needs it. Null for a kind it does not
- * chart; throws, with the reason, for a record that claims to be one but lacks what makes it usable.
- */
-export function parseMetricRecord(raw: unknown): ParsedMetric | null {
-  if (!isRecord(raw)) throw new Error("a metrics record must be an object");
-  const round = raw["round"];
-  if (raw["kind"] !== "train" && raw["kind"] !== "round") return null;
-  if (typeof round !== "number" || !Number.isInteger(round) || round < 0) throw new Error(`"round" must be a whole number ≥ 0, got ${JSON.stringify(round)}`);
-  const engine = text(raw["engine"]);
-  const device = text(raw["device"]);
-  if (raw["kind"] === "round") return { kind: "round", round, engine, device, fields: raw };
-  const stage = raw["stage"];
-  if (!(TRAIN_STAGES as readonly unknown[]).includes(stage)) throw new Error(`"stage" must be one of ${TRAIN_STAGES.join(", ")}, got ${JSON.stringify(stage)}`);
-  const step = raw["step"];
-  if (typeof step !== "number" || !Number.isInteger(step) || step < 0) throw new Error(`"step" must be a whole number ≥ 0, got ${JSON.stringify(step)}`);
-  const values: Partial<Record<StepMetric, number | null>> = {};
-  for (const k of STEP_METRICS) if (raw[k] !== undefined) values[k] = finite(raw[k]);
-  return { kind: "train", round, stage: stage as TrainStage, step, totalSteps: finite(raw["totalSteps"]), engine, device, values };
 }
 
 export function emptyStageSteps(round: number, stage: TrainStage, totalSteps: number | null = null): StageSteps {
@@ -81,9 +33,11 @@ export function emptyStageSteps(round: number, stage: TrainStage, totalSteps: nu
 }
 
 /** Appends one step to a stage's curves, counting the values that are not numbers; returns what was kept. */
-function addStep(s: StageSteps, m: TrainMetric): StepPoint {
+export function addStep(s: StageSteps, m: TrainStepRecord): StepPoint {
   const point: StepPoint = { step: m.step, values: {} };
-  for (const [k, v] of Object.entries(m.values) as Array<[StepMetric, number | null]>) {
+  for (const k of STEP_METRICS) {
+    const v = m[k];
+    if (v === undefined) continue;
     if (v === null) {
       const bad = (s.nonFinite[k] ??= { count: 0, firstStep: m.step });
       bad.count++;
@@ -101,20 +55,20 @@ function addStep(s: StageSteps, m: TrainMetric): StepPoint {
   return point;
 }
 
-function downsampleStage(s: StageSteps, maxPoints: number): void {
+export function downsampleStage(s: StageSteps, maxPoints: number): void {
   for (const k of Object.keys(s.series) as StepMetric[]) s.series[k] = downsample(s.series[k]!, maxPoints);
 }
 
 const stageOrder = (s: TrainStage): number => TRAIN_STAGES.indexOf(s);
 
-function sortSteps(list: StageSteps[]): void {
+export function sortSteps(list: StageSteps[]): void {
   list.sort((a, b) => a.round - b.round || stageOrder(a.stage) - stageOrder(b.stage));
 }
 
 /** A round's row: its summary record where there is one, else the counts its finished stages wrote to the manifest. */
-export function roundRow(round: number, mode: RunMode, summary: Record<string, unknown> | undefined, stages: RoundRecord["stages"]): RoundRow {
+export function roundRow(round: number, mode: RunMode, summary: RoundSummary | undefined, stages: RoundRecord["stages"]): RoundRow {
   const has = new Set<StageName>(roundStages(round, mode));
-  const s = (k: string): number | null => (summary ? finite(summary[k]) : null);
+  const s = (k: keyof RoundSummary): number | null => summary?.[k] ?? null;
   const c = (stage: StageName, k: string): number | null => finite(stages[stage]?.counts?.[k]);
   const pairs = has.has("pairs");
   const labels = has.has("pseudo-labels");
@@ -123,10 +77,10 @@ export function roundRow(round: number, mode: RunMode, summary: Record<string, u
   const sampled = [c("sample-dpo", "samples"), c("sample-sft", "samples")].filter((v): v is number => v !== null);
   return {
     round,
-    devAccuracy: s("accuracy/dev") ?? c("eval", "devAccuracy"),
-    testAccuracy: s("accuracy/test") ?? c("eval", "testAccuracy"),
-    devPassAtK: s("pass@k/dev") ?? c("eval", "devPassAtK"),
-    testPassAtK: s("pass@k/test") ?? c("eval", "testPassAtK"),
+    devAccuracy: s("devAccuracy") ?? c("eval", "devAccuracy"),
+    testAccuracy: s("testAccuracy") ?? c("eval", "testAccuracy"),
+    devPassAtK: s("devPassAtK") ?? c("eval", "devPassAtK"),
+    testPassAtK: s("testPassAtK") ?? c("eval", "testPassAtK"),
     k: s("k"),
     testQuestions: c("eval", "testQuestions"),
     // Round 0 (the warm-up) samples nothing, builds no pairs and keeps no labels: "—", not 0.
@@ -173,8 +127,8 @@ export async function readRunMetrics(dir: string, runId: string, maxPoints = MAX
   const manifest = store.manifest;
   const warnings: MetricWarning[] = [];
   // Keyed by step so that a record written twice (an interrupted attempt's leftovers) counts once, the later winning.
-  const steps = new Map<string, { round: number; stage: TrainStage; byStep: Map<number, TrainMetric> }>();
-  const summaries = new Map<number, Record<string, unknown>>();
+  const steps = new Map<string, { round: number; stage: TrainStage; byStep: Map<number, TrainStepRecord> }>();
+  const summaries = new Map<number, RoundSummary>();
   let engine: string | null = null;
   let device: string | null = null;
   let summaryEngine: string | null = null;
@@ -182,22 +136,22 @@ export async function readRunMetrics(dir: string, runId: string, maxPoints = MAX
   for (const { round } of manifest.rounds) {
     const bad: string[] = [];
     await eachMetricLine(store.path(round, "metrics.jsonl"), (value, line) => {
-      let m: ParsedMetric | null;
+      let m: MetricRecord | null;
       try {
-        m = parseMetricRecord(value);
+        m = readMetricRecord(value, runId);
       } catch (e) {
         bad.push(`line ${line}: ${e instanceof Error ? e.message : String(e)}`);
         return;
       }
       if (m === null) return;
       if (m.kind === "round") {
-        summaries.set(m.round, m.fields);
+        summaries.set(m.round, m);
         summaryEngine = m.engine ?? summaryEngine;
         summaryDevice = m.device ?? summaryDevice;
         return;
       }
       const key = `${m.round}:${m.stage}`;
-      const entry = steps.get(key) ?? { round: m.round, stage: m.stage, byStep: new Map<number, TrainMetric>() };
+      const entry = steps.get(key) ?? { round: m.round, stage: m.stage, byStep: new Map<number, TrainStepRecord>() };
       entry.byStep.set(m.step, m);
       steps.set(key, entry);
       engine = m.engine ?? engine;
@@ -300,94 +254,6 @@ export async function readDashboard(workspace: string, maxPoints = MAX_POINTS, c
   return { runs, problems };
 }
 
-/** New points of one stage, as the webview appends them. */
-export interface LiveAppend {
-  round: number;
-  stage: TrainStage;
-  totalSteps: number | null;
-  /** The stage started again (step 1 after later steps): the earlier points are gone. */
-  reset: boolean;
-  points: StepPoint[];
-}
-
-export interface LiveMerge {
-  appended: LiveAppend[];
-  /** A round summary arrived: the rounds table changed. */
-  roundsChanged: boolean;
-  /** Records that could not be used, one reason each. */
-  rejected: string[];
-}
-
-/**
- * Merges records that arrive live (the engine's metric events) into a run, in place: steps are appended to
- * their stage's curves (a repeat of a step already held is skipped; step 1 after later steps restarts the
- * stage), a round summary replaces its row, and the warnings of what changed are computed again. A curve
- * that grows past twice `maxPoints` is downsampled back to `maxPoints`, so a long live stage stays bounded.
- */
-export function mergeLiveRecords(run: RunMetrics, records: readonly unknown[], maxPoints = MAX_POINTS): LiveMerge {
-  const appended: LiveAppend[] = [];
-  const rejected: string[] = [];
-  const touched = new Set<StageSteps>();
-  let roundsChanged = false;
-  for (const raw of records) {
-    let m: ParsedMetric | null;
-    try {
-      m = parseMetricRecord(raw);
-    } catch (e) {
-      rejected.push(e instanceof Error ? e.message : String(e));
-      continue;
-    }
-    if (m === null) continue;
-    run.engine = m.engine ?? run.engine;
-    run.device = m.device ?? run.device;
-    if (m.kind === "round") {
-      const fresh = roundRow(m.round, run.mode, m.fields, {});
-      const i = run.rounds.findIndex((r) => r.round === m.round);
-      const old = i >= 0 ? run.rounds[i]! : undefined;
-      // What only the manifest knows (the number of test questions) stays.
-      const row = old ? (Object.fromEntries(Object.entries(fresh).map(([k, v]) => [k, v ?? old[k as keyof RoundRow]])) as unknown as RoundRow) : fresh;
-      if (i >= 0) run.rounds[i] = row;
-      else {
-        run.rounds.push(row);
-        run.rounds.sort((a, b) => a.round - b.round);
-      }
-      roundsChanged = true;
-      continue;
-    }
-    let s = run.steps.find((x) => x.round === m.round && x.stage === m.stage);
-    if (!s) {
-      s = emptyStageSteps(m.round, m.stage, m.totalSteps);
-      run.steps.push(s);
-      sortSteps(run.steps);
-    }
-    let last = appended[appended.length - 1];
-    if (!last || last.round !== s.round || last.stage !== s.stage) {
-      last = { round: s.round, stage: s.stage, totalSteps: s.totalSteps, reset: false, points: [] };
-      appended.push(last);
-    }
-    if (s.recorded > 0 && m.step <= s.lastStep) {
-      if (m.step > 1) continue;
-      Object.assign(s, emptyStageSteps(s.round, s.stage, m.totalSteps));
-      last.reset = true;
-      last.points = [];
-    }
-    last.points.push(addStep(s, m));
-    last.totalSteps = s.totalSteps;
-    touched.add(s);
-  }
-  for (const s of touched) {
-    run.warnings = run.warnings.filter((w) => !(w.round === s.round && w.stage === s.stage && STEP_WARNING_KINDS.includes(w.kind)));
-    run.warnings.push(...stageWarnings(run.runId, s));
-    if (Object.values(s.series).some((v) => v.x.length > 2 * maxPoints)) downsampleStage(s, maxPoints);
-  }
-  if (roundsChanged) {
-    run.warnings = run.warnings.filter((w) => w.kind !== "no-pairs" && w.kind !== "accuracy-drop");
-    run.warnings.push(...roundWarnings(run.runId, run.mode, run.rounds));
-  }
-  sortWarnings(run.warnings);
-  return { appended: appended.filter((a) => a.points.length > 0 || a.reset), roundsChanged, rejected };
-}
-
 /** What the webview gets: every run's table and warnings, the shown run's curves (the default: the newest run). */
 export function dashboardState(model: DashboardModel, selectedRunId: string | null, status: RunStatus): DashboardState {
   const selected = model.runs.find((r) => r.runId === selectedRunId) ?? model.runs[model.runs.length - 1] ?? null;
@@ -397,50 +263,4 @@ export function dashboardState(model: DashboardModel, selectedRunId: string | nu
     status,
     problems: model.problems,
   };
-}
-
-/** Stages marked running in any run's manifest, the latest started first. */
-async function runningStages(workspace: string): Promise<Array<{ runId: string; round: number; stage: StageName; startedAt: string }>> {
-  const dir = selftrainDir(workspace);
-  const found: Array<{ runId: string; round: number; stage: StageName; startedAt: string }> = [];
-  for (const id of RunStore.list(dir)) {
-    let store: RunStore;
-    try {
-      store = await RunStore.open(dir, id);
-    } catch {
-      continue;
-    }
-    for (const r of store.manifest.rounds) {
-      for (const [stage, st] of Object.entries(r.stages) as Array<[StageName, { state: string; startedAt?: string } | undefined]>) {
-        if (st?.state === "running") found.push({ runId: id, round: r.round, stage, startedAt: st.startedAt ?? "" });
-      }
-    }
-  }
-  return found.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : 0));
-}
-
-/**
- * The run a live record belongs to: the engine's metric events do not name it, but the runner marks a stage
- * running in the manifest before the stage reports anything. Several candidates (a crashed run left a stage
- * marked running) resolve to the one that started last.
- */
-export async function findRunningRun(workspace: string, round: number, stage: StageName): Promise<string | null> {
-  return (await runningStages(workspace)).find((s) => s.round === round && s.stage === stage)?.runId ?? null;
-}
-
-/** The stage running now (the latest started, should a crashed run still say running), for the dashboard's status line. */
-export async function findRunningStage(workspace: string): Promise<{ runId: string; round: number; stage: StageName } | null> {
-  const s = (await runningStages(workspace))[0];
-  return s ? { runId: s.runId, round: s.round, stage: s.stage } : null;
-}
-
-/** The stage a record belongs to in the manifest: a step record its training stage, a round summary the evaluation. */
-export function recordStage(raw: unknown): { round: number; stage: StageName } | null {
-  try {
-    const m = parseMetricRecord(raw);
-    if (m === null) return null;
-    return { round: m.round, stage: m.kind === "round" ? "eval" : m.stage };
-  } catch {
-    return null;
-  }
 }

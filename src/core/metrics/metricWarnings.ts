@@ -3,7 +3,8 @@
  * made-up curves. A rule speaks only when the evidence is more than noise: a trend must be significant,
  * "stuck" must last a window of steps, an accuracy drop must exceed what the evaluation's size explains.
  */
-import type { MetricWarning, RoundRow, Series, StageSteps, StepMetric, TrainStage, WarningKind } from "../../shared/dashboardProtocol";
+import type { MetricWarning, RoundRow, Series, StageSteps, WarningKind } from "../../shared/dashboardProtocol";
+import type { StepMetric, TrainStage } from "../../shared/metricRecord";
 import { stageLabel, type RunMode } from "../../shared/runTypes";
 
 /** Below this a loss counts as zero: a DPO margin of ~7/beta, an SFT model certain of every target token. */

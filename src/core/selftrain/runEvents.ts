@@ -1,7 +1,5 @@
 import type { StageName, StageState } from "../../shared/runTypes";
-
-/** One metrics.jsonl record: a training step (TRL's names), or a round summary. */
-export type MetricRecord = { kind: "train" | "round"; round: number; stage?: string } & Record<string, string | number | null | undefined>;
+import type { MetricRecord } from "../../shared/metricRecord";
 
 /** What the runner reports while it works; the worker process turns these into protocol events. */
 export interface RunnerEvents {

@@ -22,7 +22,8 @@ import type { HumanDecisions } from "./humanView";
 import type { SelfTrainConfig, StageTraining } from "./config";
 import type { Example } from "../data/example";
 import type { StageName, SampleRecord, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
-import type { MetricRecord, RunnerEvents } from "./runEvents";
+import type { RunnerEvents } from "./runEvents";
+import { METRICS_FORMAT_VERSION, type MetricRecord, type RoundSummaryRecord, type TrainStage, type TrainStepRecord } from "../../shared/metricRecord";
 import { roundStages } from "./stages";
 
 export interface RunnerOptions {
@@ -128,7 +129,7 @@ export class SelfTrainRunner {
       const logs = await trainSft(engine, data, s, { onStep: (l) => this.stepMetric(round, stage, l, engine), shouldStop: this.o.shouldStop });
       await this.appendMetrics(round, logs.map((l) => this.trainRecord(round, stage, l, engine)));
       await this.save(outDir, { ...ckpt, weights: await engine.getWeights() }, { round: String(round), stage });
-      return { steps: logs.length, examples: data.length, tokens: logs.reduce((a, l) => a + l.tokens, 0), ms: logs.at(-1)?.elapsed_ms ?? 0, finalLoss: logs.at(-1)?.loss ?? 0 };
+      return { steps: logs.length, examples: data.length, tokens: logs.reduce((a, l) => a + l.tokens, 0), ms: logs.at(-1)?.elapsedMs ?? 0, finalLoss: logs.at(-1)?.loss ?? 0 };
     } finally {
       engine.dispose();
     }
@@ -242,7 +243,7 @@ export class SelfTrainRunner {
       await this.save(this.o.store.checkpointDir(round, "dpo"), { ...ckpt, weights: await engine.getWeights() }, { round: String(round), stage: "dpo" });
       const last = logs.slice(-Math.max(1, Math.ceil(logs.length / 10)));
       const mean = (k: "rewards/accuracies" | "rewards/margins"): number => last.reduce((a, l) => a + (l.dpo?.[k] ?? 0), 0) / last.length;
-      return { steps: logs.length, pairs: pairs.length, tokens: logs.reduce((a, l) => a + l.tokens, 0), ms: logs.at(-1)?.elapsed_ms ?? 0, finalLoss: logs.at(-1)?.loss ?? 0, rewardAccuracy: mean("rewards/accuracies"), rewardMargin: mean("rewards/margins") };
+      return { steps: logs.length, pairs: pairs.length, tokens: logs.reduce((a, l) => a + l.tokens, 0), ms: logs.at(-1)?.elapsedMs ?? 0, finalLoss: logs.at(-1)?.loss ?? 0, rewardAccuracy: mean("rewards/accuracies"), rewardMargin: mean("rewards/margins") };
     } finally {
       engine.dispose();
     }
@@ -286,16 +287,17 @@ export class SelfTrainRunner {
     return counts;
   }
 
-  private roundSummary(round: number, evalCounts: Record<string, number>, engine: ComputeEngine): MetricRecord {
+  private roundSummary(round: number, evalCounts: Record<string, number>, engine: ComputeEngine): RoundSummaryRecord {
     const st = (s: StageName): Record<string, number> => this.o.store.stage(round, s).counts ?? {};
     const stages: StageName[] = roundStages(round, this.o.store.manifest.mode).filter((s) => s !== "eval");
     const tokens = stages.reduce((a, s) => a + (st(s)["tokens"] ?? 0), 0);
     const ms = stages.reduce((a, s) => a + (st(s)["ms"] ?? 0), 0);
     const pl = st("pseudo-labels");
     return {
-      kind: "round", round, mode: this.o.store.manifest.mode, time: new Date().toISOString(), engine: engine.name, device: engine.device,
-      "accuracy/dev": evalCounts["devAccuracy"] ?? null, "accuracy/test": evalCounts["testAccuracy"] ?? null,
-      "pass@k/dev": evalCounts["devPassAtK"] ?? null, "pass@k/test": evalCounts["testPassAtK"] ?? null, k: this.c.eval.passK,
+      kind: "round", v: METRICS_FORMAT_VERSION, runId: this.o.store.runId, round, mode: this.o.store.manifest.mode, time: new Date().toISOString(), engine: engine.name, device: engine.device,
+      // The eval stage's counts already use the summary's names.
+      devAccuracy: evalCounts["devAccuracy"] ?? null, testAccuracy: evalCounts["testAccuracy"] ?? null,
+      devPassAtK: evalCounts["devPassAtK"] ?? null, testPassAtK: evalCounts["testPassAtK"] ?? null, k: this.c.eval.passK,
       samples: (st("sample-dpo")["samples"] ?? 0) + (st("sample-sft")["samples"] ?? 0),
       positives: st("pairs")["positives"] ?? 0, negatives: st("pairs")["negatives"] ?? 0, pairs: st("pairs")["pairs"] ?? 0,
       pseudoLabels: pl["kept"] ?? 0, distinctPerQuestion: pl["questions"] ? (pl["kept"] ?? 0) / pl["questions"] : 0,
@@ -305,14 +307,14 @@ export class SelfTrainRunner {
     };
   }
 
-  private trainRecord(round: number, stage: "warmup" | "dpo" | "sft", l: StepLog, engine: ComputeEngine): MetricRecord {
-    const { dpo, ...rest } = l;
-    return { kind: "train", round, stage, engine: engine.name, device: engine.device, ...rest, ...(dpo ?? {}) };
+  private trainRecord(round: number, stage: TrainStage, l: StepLog, engine: ComputeEngine): TrainStepRecord {
+    const { dpo, ...step } = l;
+    return { kind: "train", v: METRICS_FORMAT_VERSION, runId: this.o.store.runId, round, stage, engine: engine.name, device: engine.device, ...step, ...(dpo ?? {}) };
   }
 
-  private stepMetric(round: number, stage: "warmup" | "dpo" | "sft", l: StepLog, engine: ComputeEngine): void {
+  private stepMetric(round: number, stage: TrainStage, l: StepLog, engine: ComputeEngine): void {
     this.o.events.metric(this.trainRecord(round, stage, l, engine));
-    this.o.events.progress({ round, stage, done: l.step, total: l.totalSteps, etaMs: (l.elapsed_ms / l.step) * (l.totalSteps - l.step) });
+    this.o.events.progress({ round, stage, done: l.step, total: l.totalSteps, etaMs: (l.elapsedMs / l.step) * (l.totalSteps - l.step) });
   }
 
   /** A checkpoint, with the run's whole config beside it (so every model says how it was made). */

@@ -29,8 +29,8 @@ export interface StepLog {
   grad_norm: number;
   /** Completion tokens trained on in this step (both sides of each pair for DPO). */
   tokens: number;
-  tokens_per_second: number;
-  elapsed_ms: number;
+  tokensPerSecond: number;
+  elapsedMs: number;
   dpo?: Omit<DpoMetrics, "loss">;
 }
 
@@ -115,7 +115,7 @@ async function trainLoop<M extends { loss: number }>(
     const lr = cosineWithWarmup(step, s.steps, warm, s.learningRate);
     const { gradNorm } = await engine.optimizerStep(lr, s.optimizer ?? DEFAULT_OPTIMIZER);
     const ms = Date.now() - t0;
-    const log: StepLog = { step: step + 1, totalSteps: s.steps, ...toLog(mean as M), learning_rate: lr, grad_norm: gradNorm, tokens, tokens_per_second: (tokens * 1000) / Math.max(1, ms), elapsed_ms: Date.now() - started };
+    const log: StepLog = { step: step + 1, totalSteps: s.steps, ...toLog(mean as M), learning_rate: lr, grad_norm: gradNorm, tokens, tokensPerSecond: (tokens * 1000) / Math.max(1, ms), elapsedMs: Date.now() - started };
     logs.push(log);
     cb.onStep?.(log);
   }

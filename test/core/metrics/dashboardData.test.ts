@@ -4,7 +4,8 @@ import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { RunStore } from "../../../src/core/store/runStore";
 import { selftrainDir } from "../../../src/core/selftrain/workspace";
-import { dashboardState, findRunningRun, findRunningStage, mergeLiveRecords, readDashboard, readRunMetrics, MAX_POINTS, type RunCache } from "../../../src/core/metrics/dashboardData";
+import { dashboardState, readDashboard, readRunMetrics, MAX_POINTS, type RunCache } from "../../../src/core/metrics/dashboardData";
+import { findRunningStage, mergeLiveRecords } from "../../../src/core/metrics/liveMetrics";
 import type { RunMode, StageName } from "../../../src/shared/runTypes";
 import type { RunStatus } from "../../../src/shared/dashboardProtocol";
 import { tempDir } from "../../helpers/paths";
@@ -98,7 +99,7 @@ test("a run's rounds table and per-stage step curves are read from its files", a
   assert.deepEqual(dpo.series["rewards/margins"]!.y.slice(0, 3), [0.022, 0.044, 0.066]);
   assert.deepEqual(dpo.series["loss"]!.x, steps(20));
   assert.equal(dpo.series["learning_rate"]!.y.length, 20);
-  assert.deepEqual(Object.keys(run.steps[2]!.series).sort(), ["grad_norm", "learning_rate", "loss", "tokens_per_second"]);
+  assert.deepEqual(Object.keys(run.steps[2]!.series).sort(), ["grad_norm", "learning_rate", "loss", "tokensPerSecond"]);
   assert.deepEqual(run.steps[0]!.series["loss"]!.y.slice(0, 2), [3, 1.5]);
   assert.deepEqual(run.warnings, [], "healthy curves raise no warning");
 });
@@ -300,20 +301,20 @@ test("a live curve past twice the point budget is downsampled back to it", async
   assert.equal(run.steps[0]!.recorded, 21);
 });
 
-test("a live record is matched to the run whose stage is running, the latest started when several are; the status line finds the stage", async (t) => {
+test("the status line finds the running stage: the latest started, one that logs no steps, never one whose process is gone", async (t) => {
   const ws = tempDir(t);
   const a = await RunStore.create(selftrainDir(ws), { runId: "a", mode: "dpo-st" });
   const b = await RunStore.create(selftrainDir(ws), { runId: "b", mode: "dpo-st" });
-  assert.equal(await findRunningRun(ws, 1, "dpo"), null);
+  assert.equal(await findRunningStage(ws), null);
   await a.setStage(1, "dpo", { state: "running", startedAt: "2026-11-25T10:00:00.000Z" });
-  assert.equal(await findRunningRun(ws, 1, "dpo"), "a");
-  assert.equal(await findRunningRun(ws, 1, "sft"), null);
-  // "a" crashed and still says running; "b" started later and is the one reporting.
+  assert.deepEqual(await findRunningStage(ws), { runId: "a", round: 1, stage: "dpo" });
+  // "a" still says running; "b" started later and is the one reporting.
   await b.setStage(1, "dpo", { state: "running", startedAt: "2026-11-25T11:00:00.000Z" });
-  assert.equal(await findRunningRun(ws, 1, "dpo"), "b");
   assert.deepEqual(await findRunningStage(ws), { runId: "b", round: 1, stage: "dpo" });
   await b.setStage(1, "dpo", { state: "done" });
   await b.setStage(1, "sample-sft", { state: "running", startedAt: "2026-11-25T11:30:00.000Z" });
   assert.deepEqual(await findRunningStage(ws), { runId: "b", round: 1, stage: "sample-sft" }, "a stage that logs no steps is found too");
-  assert.equal(await findRunningRun(ws, 1, "dpo"), "a");
+  // A stage whose process is gone (a kill) is interrupted, not running.
+  await b.setStage(1, "sample-sft", { pid: 2 ** 30 });
+  assert.deepEqual(await findRunningStage(ws), { runId: "a", round: 1, stage: "dpo" });
 });

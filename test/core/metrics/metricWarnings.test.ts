@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { roundWarnings, sortWarnings, stageWarnings, stepWindow, trend } from "../../../src/core/metrics/metricWarnings";
 import { lttbIndices } from "../../../src/core/metrics/downsample";
-import type { MetricWarning, RoundRow, StageSteps, StepMetric, TrainStage } from "../../../src/shared/dashboardProtocol";
+import type { MetricWarning, RoundRow, StageSteps } from "../../../src/shared/dashboardProtocol";
+import type { StepMetric, TrainStage } from "../../../src/shared/metricRecord";
 
 /** A stage with steps 1…n for the given curves; totalSteps defaults to the longest curve. */
 function stage(kind: TrainStage, curves: Partial<Record<StepMetric, number[]>>, totalSteps?: number, round = 2): StageSteps {
