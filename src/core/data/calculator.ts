@@ -4,7 +4,7 @@
  * A small recursive-descent parser over a closed grammar; model output is never handed to a language's
  * `eval` or `Function`:
  *   expr   := term (('+' | '-') term)*
- *   term   := unary (('*' | '/') unary)*
+ *   term   := unary (('*' | '/' | '//') unary)*        '//' is floor division, as in GSM8K's own calculator
  *   unary  := ('-' | '+') unary | atom
  *   atom   := number | '(' expr ')'
  *   number := digits with optional ',' thousands groups and optional '.' fraction, or '.' digits
@@ -58,12 +58,15 @@ class Parser {
       const op = this.src[this.pos];
       if (op !== "*" && op !== "/") return value;
       this.pos++;
+      // GSM8K's annotations were computed in Python: '//' floors toward −∞ (two of its training rationales use it).
+      const floor = op === "/" && this.src[this.pos] === "/";
+      if (floor) this.pos++;
       const rhs = this.unary();
       if (op === "*") {
         value = value * rhs;
       } else {
         if (rhs === 0) throw new CalcError("division by zero");
-        value = value / rhs;
+        value = floor ? Math.floor(value / rhs) : value / rhs;
       }
     }
   }

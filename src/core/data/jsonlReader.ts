@@ -1,6 +1,5 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
-import { createInterface } from "node:readline";
 import { basename } from "node:path";
 import { extractFinalAnswer } from "./answerCheck";
 import type { Example } from "./example";
@@ -70,15 +69,40 @@ function typeName(v: unknown): string {
   return `a ${typeof v}`;
 }
 
+/** The raw lines of a file as bytes (without "\n"), with 1-based numbers; a final line without "\n" counts too. */
+async function* byteLines(stream: AsyncIterable<Buffer>): AsyncGenerator<{ bytes: Buffer; line: number }> {
+  let carry: Buffer = Buffer.alloc(0);
+  let line = 0;
+  for await (const chunk of stream) {
+    let buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+    let start = 0;
+    for (let nl = buf.indexOf(0x0a); nl !== -1; nl = buf.indexOf(0x0a, start)) {
+      yield { bytes: buf.subarray(start, nl), line: ++line };
+      start = nl + 1;
+    }
+    buf = buf.subarray(start);
+    // A line that will be refused as too long is not held whole: its start is enough to say so.
+    carry = buf.length > 4 * MAX_LINE_CHARS + 4 ? buf.subarray(0, 4 * MAX_LINE_CHARS + 4) : Buffer.from(buf);
+  }
+  if (carry.length > 0) yield { bytes: carry, line: ++line };
+}
+
+/** An example with the line it was read from, for reports that point into the file. */
+export interface ExampleAt {
+  example: Example;
+  line: number;
+}
+
 /**
- * Streams the examples of a GSM8K-style JSONL file, line by line; the file is never held in memory whole.
- * Blank lines are skipped; a byte-order mark is ignored.
+ * Streams the examples of a GSM8K-style JSONL file with their line numbers; the file is never held in memory
+ * whole. Blank lines are skipped; a byte-order mark is ignored. Text must be valid UTF-8: a line that is not is a
+ * bad line, never silently re-decoded with replacement characters.
  */
-export async function* readExamples(file: string, options: ReadOptions = {}): AsyncGenerator<Example> {
+export async function* readExampleLines(file: string, options: ReadOptions = {}): AsyncGenerator<ExampleAt> {
   const idPrefix = options.idPrefix ?? basename(file).replace(/\.[^.]*$/, "");
   // A folder opens without error on Linux and fails only on the first read: tell it apart up front.
   if ((await stat(file).catch(() => null))?.isDirectory()) throw new Error(`${file}: is a folder, not a file`);
-  const stream = createReadStream(file, { encoding: "utf8" });
+  const stream = createReadStream(file);
   const opened = new Promise<void>((resolve, reject) => {
     stream.once("open", () => resolve());
     stream.once("error", reject);
@@ -90,27 +114,47 @@ export async function* readExamples(file: string, options: ReadOptions = {}): As
     const reason = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder, not a file" : String(e);
     throw new Error(`${file}: ${reason}`);
   }
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
-  let lineNumber = 0;
+  const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   try {
-    for await (let text of lines) {
-      lineNumber++;
-      if (lineNumber === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      if (text.trim().length === 0) continue;
+    for await (const { bytes, line: lineNumber } of byteLines(stream as AsyncIterable<Buffer>)) {
       try {
-        if (text.length > MAX_LINE_CHARS) {
-          throw new DatasetLineError(file, lineNumber, `line longer than ${MAX_LINE_CHARS} characters`);
+        if (bytes.length > 4 * MAX_LINE_CHARS) throw new DatasetLineError(file, lineNumber, `line longer than ${MAX_LINE_CHARS} characters`);
+        let text: string;
+        try {
+          text = utf8.decode(bytes);
+        } catch {
+          throw new DatasetLineError(file, lineNumber, `not valid UTF-8 text (at byte ${firstInvalidUtf8(bytes) + 1} of the line); save the file as UTF-8`);
         }
-        yield parseExampleLine(text, lineNumber, file, idPrefix);
+        if (text.endsWith("\r")) text = text.slice(0, -1);
+        if (lineNumber === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+        if (text.trim().length === 0) continue;
+        if (text.length > MAX_LINE_CHARS) throw new DatasetLineError(file, lineNumber, `line longer than ${MAX_LINE_CHARS} characters`);
+        yield { example: parseExampleLine(text, lineNumber, file, idPrefix), line: lineNumber };
       } catch (e) {
         if (!(e instanceof DatasetLineError) || options.onBadLine !== "collect") throw e;
         options.onError?.(e);
       }
     }
   } finally {
-    lines.close();
     stream.destroy();
   }
+}
+
+/** Offset of the first byte that does not start or continue a UTF-8 character, for the message. */
+function firstInvalidUtf8(b: Uint8Array): number {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    const more = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 : c >= 0xe0 && c < 0xf0 ? 2 : c >= 0xf0 && c < 0xf5 ? 3 : -1;
+    if (more < 0) return i;
+    for (let k = 1; k <= more; k++) if (i + k >= b.length || (b[i + k]! & 0xc0) !== 0x80) return i;
+    i += more + 1;
+  }
+  return b.length;
+}
+
+/** The examples of a data set file, in order (readExampleLines without the line numbers). */
+export async function* readExamples(file: string, options: ReadOptions = {}): AsyncGenerator<Example> {
+  for await (const { example } of readExampleLines(file, options)) yield example;
 }
 
 export interface DatasetReadResult {

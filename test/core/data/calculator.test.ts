@@ -82,3 +82,14 @@ test("calculator trigger fires only on a complete `<<expr=` of calculator charac
   assert.equal(calculatorCompletion("16-3"), "13>>");
   assert.equal(calculatorCompletion("10/4"), "2.5>>");
 });
+
+test("'//' is floor division, as in GSM8K's own calculator (toward −∞, by zero refused)", () => {
+  const value = (e: string): number | string => {
+    const r = evaluate(e);
+    return r.ok ? r.value : r.reason;
+  };
+  assert.deepEqual(["560//10", "180//3", "7//2", "-7//2", "2*7//3", "7.5//2"].map(value), [56, 60, 3, -4, 4, 3]);
+  assert.equal(value("1//0"), "division by zero");
+  assert.equal(evaluate("3///2").ok, false);
+  assert.deepEqual(checkArithmetic("He kept <<560//10=56>>56 and <<180//3=61>>61.").map((c) => c.verdict.kind), ["ok", "wrong"]);
+});

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readExamples } from "../../../src/core/data/jsonlReader";
 import { checkArithmetic, findAnnotations } from "../../../src/core/data/annotations";
+import { inspectDataset, formatDatasetReport } from "../../../src/core/data/datasetReport";
 import { gsm8kDir, GSM8K_ABSENT } from "../../helpers/paths";
 
 const dir = gsm8kDir();
@@ -52,4 +53,13 @@ test("findAnnotations agrees with a plain scan on GSM8K test", { skip: dir ? fal
     const spans = findAnnotations(ex.rationale);
     for (const s of spans) assert.ok(ex.rationale.slice(s.start, s.end).startsWith("<<") && ex.rationale.slice(s.start, s.end).endsWith(">>"));
   }
+});
+
+test("GSM8K: `check` judges every training annotation ('//' included) and names the one test annotation it cannot judge", { skip: dir ? false : GSM8K_ABSENT }, async () => {
+  const train = await inspectDataset(join(dir!, "train.jsonl"));
+  assert.equal(train.annotationsUnparseable + train.annotationsBadResult, 0, JSON.stringify(train.unjudged));
+  const test = await inspectDataset(join(dir!, "test.jsonl"));
+  assert.deepEqual(test.unjudged.map((u) => [u.line, u.annotation]), [[320, "<<3/4=3/4>>"]]);
+  assert.equal(test.annotationsBadResult, 1);
+  assert.match(formatDatasetReport(test), /cannot judge: .*test\.jsonl:320 <<3\/4=3\/4>> \(the written result "3\/4" is not a number \(the expression gives 0\.75\)\)/);
 });

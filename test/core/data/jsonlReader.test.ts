@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readExamples, readDataset, DatasetLineError } from "../../../src/core/data/jsonlReader";
+import { inspectDataset } from "../../../src/core/data/datasetReport";
 import { tempDir } from "../../helpers/paths";
 
 const good = (q: string, a: string) => JSON.stringify({ question: q, answer: a });
@@ -61,4 +62,22 @@ test("a missing file is named in the error", async () => {
 test("a folder given as a data file is named in the error", async (t) => {
   const dir = tempDir(t);
   await assert.rejects(readDataset(dir), new RegExp(`^Error: ${dir.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: is a folder, not a file$`));
+});
+
+test("text that is not valid UTF-8 is a bad line with its number, never re-decoded with replacement characters; an empty file is reported", async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, "latin1.jsonl");
+  const line = (q: string) => Buffer.from(JSON.stringify({ question: q, answer: "1+1=<<1+1=2>>2\n#### 2" }) + "\n", "utf8");
+  // "Café" saved as Latin-1: é is the single byte 0xE9.
+  const latin1 = Buffer.from('{"question": "Caf\xe9 sells 1+1 cakes?", "answer": "#### 2"}\n', "latin1");
+  writeFileSync(file, Buffer.concat([line("A real question? ✓"), latin1, line("Another one?")]));
+  const { examples, errors } = await readDataset(file);
+  assert.deepEqual(examples.map((e) => e.question), ["A real question? ✓", "Another one?"]);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!.message, /latin1\.jsonl:2: not valid UTF-8 text \(at byte 18 of the line\); save the file as UTF-8/);
+  const empty = join(dir, "empty.jsonl");
+  writeFileSync(empty, "\n\n");
+  const report = await inspectDataset(empty);
+  assert.equal(report.errorCount, 1);
+  assert.match(report.errors[0]!.message, /empty\.jsonl: the file has no examples \(it is empty or blank\)/);
 });
