@@ -62,6 +62,8 @@ export class RunController implements vscode.Disposable {
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
       const client = await this.engine.get();
       this.active = { id, cancel: () => client.send({ type: "cancel", id }) };
+      // ▶ greys out and ■ Stop shows in the explorer's title bar while the job runs.
+      void vscode.commands.executeCommand("setContext", "selfTraining.running", true);
       token.onCancellationRequested(() => this.active?.cancel());
       this.status.text = `$(beaker) ${title}`;
       this.status.show();
@@ -99,6 +101,7 @@ export class RunController implements vscode.Disposable {
         }
       } finally {
         this.active = null;
+        void vscode.commands.executeCommand("setContext", "selfTraining.running", false);
         this.status.hide();
         this.changed.fire();
       }

@@ -43,7 +43,11 @@ test("the view, its welcome, untrusted-workspace limits and the packaging allow-
   assert.match(pkg.contributes.viewsWelcome[0].contents, /\[Initialize Workspace\]\(command:selfTraining\.initWorkspace\)/);
   assert.ok(existsSync(join(repoRoot, pkg.contributes.viewsContainers.activitybar[0].icon)));
   assert.equal(pkg.capabilities.untrustedWorkspaces.supported, "limited");
-  for (const c of pkg.contributes.commands.filter((c: { command: string }) => /startRound|warmup|evaluate|initWorkspace|mark|exclude/.test(c.command))) assert.equal(c.enablement, "isWorkspaceTrusted", c.command);
+  // Commands that train are off while a job runs (▶ greys out, ■ Stop shows in the view title); all need trust.
+  for (const c of pkg.contributes.commands.filter((c: { command: string }) => /startRound|warmup|evaluate|initWorkspace|mark|exclude/.test(c.command))) {
+    assert.equal(c.enablement, /startRound|warmup|evaluate/.test(c.command) ? "isWorkspaceTrusted && !selfTraining.running" : "isWorkspaceTrusted", c.command);
+  }
+  assert.ok(pkg.contributes.menus["view/title"].some((m: { command: string; when: string }) => m.command === "selfTraining.stop" && m.when === "view == selfTraining.explorer && selfTraining.running"));
   const ignore = readFileSync(join(repoRoot, ".vscodeignore"), "utf8");
   assert.match(ignore, /^\*\*$/m);
   for (const keep of ["!dist/extension.js", "!dist/worker.js", "!media/**"]) assert.ok(ignore.includes(keep), keep);

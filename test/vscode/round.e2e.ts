@@ -22,6 +22,10 @@ test("workbench: Start Self-Training Round, then the explorer shows the round an
     // Start, then Cancel from the progress notification: it stops, and says the run resumes.
     await wb.runCommand("Self-Training: Start Self-Training Round");
     await wb.notification(/Round \d+ · /, 60_000);
+    // While it runs: ■ Stop in the explorer's title bar, ▶ greyed out.
+    await page.locator('.pane-header .actions .action-label[aria-label="Stop"], .title-actions .action-label[aria-label="Stop"]').first().waitFor({ timeout: 10_000 });
+    const start = page.locator('.action-label[aria-label="Start Self-Training Round"]').first();
+    assert.equal(await start.getAttribute("aria-disabled"), "true", "▶ is not disabled while a round runs");
     await wb.screenshot("round-2-progress");
     await page.locator(".notifications-toasts").getByRole("button", { name: "Cancel" }).first().click();
     await wb.notification(/^Stopped\. Finished stages are kept/, 30_000);

@@ -137,6 +137,17 @@ test("workbench: review a round (mark wrong, swap a pair), see it in reviews.jso
       const c = drawn.find(([n]) => n?.includes(name));
       assert.ok(c && c[1] > 0, `chart ${name} drew points: ${JSON.stringify(drawn)}`);
     }
+    // The accuracy axis fits the data (a tiny model's few percent do not lie flat on 0-100), and the tiles say their units.
+    const summaries = [0, 1, 2].flatMap((r) => readFileSync(join(ws, ".selftrain", "runs", runId, `round-${r}`, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>).filter((m) => m["kind"] === "round"));
+    const accMax = Math.max(0, ...summaries.map((m) => 100 * Math.max(Number(m["testAccuracy"] ?? 0), Number(m["devAccuracy"] ?? 0))));
+    const yRange = (await dash.locator('canvas[data-chart="accuracy"]').getAttribute("data-y-range")) ?? "";
+    const [, top] = yRange.split("..").map(Number);
+    assert.ok(top !== undefined && top >= accMax && (accMax > 50 || top <= 60), `accuracy axis ${yRange} for accuracies up to ${accMax}%`);
+    const tiles = await dash.locator(".tile").allTextContents();
+    assert.ok(tiles.some((t) => /^test accuracy[\d.]+%/.test(t)) && tiles.some((t) => /pairs$|pairs[+−(]/.test(t)) && tiles.some((t) => /tokens\/s$/.test(t)), JSON.stringify(tiles));
+    // The rounds table fits the panel, or scrolls inside it: never cut off at the panel's edge.
+    const fits = await dash.locator(".table-wrap").evaluate((el) => el.getBoundingClientRect().right <= document.documentElement.clientWidth + 1 && (el.scrollWidth <= el.clientWidth || getComputedStyle(el).overflowX === "auto"));
+    assert.ok(fits, "the rounds table runs past the panel's edge");
     await wb.screenshot("webviews-4-dashboard");
     await dash.locator('canvas[data-chart="rewards"]').scrollIntoViewIfNeeded();
     await wb.screenshot("webviews-4b-dashboard-steps");

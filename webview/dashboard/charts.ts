@@ -61,6 +61,8 @@ export interface AxisSpec {
   title: string;
   min?: number;
   max?: number;
+  /** Values are percentages: ticks and tooltips say "%", and without a `max` the axis fits the data (1-2% is not a flat line on 0-100). */
+  percent?: boolean;
 }
 
 export interface CardSpec {
@@ -125,7 +127,9 @@ export class ChartCard {
     const axis = (a: AxisSpec, position: "left" | "right"): Record<string, unknown> => ({
       type: "linear", position, min: a.min, max: a.max, title: { display: true, text: a.title },
       grid: { drawOnChartArea: position === "left" },
-      ticks: { callback: (v: number | string) => (typeof v === "number" ? metric(v) : v) },
+      ticks: { callback: (v: number | string) => (typeof v === "number" ? (a.percent ? `${metric(v)}%` : metric(v)) : v) },
+      // A percentage axis fits the data but never reaches past 100.
+      ...(a.percent ? { afterDataLimits: (scale: { max: number }) => { scale.max = Math.min(scale.max, 100); } } : {}),
     });
     return {
       type: "line",
@@ -140,7 +144,8 @@ export class ChartCard {
         scales: {
           x: spec.kind === "step"
             ? { type: "linear", title: { display: true, text: spec.x }, ticks: { precision: 0 } }
-            : { type: "category", title: { display: true, text: spec.x } },
+            // offset: the first and last rounds sit half a slot in, so their bars are drawn whole.
+            : { type: "category", offset: true, title: { display: true, text: spec.x } },
           y: axis(spec.y, "left"),
           ...(spec.y1 ? { y1: axis(spec.y1, "right") } : {}),
         },
@@ -156,7 +161,8 @@ export class ChartCard {
               label: (item: TooltipItem<"line" | "bar">) => {
                 const raw = item.raw as Point;
                 const y = isXY(raw) ? raw.y : raw;
-                return `${item.dataset.label ?? ""}: ${y === null ? "—" : metric(y)}`;
+                const onAxis = (item.dataset as { yAxisID?: string }).yAxisID === "y1" ? spec.y1 : spec.y;
+                return `${item.dataset.label ?? ""}: ${y === null ? "—" : `${metric(y)}${onAxis?.percent ? "%" : ""}`}`;
               },
             },
           },
@@ -254,6 +260,9 @@ export class ChartCard {
     this.applyThemeOptions();
     this.chart.update("none");
     this.canvas.dataset["points"] = String(this.pointsDrawn());
+    // The left axis's range as drawn, for a test (and a screen reader) to read back.
+    const y = this.chart.scales["y"];
+    if (y) this.canvas.dataset["yRange"] = `${y.min}..${y.max}`;
   }
 
   pointsDrawn(): number {

@@ -192,8 +192,8 @@ function buildView(app: HTMLElement): View {
     warnings: h("ul", { class: "warnings", "aria-label": "Warnings", "aria-live": "polite" }),
     empty: h("p", { class: "empty", hidden: true }, EMPTY_TEXT),
     content: h("div", { class: "content" }),
-    accuracy: card({ name: "accuracy", title: "Accuracy per round", kind: "round", x: "Round", y: { title: "Accuracy %", min: 0, max: 100 }, description: "greedy accuracy on the test and dev splits after each round." }),
-    passAtK: card({ name: "pass-at-k", title: "pass@k per round", kind: "round", x: "Round", y: { title: "pass@k %", min: 0, max: 100 }, description: "the share of questions with a right answer among k samples, per round." }),
+    accuracy: card({ name: "accuracy", title: "Accuracy per round", kind: "round", x: "Round", y: { title: "Accuracy", min: 0, percent: true }, description: "greedy accuracy on the test and dev splits after each round." }),
+    passAtK: card({ name: "pass-at-k", title: "pass@k per round", kind: "round", x: "Round", y: { title: "pass@k", min: 0, percent: true }, description: "the share of questions with a right answer among k samples, per round." }),
     labels: card({ name: "pseudo-labels", title: "Pseudo-labels and distinct rationales per question", kind: "round", x: "Round", y: { title: "Pseudo-labels", min: 0 }, y1: { title: "Distinct / question", min: 0 }, description: "pseudo-labels kept per round, and distinct rationales per question." }),
     stepPicker,
     stepCards,
@@ -263,10 +263,10 @@ function renderStatus(v: View, st: DashboardState): void {
   v.status.replaceChildren(h("span", { class: "codicon codicon-loading codicon-modifier-spin", "aria-hidden": "true" }), h("span", {}, `${where}${other}`));
 }
 
-function tile(label: string, value: string, delta?: { text: string; good: boolean | null }): HTMLElement {
+function tile(label: string, value: string, unit: string, delta?: { text: string; good: boolean | null }): HTMLElement {
   return h("div", { class: "tile" },
     h("div", { class: "tile-label" }, label),
-    h("div", { class: "tile-value" }, value, delta ? h("span", { class: `delta ${delta.good === null ? "" : delta.good ? "up" : "down"}` }, delta.text) : null),
+    h("div", { class: "tile-value" }, value, value === "—" || unit === "" ? null : h("span", { class: "tile-unit" }, unit), delta ? h("span", { class: `delta ${delta.good === null ? "" : delta.good ? "up" : "down"}` }, delta.text) : null),
   );
 }
 
@@ -285,11 +285,11 @@ function renderTiles(v: View, run: RunMetrics): void {
   const [labels, labelsBefore] = lastTwo(rows, (r) => r.pseudoLabels);
   const [speed] = lastTwo(rows, (r) => r.tokensPerSecond);
   v.tiles.replaceChildren(
-    tile("test acc", percent(acc), acc !== null && accBefore !== null ? { text: pointsDelta(acc, accBefore), good: acc === accBefore ? null : acc > accBefore } : undefined),
-    tile(`pass@${k ?? "k"}`, percent(pass)),
-    tile("pairs", count(pairs), pairs !== null && pairsBefore !== null ? { text: `(${countDelta(pairs, pairsBefore)})`, good: null } : undefined),
-    tile("pseudo-labels", count(labels), labels !== null && labelsBefore !== null ? { text: `(${countDelta(labels, labelsBefore)})`, good: null } : undefined),
-    tile("tokens/s", count(speed === null ? null : Math.round(speed))),
+    tile("test accuracy", percent(acc), "%", acc !== null && accBefore !== null ? { text: `${pointsDelta(acc, accBefore)} pts`, good: acc === accBefore ? null : acc > accBefore } : undefined),
+    tile(`test pass@${k ?? "k"}`, percent(pass), "%"),
+    tile("preference pairs", count(pairs), "pairs", pairs !== null && pairsBefore !== null ? { text: `(${countDelta(pairs, pairsBefore)})`, good: null } : undefined),
+    tile("pseudo-labels", count(labels), "rationales", labels !== null && labelsBefore !== null ? { text: `(${countDelta(labels, labelsBefore)})`, good: null } : undefined),
+    tile("training and sampling speed", count(speed === null ? null : Math.round(speed)), "tokens/s"),
   );
 }
 

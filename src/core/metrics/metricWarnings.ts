@@ -131,7 +131,7 @@ export function stageWarnings(runId: string, s: StageSteps): MetricWarning[] {
 
 const percent = (v: number): string => `${(100 * v).toFixed(1)}%`;
 
-/** Warnings about the rounds table: a DPO round without pairs, test accuracy falling by more than noise. */
+/** Warnings about the rounds table: a DPO round without pairs, test accuracy or pass@k falling by more than noise. */
 export function roundWarnings(runId: string, mode: RunMode, rows: readonly RoundRow[]): MetricWarning[] {
   const out: MetricWarning[] = [];
   for (const r of rows) {
@@ -140,18 +140,22 @@ export function roundWarnings(runId: string, mode: RunMode, rows: readonly Round
         "no preference pairs were built, so the DPO step kept the SFT model — every question's samples were all right or all wrong; sample more rationales per question or review the answers."));
     }
   }
-  const evaluated = rows.filter((r) => r.testAccuracy !== null).sort((a, b) => a.round - b.round);
-  for (let i = 1; i < evaluated.length; i++) {
-    const a = evaluated[i - 1]!;
-    const b = evaluated[i]!;
-    const pa = a.testAccuracy!;
-    const pb = b.testAccuracy!;
-    const n = b.testQuestions ?? a.testQuestions;
-    const noise = n ? Math.max(0.01, Z_95 * Math.sqrt((pa * (1 - pa)) / n + (pb * (1 - pb)) / n)) : 0.05;
-    if (pa - pb <= noise) continue;
-    const size = n ? ` on ${n} questions` : "";
-    out.push(warning("accuracy-drop", "warning", runId, b.round, null,
-      `test accuracy fell from ${percent(pa)} in round ${a.round} to ${percent(pb)}, more than evaluation noise${size} explains — look at this round's pseudo-labels and pairs before starting the next one.`));
+  // Greedy accuracy and pass@k alike: either falling by more than evaluation noise needs a look.
+  for (const [key, name] of [["testAccuracy", "test accuracy"], ["testPassAtK", "test pass@k"]] as const) {
+    const evaluated = rows.filter((r) => r[key] !== null).sort((a, b) => a.round - b.round);
+    for (let i = 1; i < evaluated.length; i++) {
+      const a = evaluated[i - 1]!;
+      const b = evaluated[i]!;
+      const pa = a[key]!;
+      const pb = b[key]!;
+      const n = b.testQuestions ?? a.testQuestions;
+      const noise = n ? Math.max(0.01, Z_95 * Math.sqrt((pa * (1 - pa)) / n + (pb * (1 - pb)) / n)) : 0.05;
+      if (pa - pb <= noise) continue;
+      const size = n ? ` on ${n} questions` : "";
+      const label = key === "testPassAtK" && b.k !== null ? `test pass@${b.k}` : name;
+      out.push(warning("accuracy-drop", "warning", runId, b.round, null,
+        `${label} fell from ${percent(pa)} in round ${a.round} to ${percent(pb)}, more than evaluation noise${size} explains — look at this round's pseudo-labels and pairs before starting the next one.`, key === "testAccuracy" ? "" : key));
+    }
   }
   return out;
 }

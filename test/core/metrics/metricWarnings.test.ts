@@ -143,3 +143,10 @@ test("LTTB keeps the first and last points and the extremes, and returns everyth
   assert.deepEqual(lttbIndices([1, 2, 3], [1, 2, 3], 2), [0, 2]);
   assert.deepEqual(lttbIndices([], [], 2), []);
 });
+
+test("test pass@k falling by more than evaluation noise fires too (9.0% → 2.5% on 200 questions), with k in the text", () => {
+  const ws = roundWarnings("run", "dpo-st", [row(1, { testPassAtK: 0.09, k: 4, testQuestions: 200 }), row(2, { testPassAtK: 0.025, k: 4, testQuestions: 200 })]);
+  assert.deepEqual(ws.map((w) => `${w.kind}:${w.round}:${w.id}`), ["accuracy-drop:2:accuracy-drop:run:2::testPassAtK"]);
+  assert.equal(ws[0]!.text, "Run run, round 2: test pass@4 fell from 9.0% in round 1 to 2.5%, more than evaluation noise on 200 questions explains — look at this round's pseudo-labels and pairs before starting the next one.");
+  assert.deepEqual(roundWarnings("run", "dpo-st", [row(1, { testPassAtK: 0.09, testQuestions: 200 }), row(2, { testPassAtK: 0.08, testQuestions: 200 })]), [], "within noise");
+});
