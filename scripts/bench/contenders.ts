@@ -8,7 +8,8 @@ import { initTfBackend, getTf, type TfBackendName } from "../../src/core/engine/
 import { TfEngine } from "../../src/core/engine/tf/tfEngine";
 import { OrtEngine } from "../../src/core/engine/ort/ortEngine";
 import type { ComputeEngine } from "../../src/core/engine/computeEngine";
-import { tinyConfig, parameterCount, type ModelConfig } from "../../src/core/model/config";
+import { parameterCount } from "../../src/core/model/architecture";
+import { tinyConfig, type ModelConfig } from "../../src/core/model/config";
 import { initWeights } from "../../src/core/model/weights";
 import { TorchPeer, peerUnavailable } from "./torchPeer";
 

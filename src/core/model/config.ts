@@ -1,3 +1,5 @@
+import { headDim } from "./architecture";
+
 /**
  * The model configuration, in Hugging Face `LlamaConfig` names so that a local `config.json` of a
  * Llama-architecture model loads as it is, and ours load in transformers.
@@ -39,10 +41,6 @@ export function tinyConfig(vocabSize: number, overrides: Partial<ModelConfig> = 
     pad_token_id: 0,
     ...overrides,
   };
-}
-
-export function headDim(c: ModelConfig): number {
-  return c.hidden_size / c.num_attention_heads;
 }
 
 /** Validates a config (from a file or from settings); errors name the field. */
@@ -104,33 +102,4 @@ export function toHfConfig(c: ModelConfig): Record<string, unknown> {
     ...c,
     selftrain_format_version: CHECKPOINT_FORMAT_VERSION,
   };
-}
-
-/** Hugging Face `LlamaForCausalLM` parameter names and shapes ([out, in] for linear layers). */
-export function parameterShapes(c: ModelConfig): Map<string, number[]> {
-  const D = c.hidden_size;
-  const hd = headDim(c);
-  const m = new Map<string, number[]>();
-  m.set("model.embed_tokens.weight", [c.vocab_size, D]);
-  for (let i = 0; i < c.num_hidden_layers; i++) {
-    const p = `model.layers.${i}`;
-    m.set(`${p}.input_layernorm.weight`, [D]);
-    m.set(`${p}.self_attn.q_proj.weight`, [c.num_attention_heads * hd, D]);
-    m.set(`${p}.self_attn.k_proj.weight`, [c.num_key_value_heads * hd, D]);
-    m.set(`${p}.self_attn.v_proj.weight`, [c.num_key_value_heads * hd, D]);
-    m.set(`${p}.self_attn.o_proj.weight`, [D, c.num_attention_heads * hd]);
-    m.set(`${p}.post_attention_layernorm.weight`, [D]);
-    m.set(`${p}.mlp.gate_proj.weight`, [c.intermediate_size, D]);
-    m.set(`${p}.mlp.up_proj.weight`, [c.intermediate_size, D]);
-    m.set(`${p}.mlp.down_proj.weight`, [D, c.intermediate_size]);
-  }
-  m.set("model.norm.weight", [D]);
-  if (!c.tie_word_embeddings) m.set("lm_head.weight", [c.vocab_size, D]);
-  return m;
-}
-
-export function parameterCount(c: ModelConfig): number {
-  let n = 0;
-  for (const s of parameterShapes(c).values()) n += s.reduce((a, b) => a * b, 1);
-  return n;
 }

@@ -1,5 +1,6 @@
 import { Rng } from "../util/rng";
-import { parameterShapes, type ModelConfig } from "./config";
+import { parameterShapes } from "./architecture";
+import type { ModelConfig } from "./config";
 
 /** Host-side weights by Hugging Face parameter name: what checkpoints hold and both engines load. */
 export type HostWeights = Map<string, { shape: number[]; data: Float32Array }>;

@@ -11,8 +11,12 @@
  * Shapes: B batch, T new tokens, P past tokens, Tk = P + T keys, D hidden, H heads, KV key/value heads,
  * G = H / KV, hd head dimension, I intermediate, V vocabulary.
  */
-import { GraphBuilder, type Dim, type FloatType, type Value } from "./graphBuilder";
-import { headDim, parameterShapes, type ModelConfig } from "../../model/config";
+import { GraphBuilder } from "./graphBuilder";
+import type { FloatType, Value } from "./graphRecorder";
+import { rmsNorm, rope, swiglu, tokenLogProbs } from "./llamaOps";
+import { times, type Dim } from "./symbolicShape";
+import { headDim, parameterShapes, ropeTables } from "../../model/architecture";
+import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 
 /** Graph input and output names shared by the graphs and the engine. */
@@ -93,26 +97,14 @@ export interface GraphOptions {
 }
 
 /**
- * RoPE tables [maxPos, hd] exactly as TfLlama builds them (angles in float64, stored as float32), with sin's
- * first half negated so that rotate_half is a swap of halves (see GraphBuilder.rope).
+ * The architecture's RoPE tables [maxPos, hd] (the ones TfLlama uses), with sin's first half negated so that
+ * rotate_half is a swap of halves (see llamaOps rope).
  */
-export function ropeTables(c: ModelConfig): { cos: Float64Array; sinSigned: Float64Array } {
+function signedRopeTables(c: ModelConfig): { cos: Float32Array; sinSigned: Float32Array } {
   const hd = headDim(c);
-  const half = hd / 2;
-  const cos = new Float64Array(c.max_position_embeddings * hd);
-  const sinSigned = new Float64Array(c.max_position_embeddings * hd);
-  for (let p = 0; p < c.max_position_embeddings; p++) {
-    for (let i = 0; i < half; i++) {
-      const invFreq = 1 / Math.pow(c.rope_theta, (2 * i) / hd);
-      const angle = p * invFreq;
-      // Rounded to float32 first, as TfLlama's Float32Array tables are, whatever the graph's float type.
-      const cv = Math.fround(Math.cos(angle));
-      const sv = Math.fround(Math.sin(angle));
-      cos[p * hd + i] = cos[p * hd + i + half] = cv;
-      sinSigned[p * hd + i] = -sv;
-      sinSigned[p * hd + i + half] = sv;
-    }
-  }
+  const { cos, sin } = ropeTables(c);
+  const sinSigned = sin.slice();
+  for (let p = 0; p < c.max_position_embeddings; p++) for (let i = 0; i < hd / 2; i++) sinSigned[p * hd + i] = -(sin[p * hd + i] as number);
   return { cos, sinSigned };
 }
 
@@ -134,12 +126,6 @@ function param(params: Map<string, Value>, name: string): Value {
   const v = params.get(name);
   if (!v) throw new Error(`no parameter ${name}`);
   return v;
-}
-
-/** n · sym as a dimension name ("T" when n is 1), consistent wherever the same product is formed. */
-function times(n: number, sym: Dim): Dim {
-  if (n === 1) return sym;
-  return typeof sym === "number" ? n * sym : `${n}*${sym}`;
 }
 
 interface ForwardInputs {
@@ -185,10 +171,10 @@ function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, in
   const present: Array<{ k: Value; v: Value }> = [];
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const pre = `model.layers.${l}`;
-    const x = b.rmsNorm(h, p(`${pre}.input_layernorm.weight`), c.rms_norm_eps);
+    const x = rmsNorm(b, h, p(`${pre}.input_layernorm.weight`), c.rms_norm_eps);
     const heads = (w: Value, n: number): Value => b.transpose(b.reshape(b.gemm(x, w, false, true), [Bd, Td, n, hd]), [0, 2, 1, 3]); // [B, n, T, hd]
-    const q = b.rope(heads(b.mul(p(`${pre}.self_attn.q_proj.weight`), scale), H), inp.cos, inp.sinSigned); // [B, H, T, hd], pre-scaled
-    let k = b.rope(heads(p(`${pre}.self_attn.k_proj.weight`), KV), inp.cos, inp.sinSigned); // [B, KV, T, hd]
+    const q = rope(b, heads(b.mul(p(`${pre}.self_attn.q_proj.weight`), scale), H), inp.cos, inp.sinSigned); // [B, H, T, hd], pre-scaled
+    let k = rope(b, heads(p(`${pre}.self_attn.k_proj.weight`), KV), inp.cos, inp.sinSigned); // [B, KV, T, hd]
     let v = heads(p(`${pre}.self_attn.v_proj.weight`), KV);
     const past = inp.past?.[l];
     if (past) {
@@ -220,10 +206,10 @@ function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, in
     const ctx = b.reshape(b.transpose(b.reshape(ctxG, [Bd, H, Td, hd]), [0, 2, 1, 3]), [BT, H * hd]); // [B*T, H*hd]
     h = b.gemm(ctx, p(`${pre}.self_attn.o_proj.weight`), false, true, h);
 
-    const y = b.rmsNorm(h, p(`${pre}.post_attention_layernorm.weight`), c.rms_norm_eps);
+    const y = rmsNorm(b, h, p(`${pre}.post_attention_layernorm.weight`), c.rms_norm_eps);
     const gate = b.gemm(y, p(`${pre}.mlp.gate_proj.weight`), false, true);
     const up = b.gemm(y, p(`${pre}.mlp.up_proj.weight`), false, true);
-    const act = b.swiglu(gate, up); // [B*T, I]
+    const act = swiglu(b, gate, up); // [B*T, I]
     h = b.gemm(act, p(`${pre}.mlp.down_proj.weight`), false, true, h);
   }
   if (inp.lastOnly) {
@@ -231,7 +217,7 @@ function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, in
     const last = b.slice(b.reshape(h, [Bd, Td, D]), 1, -1, Number.MAX_SAFE_INTEGER, 1);
     h = b.reshape(last, [Bd, D]);
   }
-  const out = b.rmsNorm(h, p("model.norm.weight"), c.rms_norm_eps);
+  const out = rmsNorm(b, h, p("model.norm.weight"), c.rms_norm_eps);
   const logits = b.gemm(out, p(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"), false, true);
   return { logits, present };
 }
@@ -241,7 +227,7 @@ function trainingInputs(b: GraphBuilder, c: ModelConfig, batch: Dim) {
   const ids = b.input("input_ids", "int32", [batch, "T"]);
   const targets = b.input("targets", "int32", [batch, "T"]);
   const mask = b.input("mask", b.float, [batch, "T"]);
-  const { cos, sinSigned } = ropeTables(c);
+  const { cos, sinSigned } = signedRopeTables(c);
   const hd = headDim(c);
   const T = b.dim("T");
   const cosT = b.slice(b.constant(cos, [c.max_position_embeddings, hd]), 0, 0, T, "T"); // [T, hd]
@@ -257,7 +243,7 @@ function trainingInputs(b: GraphBuilder, c: ModelConfig, batch: Dim) {
 function pickedLogProbs(b: GraphBuilder, logits: Value, targets: Value): Value {
   const [Bd, Td] = targets.shape as [Dim, Dim];
   const BT = `${Bd}*${Td}`;
-  return b.reshape(b.tokenLogProbs(logits, b.reshape(targets, [BT])), [Bd, Td]);
+  return b.reshape(tokenLogProbs(b, logits, b.reshape(targets, [BT])), [Bd, Td]);
 }
 
 function gradientOutputs(b: GraphBuilder, loss: Value, params: Map<string, Value>, seed: Value): void {
@@ -419,8 +405,8 @@ function decodingGraph(c: ModelConfig, options: GraphOptions, form: "concat" | "
       ? { k: b.input(GraphNames.pastKey(l), b.float, ["B", KV, "P", hd]), v: b.input(GraphNames.pastValue(l), b.float, ["B", KV, "P", hd]) }
       : { k: b.input(GraphNames.keyCache(l), b.float, ["B", KV, "C", hd]), v: b.input(GraphNames.valueCache(l), b.float, ["B", KV, "C", hd]) },
   );
-  const { cos, sinSigned } = ropeTables(c);
-  const table = (data: Float64Array): Value => b.unsqueeze(b.gather(b.constant(data, [c.max_position_embeddings, hd]), positions), [1]); // [B, 1, T, hd]
+  const { cos, sinSigned } = signedRopeTables(c);
+  const table = (data: Float32Array): Value => b.unsqueeze(b.gather(b.constant(data, [c.max_position_embeddings, hd]), positions), [1]); // [B, 1, T, hd]
   const { logits, present } = forward(b, c, params, { ids, cos: table(cos), sinSigned: table(sinSigned), bias, ...(form === "concat" ? { past: cache } : { buffer: cache }), lastOnly: true });
   b.output(logits, "logits");
   present.forEach((kv, l) => {

@@ -9,6 +9,10 @@ import { availableParallelism } from "node:os";
 export type Ort = typeof OrtTypes;
 export type OrtSession = OrtTypes.InferenceSession;
 export type OrtTensor = OrtTypes.Tensor;
+/** A run's inputs by graph input name. */
+export type OrtFeeds = Record<string, OrtTensor>;
+/** A run's outputs by graph output name, read as data and dims. */
+export type OrtOutputs = Record<string, { data: unknown; dims: readonly number[] }>;
 
 let ort: Ort | null = null;
 

@@ -3,7 +3,7 @@ import type {} from "@tensorflow/tfjs-core/dist/public/chained_ops/register_all_
 import { TfLlama, paddedCausalBias, type LayerCache } from "./tfLlama";
 import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
-import { sftLoss, sequenceLogProbs, dpoLoss } from "./tfLosses";
+import { sftLoss, sequenceLogProbs, dpoLoss, tokenLogProbs } from "./tfLosses";
 import { dpoMetricsHost } from "../../train/dpoLoss";
 import { leftPadPrompts } from "../../model/promptFormat";
 import type { ComputeEngine, DecodeSession, DpoMetrics, OptimizerSettings, TokenBatch } from "../computeEngine";
@@ -140,6 +140,29 @@ export class TfEngine implements ComputeEngine {
     this.m.clear();
     this.v.clear();
     this.step = 0;
+  }
+
+  /** Copies of the gradients accumulated since the last optimizer step, by name (null when none): for parity tests. */
+  async accumulatedGradients(): Promise<HostWeights | null> {
+    if (this.grads.size === 0) return null;
+    const out: HostWeights = new Map();
+    for (const [name, p] of this.model.params) {
+      const g = this.grads.get(p.name);
+      if (g) out.set(name, { shape: p.shape.slice(), data: ((await g.data()) as Float32Array).slice() });
+    }
+    return out;
+  }
+
+  /** Log-probability of every target token, [B, T] (padding included; multiply by the mask to use). */
+  async tokenLogProbs(batch: TokenBatch): Promise<Float32Array> {
+    const tf = this.tf;
+    const out = tf.tidy(() => {
+      const t = this.tensors(batch);
+      return tokenLogProbs(tf, this.model.forward(t.inputs).logits, t.targets);
+    });
+    const data = (await out.data()) as Float32Array;
+    out.dispose();
+    return data;
   }
 
   async sequenceLogProbs(batch: TokenBatch): Promise<Float32Array> {

@@ -1,7 +1,8 @@
 import type * as TfCore from "@tensorflow/tfjs-core";
 import { oneHotF32 } from "./tfOps";
 import type { CustomGradientFunc } from "@tensorflow/tfjs-core/dist/engine";
-import { headDim, parameterShapes, type ModelConfig } from "../../model/config";
+import { headDim, parameterShapes, ropeTables } from "../../model/architecture";
+import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 
 type Tf = typeof TfCore;
@@ -51,18 +52,7 @@ export class TfLlama {
       this.params.set(name, tf.variable(tf.tensor(w.data, shape, "float32"), true, prefix + name));
     }
     const hd = headDim(config);
-    const half = hd / 2;
-    const cos = new Float32Array(config.max_position_embeddings * hd);
-    const sin = new Float32Array(config.max_position_embeddings * hd);
-    for (let p = 0; p < config.max_position_embeddings; p++) {
-      for (let i = 0; i < half; i++) {
-        // HF computes inv_freq in float32 and the angle in float32; float64 here differs by < 1 ulp-ish at small p.
-        const invFreq = 1 / Math.pow(config.rope_theta, (2 * i) / hd);
-        const angle = p * invFreq;
-        cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(angle);
-        sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(angle);
-      }
-    }
+    const { cos, sin } = ropeTables(config);
     this.cosTable = tf.tensor2d(cos, [config.max_position_embeddings, hd]);
     this.sinTable = tf.tensor2d(sin, [config.max_position_embeddings, hd]);
   }

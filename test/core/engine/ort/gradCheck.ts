@@ -1,4 +1,6 @@
-import { GraphBuilder, type Dim, type Value } from "../../../../src/core/engine/ort/graphBuilder";
+import { GraphBuilder } from "../../../../src/core/engine/ort/graphBuilder";
+import type { Value } from "../../../../src/core/engine/ort/graphRecorder";
+import type { Dim } from "../../../../src/core/engine/ort/symbolicShape";
 import { createSession, loadOrt } from "../../../../src/core/engine/ort/ortRuntime";
 import { Rng } from "../../../../src/core/util/rng";
 

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tinyConfig, parameterShapes } from "../../../../src/core/model/config";
+import { tinyConfig } from "../../../../src/core/model/config";
+import { parameterShapes } from "../../../../src/core/model/architecture";
 import { initWeights } from "../../../../src/core/model/weights";
 import { makeBatch } from "../../../../src/core/train/batching";
 import { GraphNames, bufferedDecodeGraph, decodeGraph, dpoGraph, exportInferenceModel, logProbGraph, optimizerGraph, sftGraph } from "../../../../src/core/engine/ort/llamaGraphs";

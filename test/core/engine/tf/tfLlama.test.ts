@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cpuTf } from "../../../helpers/tf";
-import { tinyConfig, parameterCount, validateConfig, toHfConfig } from "../../../../src/core/model/config";
+import { tinyConfig, validateConfig, toHfConfig } from "../../../../src/core/model/config";
+import { parameterCount } from "../../../../src/core/model/architecture";
 import { initWeights } from "../../../../src/core/model/weights";
 import { TfEngine } from "../../../../src/core/engine/tf/tfEngine";
 import { TfLlama } from "../../../../src/core/engine/tf/tfLlama";
