@@ -263,9 +263,18 @@ export class GraphBuilder extends GraphRecorder {
     const shape = [...indices.shape, ...data.shape.slice(1)];
     return this.emit1("Gather", [data, indices], data.dtype, shape, { axis: 0 }, (gs, needs) => {
       if (!needs[0]) return [null, null];
-      // Rows that repeat add up: ScatterND with reduction "add" into zeros (opset 16+).
-      const idx = this.unsqueeze(this.cast(indices, "int64"), [-1]);
-      return [this.emit1("ScatterND", [this.zeros(data.shape, data.dtype), idx, gs[0]!], data.dtype, data.shape, { reduction: "add" }), null];
+      // Rows that repeat add up. Not with ScatterND's "add" reduction: ONNX Runtime splits it over threads and
+      // repeated rows race (embedding gradients 1e-2 apart between two runs on 2 threads, exact on 1). The
+      // one-hot product sums them exactly, in a fixed order: onehot(indices)ᵀ [V, N] · g [N, ...] → [V, ...].
+      const V = data.shape[0]!;
+      const rest = data.shape.slice(1);
+      const n = dimProduct(indices.shape);
+      if (typeof V !== "number") throw new Error("gather's gradient needs a fixed number of rows");
+      // onehot[..., v] = (indices[...] == v), built from Equal against 0…V−1 (ONNX Runtime's OneHot kernels do not cover int32 or double).
+      const ids = this.ints(Array.from({ length: V }, (_, v) => v));
+      const onehot = this.cast(this.compare("Equal", this.unsqueeze(this.cast(indices, "int64"), [-1]), ids), data.dtype);
+      const g = this.reshape(gs[0]!, [n, dimProduct(rest)]);
+      return [this.reshape(this.gemm(this.reshape(onehot, [n, V]), g, true, false), data.shape), null];
     });
   }
 

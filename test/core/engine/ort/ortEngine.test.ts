@@ -5,6 +5,9 @@ import { OrtEngine } from "../../../../src/core/engine/ort/ortEngine";
 import { DEFAULT_OPTIMIZER } from "../../../../src/core/engine/computeEngine";
 import { makeBatch } from "../../../../src/core/train/batching";
 import { CONFIGS, maxAbsDiff, randomSequences, randomWeights } from "../engineFixtures";
+import { tinyConfig } from "../../../../src/core/model/config";
+import { initWeights } from "../../../../src/core/model/weights";
+import { Rng } from "../../../../src/core/util/rng";
 
 // What only the ORT engine has: decoding sessions built per weight version. Its parity with the TF.js reference
 // (losses, gradients, log-probabilities, decoding) is checked by ../conformance.test.ts, as every engine's is.
@@ -56,4 +59,26 @@ test("decoding follows the weights: one session per weight version, rebuilt afte
   fedBefore.session.dispose();
   assert.equal(fed.decodeSessionsBuilt, 1);
   fed.dispose();
+});
+
+test("on 2 threads, training computes the same gradients every run and the same as on 1 thread (the embedding gradient does not race)", async () => {
+  // Big enough that ONNX Runtime splits kernels over threads: 32 rows of 60-119 tokens over a 768-token vocabulary.
+  const c = tinyConfig(768, { hidden_size: 128, intermediate_size: 352, num_hidden_layers: 2, max_position_embeddings: 320 });
+  const w = initWeights(c, 1);
+  const rng = new Rng(5);
+  const seqs = Array.from({ length: 32 }, () => ({ ids: Array.from({ length: 60 + Math.floor(rng.next() * 60) }, () => 3 + Math.floor(rng.next() * 60)), promptLength: 20 }));
+  const batch = makeBatch(seqs, 0, 256);
+  const gradients = async (threads: number): Promise<HostWeights> => {
+    const e = new OrtEngine(c, w, { threads });
+    await e.sftBackward(batch, 1);
+    const g = e.accumulatedGradients()!;
+    e.dispose();
+    return g;
+  };
+  const [one, a, b] = [await gradients(1), await gradients(2), await gradients(2)];
+  for (const [name, t] of one) {
+    assert.equal(maxAbsDiff(a.get(name)!.data, b.get(name)!.data), 0, `${name}: two runs on 2 threads differ`);
+    const scale = Math.max(1e-6, ...Array.from(t.data, Math.abs));
+    assert.ok(maxAbsDiff(a.get(name)!.data, t.data) <= 1e-5 * scale, `${name}: 2 threads differ from 1 thread by ${maxAbsDiff(a.get(name)!.data, t.data)} (largest entry ${scale})`);
+  }
 });
