@@ -146,8 +146,11 @@ test("workbench: review a round (mark wrong, swap a pair), see it in reviews.jso
     const tiles = await dash.locator(".tile").allTextContents();
     assert.ok(tiles.some((t) => /^test accuracy[\d.]+%/.test(t)) && tiles.some((t) => /pairs$|pairs[+−(]/.test(t)) && tiles.some((t) => /tokens\/s$/.test(t)), JSON.stringify(tiles));
     // The rounds table fits the panel, or scrolls inside it: never cut off at the panel's edge.
-    // (A string: the tests are compiled without the DOM library; this runs in the page.)
-    const fits = await dash.locator(".table-wrap").evaluate("(el) => el.getBoundingClientRect().right <= document.documentElement.clientWidth + 1 && (el.scrollWidth <= el.clientWidth || getComputedStyle(el).overflowX === 'auto')");
+    const fits = await dash.locator(".table-wrap").evaluate((el) => {
+      // The tests compile without the DOM library: the page's globals are reached through the element.
+      const page = (el.ownerDocument as unknown as { documentElement: { clientWidth: number }; defaultView: { getComputedStyle(e: unknown): { overflowX: string } } });
+      return el.getBoundingClientRect().right <= page.documentElement.clientWidth + 1 && (el.scrollWidth <= el.clientWidth || page.defaultView.getComputedStyle(el).overflowX === "auto");
+    });
     assert.ok(fits, "the rounds table runs past the panel's edge");
     await wb.screenshot("webviews-4-dashboard");
     await dash.locator('canvas[data-chart="rewards"]').scrollIntoViewIfNeeded();
