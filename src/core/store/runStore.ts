@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, rmdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { RoundRecord, RunManifest, RunMode, StageName, StageRecord, StageState } from "../../shared/runTypes";
@@ -121,7 +121,10 @@ export class RunStore {
           await rename(staging, target);
           return new RunStore(target, manifest);
         } catch (e) {
-          if (!["EEXIST", "ENOTEMPTY", "EPERM"].includes(String(errorCode(e)))) throw e;
+          // Taken: EEXIST/ENOTEMPTY, or EPERM where a platform refuses to rename onto an existing folder. An
+          // EPERM with nothing there is a real refusal, and would otherwise be retried for ever.
+          const code = String(errorCode(e));
+          if (!(code === "EEXIST" || code === "ENOTEMPTY" || (code === "EPERM" && existsSync(target)))) throw e;
           if (given !== undefined) throw new Error(`run "${id}" already exists in ${runs}`);
         }
       }
