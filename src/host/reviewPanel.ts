@@ -11,7 +11,7 @@ import { extractFinalAnswer, answersMatch } from "../core/data/answerCheck";
 import type { RoundIndex } from "../core/explorer/roundIndex";
 import { buildReviewQuestion, SAMPLE_FILES } from "../core/review/reviewQuestion";
 import { firstQuestionGroup } from "../core/review/questionRecords";
-import { filterCounts, recordsInFilter, reviewQueue } from "../core/review/reviewQueue";
+import { filterCounts, neighbourInQueue, recordsInFilter, reviewQueue } from "../core/review/reviewQueue";
 import { checkReviewMessage, type ReviewFilter, type ReviewHostMessage, type ReviewQuestion, type ReviewQueue, type ReviewRunChoice, type ReviewWebviewMessage } from "../shared/reviewProtocol";
 import type { ReviewDecision, SampleRecord } from "../shared/runTypes";
 
@@ -291,8 +291,7 @@ export class ReviewPanel implements vscode.Disposable {
     const index = await this.deps.roundIndex(this.place.store.manifest.runId, this.place.round);
     const list = reviewQueue(index, this.filter);
     if (list.length === 0) return this.post({ type: "notice", level: "info", text: `No questions in "${this.filter}".` });
-    const at = this.question ? list.findIndex((x) => x.questionId === this.question!.questionId) : -1;
-    const next = to === "first" || at < 0 ? 0 : to === "next" ? at + 1 : at - 1;
+    const next = neighbourInQueue(index, this.filter, this.question?.questionId ?? null, to);
     if (next < 0 || next >= list.length) return this.post({ type: "notice", level: "info", text: next < 0 ? "This is the first question." : "This is the last question of the queue." });
     this.question = await buildReviewQuestion({ store: this.place.store, round: this.place.round, reviews: this.reviews(), dataFiles: this.dataFiles() }, list[next]!.questionId);
     if (gen !== this.generation) return;
