@@ -24,6 +24,8 @@ export type RationaleSpan =
       expected?: string;
       /** The sampler forced this result with the calculator. */
       forced: boolean;
+      /** The number the text goes on with right after `>>`, when it is not the result (`<<3-2=1>>2`). */
+      copiedAs?: string;
     }
   /** The `#### N` final-answer line. */
   | { kind: "answer"; text: string; correct: boolean };

@@ -155,10 +155,13 @@ function spansView(spans: readonly RationaleSpan[]): HTMLElement {
     if (s.kind === "text") pre.append(s.text);
     else if (s.kind === "answer") pre.append(h("span", { class: `final ${s.correct ? "ok" : "bad"}`, title: s.correct ? "final answer matches the gold answer" : "final answer differs from the gold answer" }, s.text));
     else {
-      const title = s.status === "ok" ? `${s.expression} = ${s.written} ✓` : s.status === "wrong" ? `${s.expression} is ${s.expected}, not ${s.written}` : s.status === "unparseable" ? `the calculator cannot read ${s.expression}` : `${s.written} is not a number`;
+      const checked = s.status === "ok" ? `${s.expression} = ${s.written} ✓` : s.status === "wrong" ? `${s.expression} is ${s.expected}, not ${s.written}` : s.status === "unparseable" ? `the calculator cannot read ${s.expression}` : `${s.written} is not a number`;
+      const title = s.copiedAs === undefined ? checked : `${checked}, but the text goes on with ${s.copiedAs}`;
       const el = h("span", { class: `calc calc-${s.status}${s.forced ? " forced" : ""}`, title: `${title}${s.forced ? " · result written by the calculator" : ""}`, "data-status": s.status }, s.text);
       pre.append(el);
-      if (s.status === "wrong") pre.append(h("span", { class: "expected" }, ` should be ${s.expected}`));
+      // Set apart from the text that follows, so "should be 2" and "3 books" do not read "should be 23 books".
+      if (s.status === "wrong") pre.append(h("span", { class: "expected" }, ` [should be ${s.expected}] `));
+      if (s.copiedAs !== undefined) pre.append(h("span", { class: "expected" }, ` [the text says ${s.copiedAs}, not ${s.written}] `));
     }
   }
   return pre;

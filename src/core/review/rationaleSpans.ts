@@ -1,5 +1,5 @@
 import { checkArithmetic } from "../data/annotations";
-import { isCorrect } from "../data/answerCheck";
+import { isCorrect, parseNumber } from "../data/answerCheck";
 import type { CalculatorCallRecord } from "../../shared/runTypes";
 import type { RationaleSpan } from "../../shared/reviewProtocol";
 
@@ -20,6 +20,11 @@ export function rationaleSpans(rationale: string, gold: number, calls: readonly 
     const call = pending.find((c) => !c.used && c.expression.trim() === a.expression.trim());
     if (call) call.used = true;
     const v = a.verdict;
+    // GSM8K copies the result into the text right after `>>`: a different number there is a slip too.
+    const copied = /^-?\d+(?:,\d{3})*(?:\.\d+)?/.exec(body.slice(a.end))?.[0];
+    const copiedValue = copied === undefined ? null : parseNumber(copied);
+    const writtenValue = parseNumber(a.written);
+    const copyDiffers = copied !== undefined && copiedValue !== null && writtenValue !== null && Math.abs(copiedValue - writtenValue) > 1e-9 * Math.max(1, Math.abs(writtenValue));
     spans.push({
       kind: "calc",
       text: body.slice(a.start, a.end),
@@ -28,6 +33,7 @@ export function rationaleSpans(rationale: string, gold: number, calls: readonly 
       status: v.kind,
       ...(v.kind === "wrong" ? { expected: v.expected } : {}),
       forced: call?.forced != null,
+      ...(copyDiffers ? { copiedAs: copied } : {}),
     });
     at = a.end;
   }
@@ -47,7 +53,7 @@ export function calcCounts(spans: readonly RationaleSpan[]): { total: number; ok
   for (const s of spans) {
     if (s.kind !== "calc") continue;
     total++;
-    if (s.status === "ok") ok++;
+    if (s.status === "ok" && s.copiedAs === undefined) ok++;
     if (s.forced) forced++;
   }
   return { total, ok, forced };

@@ -133,3 +133,12 @@ test("the review opens on a 50,000-sample round in well under half a second: onl
   t.diagnostic(`first mixed question of 50,000 samples in ${firstMs.toFixed(0)} ms; question 10,000 in ${deepMs.toFixed(0)} ms`);
   assert.ok(firstMs < 500 && deepMs < 500, `${firstMs} ms / ${deepMs} ms`);
 });
+
+test("a number written after `>>` that is not the result is flagged, and the sample's calculator count says so", () => {
+  const r = "He had 3 books and gave away 2: <<3-2=1>>2 books left. Then <<2*5=10>>10 pages, <<1000+500=1500>>1,500 words, <<1000*2=2000>>2,000.\n#### 2";
+  const spans = rationaleSpans(r, 2);
+  assert.equal(spans.map((s) => s.text).join(""), r);
+  const calcs = spans.filter((s) => s.kind === "calc");
+  assert.deepEqual(calcs.map((c) => (c.kind === "calc" ? [c.expression, c.status, c.copiedAs ?? null] : null)), [["3-2", "ok", "2"], ["2*5", "ok", null], ["1000+500", "ok", null], ["1000*2", "ok", null]]);
+  assert.deepEqual(calcCounts(spans), { total: 4, ok: 3, forced: 0 }, "calculator 3/4 ok, not 4/4");
+});
