@@ -37,17 +37,17 @@ export async function eachJsonl<T>(path: string, each: (record: T, line: number)
     each(parseLine(path, text, line, options.validate), line);
   }
   if (tail.endsWithNewline) return { tornTail: false };
-  return { tornTail: true, tornLine: await lineOfOffset(path, tail.size - 1) };
+  return { tornTail: true, tornLine: lineOfOffset(path, tail.size - 1) };
 }
 
-/** The 1-based line number of the byte at `offset` (newlines before it, plus one), counted on the raw bytes. */
-async function lineOfOffset(path: string, offset: number): Promise<number> {
-  let line = 1;
-  if (offset <= 0) return line;
-  for await (const chunk of createReadStream(path, { start: 0, end: offset - 1 }) as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) line++;
+/** The 1-based line number of the byte at `offset`: newlines before it, plus one (read only for a torn tail). */
+function lineOfOffset(path: string, offset: number): number {
+  const fd = openSync(path, "r");
+  try {
+    return newlinesBefore(fd, offset) + 1;
+  } finally {
+    closeSync(fd);
   }
-  return line;
 }
 
 /** Reads a whole JSONL file, streaming. A missing file is empty; a bad line throws `path:line: reason`. */

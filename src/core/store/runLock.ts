@@ -32,7 +32,7 @@ export class RunLockedError extends Error {
   }
 }
 
-function errorCode(e: unknown): unknown {
+export function errorCode(e: unknown): unknown {
   return typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
 }
 
@@ -59,7 +59,7 @@ export function isProcessAlive(pid: number): boolean {
 }
 
 /** Whether the process a lock names is certainly gone. A lock from another machine is never judged stale. */
-export function isStale(owner: LockOwner): boolean {
+function isStale(owner: LockOwner): boolean {
   if (owner.host !== hostname()) return false;
   if (!isProcessAlive(owner.pid)) return true;
   const now = processStart(owner.pid);
@@ -84,19 +84,6 @@ export interface RunLock {
 
 export function lockPath(runDir: string): string {
   return join(runDir, "lock");
-}
-
-/** The current owner of a run's lock, or null when nobody (alive) holds it. */
-export async function lockOwner(runDir: string): Promise<LockOwner | null> {
-  let text: string;
-  try {
-    text = await readFile(lockPath(runDir), "utf8");
-  } catch (e) {
-    if (errorCode(e) === "ENOENT") return null;
-    throw e;
-  }
-  const owner = parseOwner(text);
-  return owner && !isStale(owner) ? owner : null;
 }
 
 /**

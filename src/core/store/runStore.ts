@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rename, rm, rmdir, unlink } from "node:fs/pro
 import { join } from "node:path";
 import type { RoundRecord, RunManifest, RunMode, StageName, StageRecord, StageState } from "../../shared/runTypes";
 import { writeJsonAtomic } from "./atomic";
-import { isProcessAlive } from "./runLock";
+import { errorCode, isProcessAlive } from "./runLock";
 import { RUN_MODES, STAGE_NAMES, STAGE_STATES, validateManifest } from "./manifestSchema";
 
 /** Bumped when manifest.json changes shape; a run written by a newer version is refused, not misread. */
@@ -41,10 +41,6 @@ function isEmptyRunFolder(dir: string): boolean {
 
 function checkRound(round: number): void {
   if (!Number.isInteger(round) || round < 0) throw new RangeError(`round must be a non-negative integer, not ${round}`);
-}
-
-function errorCode(e: unknown): unknown {
-  return typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
 }
 
 /** a, b, …, z, aa, ab, … so that a busy day never runs out of ids. */
