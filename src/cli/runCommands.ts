@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import { randomUUID } from "node:crypto";
 import { WorkerClient, CancelledByUser, WorkerExited } from "../worker/client";
+import { estimateWorkspace, formatEstimate } from "../core/selftrain/estimate";
 import { initWorkspace, workspaceStatus, exportRound, selftrainDir, readWorkspaceConfig } from "../core/selftrain/workspace";
 import { forkRun } from "../core/selftrain/forkRun";
 import { roundStages } from "../core/selftrain/stages";
@@ -96,6 +97,8 @@ export async function initCommand(argv: string[]): Promise<number> {
   const ws = workspaceOf(values);
   const file = await initWorkspace(ws, { train: resolve(values["train"]), test: typeof values["test"] === "string" ? resolve(values["test"]) : "", force: values["force"] === true });
   console.log(`wrote ${file}`);
+  const next = await estimateWorkspace(ws);
+  console.log(`next: selftrain round -w ${ws}   (${next.what}, ${formatEstimate(next.seconds)}; ${next.basis})`);
   return 0;
 }
 

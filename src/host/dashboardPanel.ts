@@ -215,6 +215,9 @@ export class DashboardPanel implements vscode.Disposable {
         return;
       case "savePng":
         return this.savePng(m.runId, m.chart, m.dataUrl);
+      case "startRound":
+        await vscode.commands.executeCommand("selfTraining.startRound");
+        return;
     }
   }
 

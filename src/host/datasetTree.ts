@@ -8,19 +8,30 @@ import { ReviewLog } from "../core/store/reviewLog";
 import { countJsonl } from "../core/store/jsonl";
 import { buildRoundIndex, questionsIn, type QuestionGroup, type QuestionSummary, type RoundIndex, type SampleSummary } from "../core/explorer/roundIndex";
 import type { RunManifest, StageRecord } from "../shared/runTypes";
+import { estimateWorkspace, formatEstimate } from "../core/selftrain/estimate";
+import { sampleTally } from "../shared/reviewProtocol";
 
 /** Tree nodes; `contextValue` on the tree items drives the context menus in package.json. */
 export type ExplorerNode =
   | { kind: "data"; file: string; test: string; devSize: number; testSize: number; label: string }
   | { kind: "run"; manifest: RunManifest }
   | { kind: "round"; runId: string; round: number; manifest: RunManifest }
-  | { kind: "group"; runId: string; round: number; group: QuestionGroup; count: number }
+  | { kind: "group"; runId: string; round: number; group: QuestionGroup; count: number; records?: number }
   | { kind: "question"; runId: string; round: number; q: QuestionSummary }
   | { kind: "sample"; runId: string; round: number; q: QuestionSummary; s: SampleSummary }
-  | { kind: "more"; parent: Extract<ExplorerNode, { kind: "group" }>; offset: number };
+  | { kind: "more"; parent: Extract<ExplorerNode, { kind: "group" }>; offset: number }
+  /** What to do next in a workspace with no runs yet: Start round, with how long it should take. */
+  | { kind: "next"; description: string; tooltip: string };
 
 const PAGE = 500;
-const GROUP_LABEL: Record<QuestionGroup, string> = { mixed: "Mixed", "all-wrong": "All wrong", "all-right": "All right", decided: "Decided by you" };
+const GROUP_LABEL: Record<QuestionGroup, string> = { mixed: "Mixed", "all-wrong": "All wrong", "all-right": "All right", decided: "Decided by you", "pseudo-labels": "Pseudo-labels" };
+const GROUP_TOOLTIP: Record<QuestionGroup, string> = {
+  mixed: "Questions with right and wrong samples: the DPO step's pairs come from these.",
+  "all-wrong": "Questions where no sample is right.",
+  "all-right": "Questions where every sample is right.",
+  decided: "Questions you decided something about. They are also counted in Mixed, All wrong or All right.",
+  "pseudo-labels": "Questions with pseudo-labels: right, de-duplicated SFT-step samples the next SFT trains on. They are also counted in the groups above.",
+};
 
 export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<ExplorerNode | undefined>();
@@ -97,6 +108,10 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
       const at = (p: string): string => (isAbsolute(p) ? p : resolve(ws, p));
       const data: ExplorerNode[] = [{ kind: "data", file: at(config.data.train), test: config.data.test ? at(config.data.test) : "", devSize: config.data.devSize, testSize: config.data.testSize, label: "Data" }];
       const runs = (await Promise.all(RunStore.list(selftrainDir(ws)).map((id) => RunStore.open(selftrainDir(ws), id)))).map((s) => ({ kind: "run" as const, manifest: s.manifest }));
+      if (runs.length === 0) {
+        const next = await estimateWorkspace(ws).catch(() => null);
+        data.push({ kind: "next", description: next ? `${next.what}, ${formatEstimate(next.seconds)}` : "the warm-up and round 1", tooltip: next ? `Estimated from ${next.basis}.` : "" });
+      }
       return [...data, ...runs.reverse()];
     }
     switch (node.kind) {
@@ -105,7 +120,9 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
       case "round": {
         if (node.round === 0) return [];
         const index = await this.index(node.runId, node.round);
-        return (["mixed", "all-wrong", "all-right", "decided"] as const).map((group) => ({ kind: "group", runId: node.runId, round: node.round, group, count: group === "decided" ? index.counts.decided : index.counts[group] }));
+        const groups: ExplorerNode[] = (["mixed", "all-wrong", "all-right", "decided"] as const).map((group) => ({ kind: "group", runId: node.runId, round: node.round, group, count: index.counts[group] }));
+        if (index.samplesFile === "samples-dpo.jsonl" || index.counts.pseudoLabels > 0) groups.push({ kind: "group", runId: node.runId, round: node.round, group: "pseudo-labels", count: index.counts["pseudo-labels"], records: index.counts.pseudoLabels });
+        return groups;
       }
       case "group":
       case "more": {
@@ -117,7 +134,7 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
         return page;
       }
       case "question":
-        return node.q.samples.map((s) => ({ kind: "sample", runId: node.runId, round: node.round, q: node.q, s }));
+        return [...node.q.samples, ...node.q.sftSamples].map((s) => ({ kind: "sample", runId: node.runId, round: node.round, q: node.q, s }));
       default:
         return [];
     }
@@ -169,17 +186,32 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
         return item;
       }
       case "group": {
-        const item = new vscode.TreeItem(`${GROUP_LABEL[node.group]} (${node.count.toLocaleString()})`, node.count ? Collapsed : None);
-        item.iconPath = new vscode.ThemeIcon(node.group === "decided" ? "person" : node.group === "mixed" ? "split-horizontal" : node.group === "all-right" ? "check-all" : "close-all");
+        const count = node.records === undefined ? node.count.toLocaleString() : `${node.records.toLocaleString()} in ${node.count.toLocaleString()} question${node.count === 1 ? "" : "s"}`;
+        const item = new vscode.TreeItem(`${GROUP_LABEL[node.group]} (${count})`, node.count ? Collapsed : None);
+        // The first three split the questions; these two overlap them, and say so.
+        if (node.group === "decided" || node.group === "pseudo-labels") item.description = "also in the groups above";
+        // A string tooltip would become the row's accessible name; a Markdown one leaves it label and description.
+        item.tooltip = new vscode.MarkdownString().appendText(GROUP_TOOLTIP[node.group]);
+        item.iconPath = new vscode.ThemeIcon(node.group === "decided" ? "person" : node.group === "pseudo-labels" ? "tag" : node.group === "mixed" ? "split-horizontal" : node.group === "all-right" ? "check-all" : "close-all");
         item.contextValue = "group";
         return item;
       }
       case "more":
         return Object.assign(new vscode.TreeItem(`… more (from ${node.offset + 1})`, Collapsed), { contextValue: "more" });
+      case "next": {
+        const item = new vscode.TreeItem("Next: ▶ Start round", None);
+        item.description = node.description;
+        item.tooltip = new vscode.MarkdownString().appendText(`Runs the warm-up SFT, then round 1: sampling, pairs, DPO, pseudo-labels, SFT and evaluation. ${node.tooltip}`);
+        item.iconPath = new vscode.ThemeIcon("play");
+        item.command = { command: "selfTraining.startRound", title: "Start Self-Training Round" };
+        item.contextValue = "next";
+        return item;
+      }
       case "question": {
         const q = node.q;
         const item = new vscode.TreeItem(`Q ${q.questionId}  "${q.question.length > 40 ? q.question.slice(0, 40) + "…" : q.question}"`, Collapsed);
-        item.description = `${q.right}/${q.samples.length} right${q.decided ? " · you decided" : ""}`;
+        // The same words as the review's header for this question.
+        item.description = [sampleTally([...q.samples, ...q.sftSamples]), q.pseudoLabels ? `${q.pseudoLabels} pseudo-label${q.pseudoLabels === 1 ? "" : "s"}` : null, q.decided ? "you decided" : null].filter(Boolean).join(" · ");
         item.tooltip = new vscode.MarkdownString().appendText(q.question).appendMarkdown(`\n\n**gold:** ${q.gold}`);
         item.iconPath = new vscode.ThemeIcon(q.decided ? "person" : "question");
         item.contextValue = "question";
@@ -187,7 +219,7 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
       }
       case "sample": {
         const s = node.s;
-        const item = new vscode.TreeItem(`${s.correct ? "✓" : "✗"} sample ${s.index + 1}`, None);
+        const item = new vscode.TreeItem(`${s.correct ? "✓" : "✗"} ${s.stage === "dpo" ? "sample" : "SFT-step sample"} ${s.index + 1}`, None);
         const bits = [`#### ${s.answer ?? "?"}`, ...s.roles, s.arithmeticErrors ? `${s.arithmeticErrors} wrong calculation${s.arithmeticErrors > 1 ? "s" : ""}` : null, s.decided ? `you: ${s.decided}` : null];
         item.description = bits.filter(Boolean).join(" · ");
         item.tooltip = new vscode.MarkdownString().appendCodeblock(s.preview, "text");

@@ -10,6 +10,7 @@ import { contentHash } from "../core/store/hash";
 import { extractFinalAnswer, answersMatch } from "../core/data/answerCheck";
 import type { RoundIndex } from "../core/explorer/roundIndex";
 import { buildReviewQuestion, SAMPLE_FILES } from "../core/review/reviewQuestion";
+import { arithmeticProblems, rationaleSpans } from "../core/review/rationaleSpans";
 import { firstQuestionGroup } from "../core/review/questionRecords";
 import { filterCounts, neighbourInQueue, recordsInFilter, reviewQueue } from "../core/review/reviewQueue";
 import { checkReviewMessage, type ReviewFilter, type ReviewHostMessage, type ReviewQuestion, type ReviewQueue, type ReviewRunChoice, type ReviewWebviewMessage } from "../shared/reviewProtocol";
@@ -55,7 +56,7 @@ export class ReviewPanel implements vscode.Disposable {
   private question: ReviewQuestion | null = null;
   private queue: ReviewQueue = { filter: "mixed", position: null, total: null, counts: {} };
   /** Drafts of hand-written rationales being edited: file → the question they belong to. */
-  private readonly drafts = new Map<string, { questionId: string; question: string; gold: number; runId: string; round: number }>();
+  private readonly drafts = new Map<string, { questionId: string; question: string; gold: number; runId: string; round: number; heldId?: string | undefined; heldHash?: string | undefined }>();
   /** The rationale to focus when the next state is posted. */
   private focusHash: string | undefined;
   /** Increments on every (re)load, so a slow queue build does not overwrite a newer state. */
@@ -134,7 +135,7 @@ export class ReviewPanel implements vscode.Disposable {
       if (!newest) {
         this.place = null;
         this.question = null;
-        this.post({ type: "state", runs, runId: null, round: null, queue: this.queue, question: null, empty: "No rounds to review yet: start a self-training round first." });
+        void this.postState(runs);
         return;
       }
       runId = newest.runId;
@@ -205,6 +206,7 @@ export class ReviewPanel implements vscode.Disposable {
     this.post({
       type: "state", runs: runs ?? (await this.runs()), runId: this.place?.store.manifest.runId ?? null, round: this.place?.round ?? null,
       queue: this.queue, question: this.question,
+      ...(!this.place ? { empty: "No rounds to review yet: a round samples rationales for every training question, and they are reviewed here." } : {}),
       ...(this.place && !this.question ? { empty: `No questions in "${this.filter}" in this round.` } : {}),
       ...(this.focusHash ? { focusHash: this.focusHash } : {}),
     });
@@ -244,6 +246,9 @@ export class ReviewPanel implements vscode.Disposable {
       case "openRecord":
         if (this.place) await openSampleRecord(this.place.store, this.place.round, m.hash);
         return;
+      case "startRound":
+        await vscode.commands.executeCommand("selfTraining.startRound");
+        return;
     }
     const q = this.question;
     if (!q || !this.place) return;
@@ -279,6 +284,10 @@ export class ReviewPanel implements vscode.Disposable {
         this.post({ type: "notice", level: "info", text: `Undone: ${last.summary}.` });
         break;
       }
+      case "confirmRationale":
+        this.decide({ kind: "confirm-rationale", hash: m.hash });
+        this.post({ type: "notice", level: "info", text: "Confirmed: the next round trains on your rationale as written." });
+        break;
       case "editRationale":
         return this.editRationale(q, m.fromHash);
     }
@@ -328,8 +337,32 @@ export class ReviewPanel implements vscode.Disposable {
       const go = await vscode.window.showWarningMessage(`Its final answer ${final.text} differs from the gold answer ${draft.gold}. Record it as a positive anyway?`, { modal: true }, "Record");
       if (go !== "Record") return;
     }
-    this.decide({ kind: "add-rationale", questionId: draft.questionId, question: draft.question, rationale, hash: contentHash(draft.question, rationale) });
-    void vscode.window.showInformationMessage(`Recorded your rationale for Q ${draft.questionId}; the next round trains on it.`);
+    // The arithmetic check, as for sampled rationales. A questioned rationale is recorded (nothing the person wrote
+    // is lost) but held: no positive until they confirm it as written, or save a corrected one.
+    const problems = arithmeticProblems(rationaleSpans(rationale, draft.gold));
+    const hash = contentHash(draft.question, rationale);
+    const log = this.reviews();
+    // A corrected save of the same draft replaces the held version it corrects.
+    const superseded = draft.heldId && hash !== draft.heldHash && log.addedRationales().some((a) => a.id === draft.heldId && !a.confirmed) ? draft.heldId : null;
+    const entry = log.append({ kind: "add-rationale", questionId: draft.questionId, question: draft.question, rationale, hash, ...(problems.length ? { unconfirmed: problems } : {}) });
+    if (superseded) log.append({ kind: "undo", decisionId: superseded }, "replaced by a corrected save of the same draft");
+    draft.heldId = problems.length ? entry.id : undefined;
+    draft.heldHash = problems.length ? hash : undefined;
+    this.deps.onDecided();
+    if (this.question?.questionId === draft.questionId) await this.reload();
+    if (problems.length === 0) {
+      void vscode.window.showInformationMessage(`Recorded your rationale for Q ${draft.questionId}; the next round trains on it.`);
+      return;
+    }
+    const action = await vscode.window.showWarningMessage(
+      `Held, not used for training: the arithmetic check found ${problems.length === 1 ? "a problem" : `${problems.length} problems`} in your rationale for Q ${draft.questionId}: ${problems.join("; ")}. Fix it and save again, or confirm it as written.`,
+      "Confirm as Written",
+    );
+    if (action !== "Confirm as Written") return;
+    log.append({ kind: "confirm-rationale", hash });
+    draft.heldId = undefined;
+    this.deps.onDecided();
+    void vscode.window.showInformationMessage(`Confirmed: the next round trains on your rationale for Q ${draft.questionId} as written.`);
     if (this.question?.questionId === draft.questionId) await this.reload();
   }
 }

@@ -102,7 +102,8 @@ export type DashboardToHost =
   | { type: "selectRun"; runId: string }
   | { type: "revealRound"; runId: string; round: number }
   | { type: "savePng"; runId: string; chart: string; dataUrl: string }
-  | { type: "refresh" };
+  | { type: "refresh" }
+  | { type: "startRound" };
 
 export const PNG_DATA_URL_PREFIX = "data:image/png;base64,";
 /** A chart of a few hundred pixels is well under a megabyte; anything near this is not one of ours. */
@@ -136,6 +137,7 @@ export function checkDashboardMessage(raw: unknown): Checked<DashboardToHost> {
     revealRound: (f) => ({ type: "revealRound", runId: f.str("runId", { max: MAX_RUN_ID }), round: f.int("round", 0, 100_000) }),
     savePng: (f) => ({ type: "savePng", runId: f.str("runId", { max: MAX_RUN_ID }), chart: chartName(f), dataUrl: pngDataUrl(f) }),
     refresh: () => ({ type: "refresh" }),
+    startRound: () => ({ type: "startRound" }),
   });
 }
 

@@ -68,8 +68,14 @@ export interface ReviewPair {
   rejectedLabel: string;
   /** Built by this round (from pairs.jsonl), or decided by a person for the next round. */
   origin: "built" | "person";
-  /** What the review log says about it now. */
-  status: "active" | "excluded" | "swapped";
+  /**
+   * What the review log says about it now. A swapped pair is shown the way round the next round builds it
+   * (chosen and rejected as swapped); a dropped one is a built pair the next round will not build again,
+   * because of a verdict or exclusion on one of its sides.
+   */
+  status: "active" | "excluded" | "swapped" | "dropped";
+  /** One line on what the next round does with it: "used next round", "dropped next round: you marked sample 2 wrong". */
+  nextRound: string;
   similarity: number | null;
   /** Word diff from rejected to chosen. */
   diff: DiffPart[];
@@ -92,8 +98,11 @@ export interface ReviewQuestion {
   gold: { hash: string; spans: RationaleSpan[] } | null;
   samples: ReviewSample[];
   pairs: ReviewPair[];
-  /** Rationales a person wrote for this question. */
-  written: Array<{ hash: string; spans: RationaleSpan[] }>;
+  /**
+   * Rationales a person wrote for this question. One the arithmetic check questioned when it was saved lists its
+   * problems and is not used for training until confirmed.
+   */
+  written: Array<{ hash: string; spans: RationaleSpan[]; problems: string[]; confirmed: boolean }>;
   decisions: ReviewDecisionView[];
 }
 
@@ -140,6 +149,8 @@ export type ReviewWebviewMessage =
   | { type: "swapPair"; chosenHash: string; rejectedHash: string }
   | { type: "excludePair"; chosenHash: string; rejectedHash: string; excluded: boolean }
   | { type: "editRationale"; fromHash: string | null }
+  | { type: "confirmRationale"; hash: string }
+  | { type: "startRound" }
   | { type: "note"; hash: string }
   | { type: "undo" }
   | { type: "openRecord"; hash: string };
@@ -166,8 +177,23 @@ export function checkReviewMessage(raw: unknown): Checked<ReviewWebviewMessage> 
     swapPair: (f) => ({ type: "swapPair", chosenHash: hash(f, "chosenHash"), rejectedHash: hash(f, "rejectedHash") }),
     excludePair: (f) => ({ type: "excludePair", chosenHash: hash(f, "chosenHash"), rejectedHash: hash(f, "rejectedHash"), excluded: f.bool("excluded") }),
     editRationale: (f) => ({ type: "editRationale", fromHash: f.optStr("fromHash", HASH_MAX) ?? null }),
+    confirmRationale: (f) => ({ type: "confirmRationale", hash: hash(f, "hash") }),
     note: (f) => ({ type: "note", hash: hash(f, "hash") }),
     undo: () => ({ type: "undo" }),
+    startRound: () => ({ type: "startRound" }),
     openRecord: (f) => ({ type: "openRecord", hash: hash(f, "hash") }),
   });
+}
+
+/**
+ * How many of a question's samples are right, per sampling step, as both the explorer and the review say it:
+ * "3/5 right" for one step, "DPO step 3/5 right · SFT step 1/3 right" for a round with both.
+ */
+export function sampleTally(samples: ReadonlyArray<{ stage: "dpo" | "sft"; correct: boolean }>): string {
+  const steps = (["dpo", "sft"] as const).map((stage) => {
+    const of = samples.filter((s) => s.stage === stage);
+    return { stage, right: of.filter((s) => s.correct).length, total: of.length };
+  }).filter((s) => s.total > 0);
+  if (steps.length <= 1) return `${steps[0]?.right ?? 0}/${steps[0]?.total ?? 0} right`;
+  return steps.map((s) => `${s.stage === "dpo" ? "DPO" : "SFT"} step ${s.right}/${s.total} right`).join(" · ");
 }

@@ -111,7 +111,13 @@ export type ReviewDecision =
   | { kind: "include-sample"; hash: string }
   | { kind: "force-pair"; questionId: string; chosenHash: string; rejectedHash: string }
   | { kind: "exclude-pair"; chosenHash: string; rejectedHash: string }
-  | { kind: "add-rationale"; questionId: string; question: string; rationale: string; hash: string }
+  /**
+   * A rationale a person wrote. `unconfirmed` lists what the arithmetic check found wrong when it was saved: such a
+   * rationale is kept (never lost) but is not a positive until a `confirm-rationale` for its hash.
+   */
+  | { kind: "add-rationale"; questionId: string; question: string; rationale: string; hash: string; unconfirmed?: string[] }
+  /** The person confirms a hand-written rationale the arithmetic check questioned: it is used as written. */
+  | { kind: "confirm-rationale"; hash: string }
   | { kind: "note"; hash: string; text: string }
   | { kind: "undo"; decisionId: string };
 

@@ -69,7 +69,7 @@ test("workbench: review a round (mark wrong, swap a pair), see it in reviews.jso
     const chosen = (await pair.getAttribute("data-chosen"))!;
     const rejected = (await pair.getAttribute("data-rejected"))!;
     await pair.locator('[data-action="swap"]').click();
-    await review.locator(`[data-testid="pair"][data-chosen="${chosen}"][data-status="swapped"]`).waitFor({ timeout: 10_000 });
+    await review.locator(`[data-testid="pair"][data-chosen="${rejected}"][data-rejected="${chosen}"][data-status="swapped"]`).waitFor({ timeout: 10_000 });
     const swap = reviews(ws).find((e) => e.kind === "force-pair");
     assert.ok(swap && swap.kind === "force-pair", "the swap is in reviews.jsonl");
     assert.deepEqual([swap.questionId, swap.chosenHash, swap.rejectedHash], [questionId, rejected, chosen]);

@@ -92,13 +92,20 @@ function root(): HTMLElement {
   return app;
 }
 
+/** What to do next on an empty dashboard: the round whose metrics it would show. */
+function startButton(): HTMLElement {
+  const b = h("vscode-button", { icon: "play", "data-action": "start-round", title: "Start Self-Training Round" }, "Start a self-training round");
+  b.addEventListener("click", () => bridge.post({ type: "startRound" }));
+  return h("p", {}, b);
+}
+
 function render(): void {
   const app = root();
   app.setAttribute("aria-busy", "false");
   if (!state) return;
   if (state.runs.length === 0 || !state.selected) {
     view = null;
-    app.replaceChildren(h("p", { class: "empty" }, EMPTY_TEXT), problemsList(state.problems));
+    app.replaceChildren(h("p", { class: "empty" }, EMPTY_TEXT), startButton(), problemsList(state.problems));
     return;
   }
   view ??= buildView(app);

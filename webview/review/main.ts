@@ -9,7 +9,7 @@ import "@vscode-elements/elements/dist/vscode-single-select/index.js";
 import "@vscode-elements/elements/dist/vscode-option/index.js";
 import "./style.css";
 import { connect, h } from "../common/bridge";
-import { REVIEW_FILTERS, type RationaleSpan, type ReviewFilter, type ReviewHostMessage, type ReviewPair, type ReviewQuestion, type ReviewQueue, type ReviewSample, type ReviewWebviewMessage } from "../../src/shared/reviewProtocol";
+import { REVIEW_FILTERS, sampleTally, type RationaleSpan, type ReviewFilter, type ReviewHostMessage, type ReviewPair, type ReviewQuestion, type ReviewQueue, type ReviewSample, type ReviewWebviewMessage } from "../../src/shared/reviewProtocol";
 
 type StateMessage = Extract<ReviewHostMessage, { type: "state" }>;
 
@@ -44,6 +44,10 @@ let pending: { chosen?: string; rejected?: string } = {};
 let focusKey: string | null = null;
 let notice: { level: string; text: string } | null = null;
 let showKeys = false;
+/** The question on the page, to tell a re-render after a decision from another question. */
+let shownQuestion: string | null = null;
+/** The next render brings the focused card into view (a sample opened from the explorer or a CodeLens). */
+let revealFocus = false;
 
 const bridge = connect<ReviewWebviewMessage, ReviewHostMessage>((m) => {
   switch (m.type) {
@@ -54,7 +58,10 @@ const bridge = connect<ReviewWebviewMessage, ReviewHostMessage>((m) => {
       }
       state = m;
       notice = null;
-      if (m.focusHash) focusKey = `sample:${m.focusHash}`;
+      if (m.focusHash) {
+        focusKey = `sample:${m.focusHash}`;
+        revealFocus = true;
+      }
       render();
       break;
     case "queue":
@@ -112,6 +119,11 @@ function renderHeader(): void {
     filterSelect.append(h("vscode-option", { value: f, selected: f === s.queue.filter }, `${FILTER_LABEL[f]}${n === undefined ? "" : ` (${n.toLocaleString()})`}`));
   }
   filterSelect.addEventListener("change", () => send({ type: "setFilter", filter: (filterSelect as unknown as { value: ReviewFilter }).value }));
+  if (s.round === null) {
+    // Nothing to walk through yet: no position, no navigation.
+    headerEl.replaceChildren(h("span", { class: "where", "data-testid": "position" }, "Rationale review"), button("Keys", "keys", "Keyboard shortcuts (?)", () => toggleKeys(), { icon: "keyboard" }));
+    return;
+  }
   headerEl.replaceChildren(
     h("span", { class: "where", "data-testid": "position" }, `${queueText(s.queue)} · ${FILTER_LABEL[s.queue.filter].toLowerCase()}`),
     button("Previous", "prev", "Previous question (k)", () => send({ type: "navigate", to: "prev" }), { icon: "arrow-left" }),
@@ -201,13 +213,12 @@ function sampleCard(q: ReviewQuestion, s: ReviewSample): HTMLElement {
 
 function pairCard(q: ReviewQuestion, p: ReviewPair, i: number): HTMLElement {
   const key = `pair:${p.chosenHash}>${p.rejectedHash}`;
-  const status = p.status === "active" ? (p.origin === "person" ? "set by you · used next round" : "built automatically") : p.status === "excluded" ? "excluded by you · not used next round" : "swapped by you · the other way round next round";
   const diff = h("div", { class: "diff rationale", title: "word diff: removed = only in the rejected, added = only in the chosen" });
   for (const d of p.diff) diff.append(d.op === "same" ? d.text : h(d.op === "added" ? "ins" : "del", {}, d.text));
   return h("section", { class: `card pair pair-${p.status}`, tabindex: "0", "data-testid": "pair", "data-chosen": p.chosenHash, "data-rejected": p.rejectedHash, "data-status": p.status, "data-key": key },
     h("div", { class: "card-head" },
       h("strong", {}, `(${i + 1}) ${p.chosenLabel} ≻ ${p.rejectedLabel}`),
-      h("span", { class: p.origin === "person" || p.status !== "active" ? "person" : "dim" }, status),
+      h("span", { class: p.status === "dropped" ? "warn" : p.origin === "person" || p.status !== "active" ? "person" : "dim", "data-testid": "next-round" }, p.nextRound),
       p.similarity !== null ? h("span", { class: "dim" }, `similarity ${p.similarity.toFixed(2)}`) : null,
     ),
     diff,
@@ -237,13 +248,13 @@ function render(): void {
   if (showKeys) parts.push(h("table", { class: "keys" }, ...KEYS.map(([k, what]) => h("tr", {}, h("td", {}, h("kbd", {}, k)), h("td", {}, what)))));
   if (!q) {
     parts.push(h("p", { class: "empty", "data-testid": "empty" }, state.empty ?? "Nothing to show."));
+    if (state.round === null) parts.push(h("p", {}, button("Start a self-training round", "start-round", "Start Self-Training Round: samples, pairs, DPO, pseudo-labels, SFT, evaluation", () => send({ type: "startRound" }), { secondary: false, icon: "play" })));
     bodyEl.replaceChildren(...parts.filter((p): p is HTMLElement => p !== null));
     return;
   }
-  const right = q.samples.filter((s) => s.correct).length;
   parts.push(
     h("section", { class: "question", "data-testid": "question", "data-question-id": q.questionId },
-      h("h2", {}, `Q ${q.questionId} · round ${q.round} · ${right}/${q.samples.length} right`),
+      h("h2", {}, `Q ${q.questionId} · round ${q.round} · ${sampleTally(q.samples)}`),
       h("p", { class: "question-text" }, q.question),
     ),
   );
@@ -263,10 +274,18 @@ function render(): void {
   parts.push(h("h3", {}, `Sampled rationales (${q.samples.length})`));
   for (const s of q.samples) parts.push(sampleCard(q, s));
   for (const w of q.written) {
-    parts.push(h("section", { class: "card written", tabindex: "0", "data-testid": "written", "data-hash": w.hash, "data-key": `sample:${w.hash}` },
-      h("div", { class: "card-head" }, h("strong", {}, "Your rationale"), h("span", { class: "person" }, "written by you · a positive next round")),
+    const held = !w.confirmed;
+    parts.push(h("section", { class: `card written${held ? " is-held" : ""}`, tabindex: "0", "data-testid": "written", "data-hash": w.hash, "data-key": `sample:${w.hash}`, "data-confirmed": String(w.confirmed) },
+      h("div", { class: "card-head" }, h("strong", {}, "Your rationale"),
+        held ? h("span", { class: "warn" }, "held · not used for training until you confirm it")
+          : h("span", { class: "person" }, `written by you${w.problems.length ? ", confirmed as written" : ""} · a positive next round`)),
+      w.problems.length ? h("ul", { class: "problems", "data-testid": "problems" }, ...w.problems.map((p) => h("li", {}, `arithmetic check: ${p}`))) : null,
       spansView(w.spans),
-      h("div", { class: "actions" }, button("Chosen", "chosen", "Set as the chosen side of a new pair (c)", () => pick("chosen", w.hash))),
+      h("div", { class: "actions" },
+        held ? button("Confirm as written", "confirm", "Use it for training as written, although the arithmetic check questions it", () => send({ type: "confirmRationale", hash: w.hash }), { secondary: false }) : null,
+        button("Edit", "edit", "Edit this rationale (e)", () => send({ type: "editRationale", fromHash: w.hash })),
+        button("Chosen", "chosen", "Set as the chosen side of a new pair (c)", () => pick("chosen", w.hash)),
+      ),
     ));
   }
   parts.push(h("h3", {}, `Preference pairs (${q.pairs.length})`));
@@ -275,12 +294,22 @@ function render(): void {
   if (q.decisions.length) {
     parts.push(h("h3", {}, "Decided by you"), h("ol", { class: "decisions", "data-testid": "decisions" }, ...q.decisions.map((d) => h("li", { title: d.at }, d.summary))));
   }
-  const scrollTop = bodyEl.scrollTop;
+  // The page (not the body element) scrolls. The same question re-rendered after a decision keeps its place; another
+  // question opens at its top, or with the sample it was opened for in view.
+  const scroller = document.scrollingElement ?? document.documentElement;
+  const sameQuestion = shownQuestion === q.questionId;
+  const scrollTop = scroller.scrollTop;
   bodyEl.replaceChildren(...parts.filter((p): p is HTMLElement => p !== null));
-  bodyEl.scrollTop = scrollTop;
+  shownQuestion = q.questionId;
+  // The sticky bar covers the top of the page: scrolling into view leaves room for it.
+  document.documentElement.style.scrollPaddingTop = `${headerEl.offsetHeight + 8}px`;
   const again = focusKey ? bodyEl.querySelector<HTMLElement>(`[data-key="${CSS.escape(focusKey)}"]`) : null;
   (again ?? bodyEl.querySelector<HTMLElement>(".card[data-testid=sample]"))?.focus({ preventScroll: true });
-  again?.scrollIntoView({ block: "nearest" });
+  if (sameQuestion && !revealFocus) scroller.scrollTop = scrollTop;
+  // Centred: the bar above may still grow (wrap) when the queue's counts arrive.
+  else if (revealFocus && again) again.scrollIntoView({ block: "center" });
+  else scroller.scrollTop = 0;
+  revealFocus = false;
 }
 
 bodyEl.addEventListener("focusin", (e) => {

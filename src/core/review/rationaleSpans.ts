@@ -58,3 +58,19 @@ export function calcCounts(spans: readonly RationaleSpan[]): { total: number; ok
   }
   return { total, ok, forced };
 }
+
+/**
+ * What the arithmetic check finds wrong in a rationale, one line each ("4/2 is 2, not 3"): the check a
+ * hand-written rationale goes through when it is saved. Empty when every annotation is right.
+ */
+export function arithmeticProblems(spans: readonly RationaleSpan[]): string[] {
+  const out: string[] = [];
+  for (const s of spans) {
+    if (s.kind !== "calc") continue;
+    if (s.status === "wrong") out.push(`${s.expression} is ${s.expected}, not ${s.written}`);
+    else if (s.status === "unparseable") out.push(`the calculator cannot read ${s.expression}`);
+    else if (s.status === "bad-result") out.push(`${s.written} is not a number (in ${s.text})`);
+    if (s.copiedAs !== undefined) out.push(`${s.text} is followed by ${s.copiedAs}, not ${s.written}`);
+  }
+  return out;
+}

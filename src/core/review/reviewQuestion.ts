@@ -113,19 +113,41 @@ export async function buildReviewQuestion(src: ReviewSources, questionId: string
   const forced = src.reviews.forcedPairs(effective).filter((f) => f.questionId === questionId);
   const forcedKey = new Set(forced.map((f) => pairKey(f.chosenHash, f.rejectedHash)));
   const builtKey = new Set(pairs.map((p) => pairKey(p.chosenHash, p.rejectedHash)));
-  const pairViews: ReviewPair[] = pairs.map((p) => ({
-    chosenHash: p.chosenHash, rejectedHash: p.rejectedHash, chosenLabel: label(p.chosenHash), rejectedLabel: label(p.rejectedHash),
-    origin: "built",
-    status: forcedKey.has(pairKey(p.rejectedHash, p.chosenHash)) ? "swapped" : excludedPairs.has(pairKey(p.chosenHash, p.rejectedHash)) ? "excluded" : "active",
-    similarity: p.similarity, diff: wordDiff(p.rejected, p.chosen),
-  }));
+  const diffOf = (chosenHash: string, rejectedHash: string) => {
+    const c = textOf.get(chosenHash);
+    const r = textOf.get(rejectedHash);
+    return c !== undefined && r !== undefined ? wordDiff(r, c) : [];
+  };
+  /** Why the next round will not build an automatic pair again: a person's verdict or exclusion on a side. */
+  const dropReason = (p: PairRecord): string | null => {
+    if (p.source === "human") return null; // a forced pair is built whatever the verdicts say
+    if (excluded.has(p.chosenHash)) return `you excluded ${label(p.chosenHash)}`;
+    if (excluded.has(p.rejectedHash)) return `you excluded ${label(p.rejectedHash)}`;
+    if (verdicts.get(p.chosenHash) === "wrong") return `you marked its chosen side, ${label(p.chosenHash)}, wrong`;
+    if (verdicts.get(p.rejectedHash) === "correct") return `you marked its rejected side, ${label(p.rejectedHash)}, right`;
+    return null;
+  };
+  const pairViews: ReviewPair[] = pairs.map((p): ReviewPair => {
+    const similarity = p.similarity;
+    // A swap is one pair, shown the way round the next round builds it.
+    if (forcedKey.has(pairKey(p.rejectedHash, p.chosenHash))) {
+      return {
+        chosenHash: p.rejectedHash, rejectedHash: p.chosenHash, chosenLabel: label(p.rejectedHash), rejectedLabel: label(p.chosenHash),
+        origin: "person", status: "swapped", nextRound: "swapped by you · this way round next round", similarity, diff: wordDiff(p.chosen, p.rejected),
+      };
+    }
+    const base = { chosenHash: p.chosenHash, rejectedHash: p.rejectedHash, chosenLabel: label(p.chosenHash), rejectedLabel: label(p.rejectedHash), similarity, diff: wordDiff(p.rejected, p.chosen) };
+    if (excludedPairs.has(pairKey(p.chosenHash, p.rejectedHash))) return { ...base, origin: "built", status: "excluded", nextRound: "excluded by you · not used next round" };
+    if (forcedKey.has(pairKey(p.chosenHash, p.rejectedHash)) || p.source === "human") return { ...base, origin: "person", status: "active", nextRound: "set by you · used next round" };
+    const drop = dropReason(p);
+    if (drop) return { ...base, origin: "built", status: "dropped", nextRound: `dropped next round: ${drop}` };
+    return { ...base, origin: "built", status: "active", nextRound: "built automatically" };
+  });
   for (const f of forced) {
-    if (builtKey.has(pairKey(f.chosenHash, f.rejectedHash))) continue;
-    const c = textOf.get(f.chosenHash);
-    const r = textOf.get(f.rejectedHash);
+    if (builtKey.has(pairKey(f.chosenHash, f.rejectedHash)) || builtKey.has(pairKey(f.rejectedHash, f.chosenHash))) continue;
     pairViews.push({
       chosenHash: f.chosenHash, rejectedHash: f.rejectedHash, chosenLabel: label(f.chosenHash), rejectedLabel: label(f.rejectedHash),
-      origin: "person", status: "active", similarity: null, diff: c !== undefined && r !== undefined ? wordDiff(r, c) : [],
+      origin: "person", status: "active", nextRound: "set by you · used next round", similarity: null, diff: diffOf(f.chosenHash, f.rejectedHash),
     });
   }
 
@@ -134,7 +156,7 @@ export async function buildReviewQuestion(src: ReviewSources, questionId: string
     runId: store.manifest.runId, round, questionId, question, goldAnswer,
     gold: gold && goldHash ? { hash: goldHash, spans: rationaleSpans(gold.rationale, goldAnswer) } : null,
     samples, pairs: pairViews,
-    written: written.map((w) => ({ hash: w.hash, spans: rationaleSpans(w.rationale, goldAnswer) })),
+    written: written.map((w) => ({ hash: w.hash, spans: rationaleSpans(w.rationale, goldAnswer), problems: w.problems, confirmed: w.confirmed })),
     decisions,
   };
 }
@@ -153,7 +175,9 @@ export function describeDecision(e: EffectiveEntry, label: (hash: string) => str
     case "exclude-pair":
       return `excluded the pair ${label(e.chosenHash)} ≻ ${label(e.rejectedHash)}`;
     case "add-rationale":
-      return "wrote a rationale";
+      return e.unconfirmed?.length ? `wrote a rationale (held: ${e.unconfirmed.join("; ")})` : "wrote a rationale";
+    case "confirm-rationale":
+      return `confirmed ${label(e.hash)} as written`;
     case "note":
       return `note on ${label(e.hash)}: ${e.text}`;
   }

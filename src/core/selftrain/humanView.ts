@@ -1,3 +1,5 @@
+import type { ReviewLog } from "../store/reviewLog";
+
 /** The effective human decisions, as the round's selection rules need them (built from the review log). */
 export interface HumanDecisions {
   /** Latest verdict per content hash: overrides the answer check. */
@@ -14,3 +16,15 @@ export interface HumanDecisions {
 export const NO_DECISIONS: HumanDecisions = { verdicts: new Map(), excluded: new Set(), forcedPairs: [], excludedPairs: new Set(), added: [] };
 
 
+
+/**
+ * What the review log decides for a round's selection. A hand-written rationale the arithmetic check questioned
+ * when it was saved is not a positive until the person confirms it.
+ */
+export function humanDecisions(log: ReviewLog): HumanDecisions {
+  const effective = log.effective();
+  return {
+    verdicts: log.sampleVerdicts(effective), excluded: log.excludedSamples(effective), forcedPairs: log.forcedPairs(effective),
+    excludedPairs: log.excludedPairs(effective), added: log.addedRationales(effective).filter((a) => a.confirmed),
+  };
+}

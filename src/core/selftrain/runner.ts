@@ -18,7 +18,7 @@ import { ensureBaseModel } from "./modelFiles";
 import { toSampleRecord, evaluateSplit } from "./evaluate";
 import { buildPairs, type Candidate } from "./pairs";
 import { selectPseudoLabels } from "./pseudoLabels";
-import type { HumanDecisions } from "./humanView";
+import { humanDecisions, type HumanDecisions } from "./humanView";
 import type { SelfTrainConfig, StageTraining } from "./config";
 import type { Example } from "../data/example";
 import type { StageName, SampleRecord, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
@@ -202,8 +202,7 @@ export class SelfTrainRunner {
   }
 
   private human(): HumanDecisions {
-    const r = this.o.reviews;
-    return { verdicts: r.sampleVerdicts(), excluded: r.excludedSamples(), forcedPairs: r.forcedPairs(), excludedPairs: r.excludedPairs(), added: r.addedRationales() };
+    return humanDecisions(this.o.reviews);
   }
 
   private async pairs(round: number): Promise<Record<string, number>> {

@@ -21,6 +21,10 @@ export interface AddedRationale {
   rationale: string;
   hash: string;
   id: string;
+  /** What the arithmetic check found when it was saved (empty: nothing). */
+  problems: string[];
+  /** Used as a positive: the check found nothing, or the person confirmed it as written. */
+  confirmed: boolean;
 }
 
 /** The string fields each kind needs; a line missing one is refused when read and when appended. */
@@ -31,6 +35,7 @@ const FIELDS: Record<ReviewDecision["kind"], readonly string[]> = {
   "force-pair": ["questionId", "chosenHash", "rejectedHash"],
   "exclude-pair": ["chosenHash", "rejectedHash"],
   "add-rationale": ["questionId", "question", "rationale", "hash"],
+  "confirm-rationale": ["hash"],
   note: ["hash", "text"],
   undo: ["decisionId"],
 };
@@ -46,6 +51,9 @@ function checkDecision(v: unknown): asserts v is ReviewDecision {
     if (typeof v[field] !== "string" || v[field] === "") {
       throw new Error(`"${kind}" needs a non-empty string "${field}"`);
     }
+  }
+  if (kind === "add-rationale" && v["unconfirmed"] !== undefined && !(Array.isArray(v["unconfirmed"]) && v["unconfirmed"].every((x) => typeof x === "string"))) {
+    throw new Error(`"add-rationale" unconfirmed must be a list of strings`);
   }
   if (kind === "mark" && v["verdict"] !== "correct" && v["verdict"] !== "wrong") {
     throw new Error(`"mark" verdict must be "correct" or "wrong", not ${JSON.stringify(v["verdict"])}`);
@@ -177,15 +185,22 @@ export class ReviewLog {
     return excluded;
   }
 
-  /** Hand-written rationales, one per hash (adding the same text twice keeps the latest). */
+  /**
+   * Hand-written rationales, one per hash (adding the same text twice keeps the latest). One the arithmetic check
+   * questioned when it was saved is listed with `confirmed: false` until a confirm-rationale for its hash; the
+   * round's selection uses only confirmed ones.
+   */
   addedRationales(effective: readonly EffectiveEntry[] = this.effective()): AddedRationale[] {
     const added = new Map<string, AddedRationale>();
+    const confirmed = new Set<string>();
     for (const e of effective) {
+      if (e.kind === "confirm-rationale") confirmed.add(e.hash);
       if (e.kind !== "add-rationale") continue;
       const { questionId, question, rationale, hash, id } = e;
-      added.set(hash, { questionId, question, rationale, hash, id });
+      const problems = e.unconfirmed ?? [];
+      added.set(hash, { questionId, question, rationale, hash, id, problems, confirmed: problems.length === 0 });
     }
-    return [...added.values()];
+    return [...added.values()].map((a) => (confirmed.has(a.hash) ? { ...a, confirmed: true } : a));
   }
 
   /** Texts of "note" entries per sample hash, oldest first. */

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { formatDatasetReport } from "../../core/data/datasetReport";
 import { writeSyntheticSet, freeDataFolder } from "../../core/data/syntheticFiles";
 import { initWorkspace, configPath, exportRound } from "../../core/selftrain/workspace";
+import { estimateWorkspace, formatEstimate } from "../../core/selftrain/estimate";
 import { settingsOverrides } from "../settings";
 import type { Host } from "../host";
 
@@ -39,6 +40,17 @@ export function registerSetupCommands(host: Host): void {
     await host.setInitialized();
     host.tree.refresh();
     await vscode.window.showTextDocument(vscode.Uri.file(file));
+    // What to do next, and how long it takes, before the person has to look for it.
+    const next = await estimateWorkspace(ws.fsPath).catch((e: unknown) => {
+      host.output.warn(`could not estimate the next round: ${e instanceof Error ? e.message : String(e)}`);
+      return null;
+    });
+    host.output.info(next ? `next round: ${next.what}, ${formatEstimate(next.seconds)} (${next.basis})` : "next round: no estimate");
+    const action = await vscode.window.showInformationMessage(
+      `Workspace ready. Next: ▶ Start round${next ? ` (${next.what}), ${formatEstimate(next.seconds)} on this machine` : ""}. The settings are open beside it.`,
+      "Start Round",
+    );
+    if (action === "Start Round") await vscode.commands.executeCommand("selfTraining.startRound");
   });
   host.command("selfTraining.checkDataset", async (uri?: vscode.Uri) => {
     const file = uri?.fsPath ?? vscode.window.activeTextEditor?.document.uri.fsPath;

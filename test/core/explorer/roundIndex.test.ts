@@ -6,6 +6,7 @@ import { RunStore } from "../../../src/core/store/runStore";
 import { ReviewLog } from "../../../src/core/store/reviewLog";
 import { buildRoundIndex, questionsIn } from "../../../src/core/explorer/roundIndex";
 import type { SampleRecord, PairRecord } from "../../../src/shared/runTypes";
+import { sampleTally } from "../../../src/shared/reviewProtocol";
 import { tempDir } from "../../helpers/paths";
 
 function sample(q: number, i: number, correct: boolean): SampleRecord {
@@ -59,4 +60,28 @@ test("a 50,000-sample round is indexed into groups without blocking the event lo
   assert.deepEqual([q0.correct, q0.autoCorrect, q0.decided], [true, false, "correct"]);
   assert.equal(index.questions.find((q) => q.questionId === "q4")!.samples[2]!.decided, "excluded");
   assert.equal(q1.samples[4]!.arithmeticErrors, 1);
+});
+
+test("a DPO round's index holds the SFT step's samples and the pseudo-labels as well, and says the same per question as the review", async (t) => {
+  const dir = tempDir(t);
+  const store = await RunStore.create(dir, { mode: "dpo-st" });
+  mkdirSync(store.roundDir(1), { recursive: true });
+  // Question 7: 5 DPO-step samples (3 right), 3 SFT-step samples (1 right, kept as a pseudo-label). Question 8: only wrong ones.
+  const dpo = [0, 1, 2, 3, 4].map((i) => sample(7, i, i < 3));
+  const sft = [0, 1, 2].map((i) => ({ ...sample(7, i, i === 0), hash: `sft7-${i}` }));
+  const other = [0, 1].map((i) => sample(8, i, false));
+  writeFileSync(store.path(1, "samples-dpo.jsonl"), [...dpo, ...other].map((s) => JSON.stringify(s)).join("\n") + "\n");
+  writeFileSync(store.path(1, "samples-sft.jsonl"), [...sft, ...other.map((s) => ({ ...s, hash: `sft-${s.hash}` }))].map((s) => JSON.stringify(s)).join("\n") + "\n");
+  writeFileSync(store.path(1, "pseudo-labels.jsonl"), JSON.stringify({ questionId: "q7", question: "Question 7?", hash: "sft7-0", rationale: "", source: "automatic", round: 1 }) + "\n");
+  const index = await buildRoundIndex(store, 1, new ReviewLog(dir));
+  const q7 = index.questions.find((q) => q.questionId === "q7")!;
+  assert.deepEqual([q7.samples.length, q7.right, q7.sftSamples.length, q7.pseudoLabels], [5, 3, 3, 1]);
+  assert.deepEqual(q7.sftSamples.map((s) => [s.stage, s.roles]), [["sft", ["pseudo-label"]], ["sft", []], ["sft", []]]);
+  assert.equal(q7.group, "mixed", "groups judge by the DPO step's samples");
+  assert.deepEqual([index.counts.samples, index.counts.sftSamples, index.counts.pseudoLabels, index.counts["pseudo-labels"]], [7, 5, 1, 1]);
+  assert.deepEqual(questionsIn(index, "pseudo-labels").map((q) => q.questionId), ["q7"]);
+  // The three answer-check groups add up to the questions; "decided" and "pseudo-labels" overlap them.
+  assert.equal(index.counts.mixed + index.counts["all-wrong"] + index.counts["all-right"], index.questions.length);
+  // The explorer's words for question 7 are the review header's (both from sampleTally over both steps).
+  assert.equal(sampleTally([...q7.samples, ...q7.sftSamples]), "DPO step 3/5 right · SFT step 1/3 right");
 });

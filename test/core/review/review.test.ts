@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { RunStore } from "../../../src/core/store/runStore";
 import { ReviewLog } from "../../../src/core/store/reviewLog";
 import { contentHash } from "../../../src/core/store/hash";
-import { rationaleSpans, calcCounts } from "../../../src/core/review/rationaleSpans";
+import { rationaleSpans, calcCounts, arithmeticProblems } from "../../../src/core/review/rationaleSpans";
 import { wordDiff } from "../../../src/core/review/wordDiff";
 import { buildReviewQuestion } from "../../../src/core/review/reviewQuestion";
 import { firstQuestionGroup, findGoldExample, recordsOfQuestion } from "../../../src/core/review/questionRecords";
@@ -83,8 +83,11 @@ test("a question's view: gold, samples with roles, pairs with their diff, and wh
   assert.deepEqual(view.samples.map((s) => s.decidedByPerson), [true, true, true, true]);
   assert.deepEqual(view.samples[3]!.notes, ["plan is wrong"]);
   assert.deepEqual(view.samples[0]!.calcForced, 1);
-  assert.deepEqual(view.pairs.map((p) => [p.chosenLabel, p.rejectedLabel, p.origin, p.status]), [["sample 1", "sample 3", "built", "swapped"], ["sample 2", "sample 4", "built", "excluded"], ["sample 3", "sample 1", "person", "active"]]);
+  // The swap is one pair, shown the way round the next round builds it.
+  assert.deepEqual(view.pairs.map((p) => [p.chosenLabel, p.rejectedLabel, p.origin, p.status]), [["sample 3", "sample 1", "person", "swapped"], ["sample 2", "sample 4", "built", "excluded"]]);
+  assert.deepEqual([view.pairs[0]!.chosenHash, view.pairs[0]!.rejectedHash], [q1[2]!.hash, q1[0]!.hash]);
   assert.ok(view.pairs[0]!.diff.some((d) => d.op === "added") && view.pairs[0]!.diff.some((d) => d.op === "removed"));
+  assert.equal(view.pairs[0]!.diff.filter((d) => d.op !== "removed").map((d) => d.text).join(""), q1[2]!.rationale, "the diff leads to the new chosen side");
   assert.equal(view.decisions.length, 4, "only this question's decisions");
   assert.deepEqual(view.decisions.map((d) => d.summary), ["marked sample 2 wrong", "set sample 3 ≻ sample 1", "excluded the pair sample 2 ≻ sample 4", "note on sample 4: plan is wrong"]);
   assert.deepEqual(JSON.parse(JSON.stringify(view)), view, "the view crosses the webview boundary as JSON unchanged");
@@ -141,4 +144,46 @@ test("a number written after `>>` that is not the result is flagged, and the sam
   const calcs = spans.filter((s) => s.kind === "calc");
   assert.deepEqual(calcs.map((c) => (c.kind === "calc" ? [c.expression, c.status, c.copiedAs ?? null] : null)), [["3-2", "ok", "2"], ["2*5", "ok", null], ["1000+500", "ok", null], ["1000*2", "ok", null]]);
   assert.deepEqual(calcCounts(spans), { total: 4, ok: 3, forced: 0 }, "calculator 3/4 ok, not 4/4");
+});
+
+test("a pair whose chosen side a person marked wrong (or whose rejected side they marked right) says the next round drops it; a forced pair stays", async (t) => {
+  const dir = tempDir(t);
+  const { store, samples, data } = await roundOnDisk(dir, 3, 4, (q, i) => i < 2);
+  const q1 = samples.filter((s) => s.questionId === "train:2");
+  const pair = (c: number, r: number, source: PairRecord["source"]): PairRecord => ({ questionId: "train:2", question: "Question 1?", chosenHash: q1[c]!.hash, rejectedHash: q1[r]!.hash, chosen: q1[c]!.rationale, rejected: q1[r]!.rationale, similarity: 0.5, source, round: 1 });
+  writeFileSync(store.path(1, "pairs.jsonl"), [pair(0, 2, "automatic"), pair(1, 3, "automatic"), pair(1, 2, "human")].map((p) => JSON.stringify(p)).join("\n") + "\n");
+  const reviews = new ReviewLog(dir);
+  const show = async () => (await buildReviewQuestion({ store, round: 1, reviews, dataFiles: [data] }, "train:2"))!.pairs.map((p) => [p.status, p.nextRound]);
+  assert.deepEqual(await show(), [["active", "built automatically"], ["active", "built automatically"], ["active", "set by you · used next round"]]);
+  reviews.append({ kind: "mark", verdict: "wrong", hash: q1[0]!.hash });
+  reviews.append({ kind: "mark", verdict: "correct", hash: q1[3]!.hash });
+  reviews.append({ kind: "mark", verdict: "wrong", hash: q1[1]!.hash });
+  assert.deepEqual(await show(), [
+    ["dropped", "dropped next round: you marked its chosen side, sample 1, wrong"],
+    ["dropped", "dropped next round: you marked its chosen side, sample 2, wrong"],
+    ["active", "set by you · used next round"],
+  ]);
+});
+
+test("a hand-written rationale the arithmetic check questions is held: listed with its problems, not a positive until confirmed", async (t) => {
+  const dir = tempDir(t);
+  const { store, data } = await roundOnDisk(dir, 3, 4, (q, i) => i < 2);
+  const reviews = new ReviewLog(dir);
+  const rationale = "She has 4 apples for 2 friends: <<4/2=3>>3 each.\n#### 2";
+  const spans = rationaleSpans(rationale, 2);
+  const problems = arithmeticProblems(spans);
+  assert.deepEqual(problems, ["4/2 is 2, not 3"]);
+  assert.deepEqual(arithmeticProblems(rationaleSpans("<<3-2=1>>2 left\n#### 2", 2)), ["<<3-2=1>> is followed by 2, not 1"]);
+  assert.deepEqual(arithmeticProblems(rationaleSpans("<<3-2=1>>1 left\n#### 1", 1)), []);
+  const hash = contentHash("Question 1?", rationale);
+  reviews.append({ kind: "add-rationale", questionId: "train:2", question: "Question 1?", rationale, hash, unconfirmed: problems });
+  let view = await buildReviewQuestion({ store, round: 1, reviews, dataFiles: [data] }, "train:2");
+  assert.deepEqual(view!.written.map((w) => [w.confirmed, w.problems]), [[false, ["4/2 is 2, not 3"]]]);
+  assert.deepEqual(reviews.addedRationales().map((a) => a.confirmed), [false]);
+  assert.equal(view!.decisions[0]!.summary, "wrote a rationale (held: 4/2 is 2, not 3)");
+  reviews.append({ kind: "confirm-rationale", hash });
+  view = await buildReviewQuestion({ store, round: 1, reviews, dataFiles: [data] }, "train:2");
+  assert.deepEqual(view!.written.map((w) => w.confirmed), [true]);
+  assert.deepEqual(reviews.addedRationales().map((a) => a.confirmed), [true]);
+  assert.equal(view!.decisions[1]!.summary, "confirmed your rationale as written");
 });

@@ -4,8 +4,8 @@ import { neighbourInQueue, reviewQueue } from "../../../src/core/review/reviewQu
 import type { QuestionSummary, RoundIndex } from "../../../src/core/explorer/roundIndex";
 
 function index(groups: Array<QuestionSummary["group"]>): RoundIndex {
-  const questions = groups.map((group, i): QuestionSummary => ({ questionId: `train:${i + 1}`, question: `Q${i + 1}?`, gold: i, samples: [], right: 0, decided: false, group }));
-  return { round: 1, samplesFile: "samples-dpo.jsonl", questions, counts: { mixed: 0, "all-wrong": 0, "all-right": 0, decided: 0, samples: 0, pairs: 0, pseudoLabels: 0 } };
+  const questions = groups.map((group, i): QuestionSummary => ({ questionId: `train:${i + 1}`, question: `Q${i + 1}?`, gold: i, samples: [], right: 0, sftSamples: [], pseudoLabels: 0, decided: false, group }));
+  return { round: 1, samplesFile: "samples-dpo.jsonl", questions, counts: { mixed: 0, "all-wrong": 0, "all-right": 0, decided: 0, "pseudo-labels": 0, samples: 0, sftSamples: 0, pairs: 0, pseudoLabels: 0 } };
 }
 
 test("Next after a decision goes to the following question of the filter, even when the decision moved the shown one out of it", () => {

@@ -4,8 +4,9 @@ import { jaccard, tokenSet, deduplicate } from "../../../src/core/selftrain/simi
 import { passAtK, meanPassAtK } from "../../../src/core/selftrain/passAtK";
 import { buildPairs, type Candidate } from "../../../src/core/selftrain/pairs";
 import { selectPseudoLabels, percentile } from "../../../src/core/selftrain/pseudoLabels";
-import { NO_DECISIONS, type HumanDecisions } from "../../../src/core/selftrain/humanView";
-import { pairKey } from "../../../src/core/store/reviewLog";
+import { NO_DECISIONS, humanDecisions, type HumanDecisions } from "../../../src/core/selftrain/humanView";
+import { pairKey, ReviewLog } from "../../../src/core/store/reviewLog";
+import { tempDir } from "../../helpers/paths";
 import type { SampleRecord, PseudoLabelRecord } from "../../../src/shared/runTypes";
 
 test("token-set Jaccard and de-duplication at 0.7", () => {
@@ -82,6 +83,21 @@ test("pairs: a person's swap replaces the automatic direction, it is not built b
   const after = buildPairs([gold, ...samples], swapped, 2, { maxPairsPerQuestion: 3 }).pairs;
   assert.deepEqual(after.filter((p) => p.source === "human").map((p) => [p.chosenHash, p.rejectedHash]), [["s5", "g"]]);
   assert.ok(!after.some((p) => p.chosenHash === "g" && p.rejectedHash === "s5"), "the overridden direction was built too");
+});
+
+test("pairs: a held hand-written rationale is no positive until confirmed; a pair the review says is dropped is not built", (t) => {
+  const log = new ReviewLog(tempDir(t));
+  const written = "Mia had 12 and bought 5: <<12+5=18>>18.\n#### 17";
+  log.append({ kind: "add-rationale", questionId: "q1", question: q, rationale: written, hash: "w1", unconfirmed: ["12+5 is 17, not 18"] });
+  const all = { maxPairsPerQuestion: 100 };
+  const chosen = (h: HumanDecisions) => new Set(buildPairs([gold, ...samples], h, 2, all).pairs.map((p) => p.chosenHash));
+  assert.ok(!chosen(humanDecisions(log)).has("w1"), "a held rationale was used as a positive");
+  log.append({ kind: "confirm-rationale", hash: "w1" });
+  assert.ok(chosen(humanDecisions(log)).has("w1"), "the confirmed rationale is a positive");
+  // The review's "dropped next round" for a pair whose chosen side was marked wrong: the next round indeed does not build it.
+  const before = buildPairs([gold, ...samples], humanDecisions(log), 2, all).pairs.find((p) => p.chosenHash !== "g" && p.chosenHash !== "w1")!;
+  log.append({ kind: "mark", verdict: "wrong", hash: before.chosenHash });
+  assert.ok(!buildPairs([gold, ...samples], humanDecisions(log), 3, all).pairs.some((p) => p.chosenHash === before.chosenHash && p.rejectedHash === before.rejectedHash));
 });
 
 function sample(hash: string, questionId: string, rationale: string, correct: boolean): SampleRecord {

@@ -88,7 +88,7 @@ test("pairs, added rationales and notes: the latest decision on the same target 
   const other = log.append({ ...rationale, rationale: "S #### 1", hash: "r2" });
   log.append({ kind: "undo", decisionId: other.id });
   assert.deepEqual(log.addedRationales(), [
-    { questionId: "q1", question: "Q?", rationale: "R #### 1", hash: "r1", id: again.id },
+    { questionId: "q1", question: "Q?", rationale: "R #### 1", hash: "r1", id: again.id, problems: [], confirmed: true },
   ]);
 
   log.append({ kind: "note", hash: "a", text: "first" });

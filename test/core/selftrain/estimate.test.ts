@@ -1,0 +1,68 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseConfig } from "../../../src/core/selftrain/config";
+import { dataStats, estimateSeconds, formatEstimate, ratesForSize, ratesFromRun, roundWork, estimateNextRound } from "../../../src/core/selftrain/estimate";
+import type { RunManifest } from "../../../src/shared/runTypes";
+import { tempDir } from "../../helpers/paths";
+
+const config = parseConfig({
+  data: { train: "train.jsonl", test: "", devSize: 10, testSize: 20, maxTrainQuestions: 0 },
+  warmup: { epochs: 0, steps: 100, batchSize: 8, microBatchSize: 8 },
+  sampling: { dpoSamples: 4, sftSamples: 3, maxNewTokens: 1000 },
+  pairs: { maxPerQuestion: 3 },
+  dpo: { steps: 10, batchSize: 4, microBatchSize: 4 },
+  sft: { epochs: 2, steps: 0, batchSize: 10, microBatchSize: 10 },
+  eval: { passSamples: 4, passK: 4, maxQuestions: 0 },
+});
+
+test("the next round's work, counted by hand from the settings and the data", (t) => {
+  const ws = tempDir(t);
+  // 100 lines of 84 + 42 = 126 characters: 30 tokens each at 4.2 characters a token.
+  const line = JSON.stringify({ question: "q".repeat(84), answer: "a".repeat(42) });
+  writeFileSync(join(ws, "train.jsonl"), Array(100).fill(line).join("\n") + "\n");
+  const d = dataStats(config, ws);
+  // dev: min(10, 100/4) = 10; test from train: 20; train: 70; evaluated: 30.
+  assert.deepEqual([d.trainQuestions, d.evalQuestions, Math.round(d.exampleTokens * 1e6) / 1e6], [70, 30, 30]);
+  const w = roundWork(config, d, { warmup: true, round: true });
+  const evalTokens = 30 * (1 + 4) * 30;
+  const pairs = 0.8 * 70 * 3;
+  assert.equal(w.trainTokens, 100 * 8 * 30 + 10 * 4 * 2 * 30 + 2 * Math.ceil((70 * 1.3) / 10) * 10 * 30);
+  assert.equal(w.scoreTokens, pairs * 2 * 30);
+  assert.equal(w.sampleTokens, 2 * evalTokens + 70 * 4 * 30 + 70 * 3 * 30);
+  assert.equal(w.stages, 2 + 7);
+  const r = { trainTokensPerSecond: 1000, sampleTokensPerSecond: 500, basis: "" };
+  assert.equal(estimateSeconds(w, r), w.trainTokens / 1000 + w.scoreTokens / 3000 + w.sampleTokens / 500 + 9 * 3);
+  // Plain self-training: no DPO sampling, pairs or DPO.
+  const st = roundWork({ ...config, mode: "st" }, d, { warmup: false, round: true });
+  assert.deepEqual([st.scoreTokens, st.sampleTokens], [0, evalTokens + 70 * 3 * 30]);
+});
+
+test("rates come from an earlier run's measured stages when there is one, scaled to a bigger model; the reference otherwise", (t) => {
+  const stage = (tokens: number, ms: number) => ({ state: "done" as const, counts: { tokens, ms } });
+  const m: RunManifest = {
+    formatVersion: 1, runId: "2026-01-01-a", mode: "dpo-st", createdAt: "", rounds: [
+      { round: 0, stages: { warmup: stage(10_000, 2_000) } },
+      { round: 1, stages: { "sample-dpo": stage(3_000, 1_000), dpo: stage(2_000, 1_000), "sample-sft": { state: "running" as const, counts: { tokens: 1, ms: 1 } } } },
+    ],
+  } as unknown as RunManifest;
+  const same = ratesFromRun(m, 1e6, 1e6)!;
+  assert.deepEqual([same.trainTokensPerSecond, same.sampleTokensPerSecond], [4000, 3000], "running stages do not count");
+  assert.match(same.basis, /run 2026-01-01-a on this machine$/);
+  const bigger = ratesFromRun(m, 1e6, 16e6)!;
+  assert.ok(Math.abs(bigger.trainTokensPerSecond - 4000 / 8) < 1e-9, "16x the parameters: 16^0.75 = 8x slower");
+  assert.equal(ratesFromRun({ ...m, rounds: [] }, 1e6, 1e6), null);
+  assert.ok(ratesForSize(1e5).trainTokensPerSecond === ratesForSize(5e5).trainTokensPerSecond, "no faster than the reference below its size");
+  assert.ok(ratesForSize(1e8).trainTokensPerSecond < ratesForSize(1e7).trainTokensPerSecond);
+});
+
+test("the estimate says what Start round runs next and how long, in words", (t) => {
+  const ws = tempDir(t);
+  mkdirSync(ws, { recursive: true });
+  writeFileSync(join(ws, "train.jsonl"), Array(100).fill(JSON.stringify({ question: "q".repeat(84), answer: "a".repeat(42) })).join("\n") + "\n");
+  assert.equal(estimateNextRound(config, ws, null).what, "the warm-up and round 1");
+  const warmed = { formatVersion: 1, runId: "r", mode: "dpo-st", createdAt: "", rounds: [{ round: 0, stages: { warmup: { state: "done" }, eval: { state: "done" } } }] } as unknown as RunManifest;
+  assert.equal(estimateNextRound(config, ws, { manifest: warmed, config }).what, "round 1");
+  assert.deepEqual([formatEstimate(14), formatEstimate(44), formatEstimate(330), formatEstimate(2 * 3600)], ["about 10 seconds", "about 40 seconds", "about 6 minutes", "about 2.0 hours"]);
+});
