@@ -3,12 +3,14 @@
 import { UsageError } from "./args";
 import { generateCommand, checkCommand, tokenizerCommand } from "./dataCommands";
 import { demoCommand } from "./demo";
+import { modelCommand } from "./modelCommands";
 import { initCommand, roundCommand, evalCommand, statusCommand, exportCommand } from "./runCommands";
 
 const USAGE = `
 selftrain <command> [options]   (every command takes --help)
 
-  init        write .selftrain/config.json for a data set (the method's defaults)
+  init        write .selftrain/config.json for a data set (the method's defaults), optionally a model folder
+  model       inspect a Hugging Face model folder (family, size, memory verdict) or score token ids with it
   warmup      run the warm-up SFT (round 0) of a run
   round       run or resume one round of DPO-augmented self-training (or plain self-training: --mode st)
   eval        evaluate a round's model again
@@ -25,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "init":
       return initCommand(rest);
+    case "model":
+      return modelCommand(rest);
     case "warmup":
       return roundCommand(rest, true);
     case "round":

@@ -1,4 +1,5 @@
-import { join, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { formatCount, inspectModelFolder, ModelFolderError } from "../core/model/inspectModel";
 import { randomUUID } from "node:crypto";
 import { WorkerClient, CancelledByUser, WorkerExited } from "../worker/client";
 import { estimateWorkspace, formatEstimate } from "../core/selftrain/estimate";
@@ -86,16 +87,34 @@ function workspaceOf(values: Record<string, unknown>): string {
 }
 
 const INIT_USAGE = `
-selftrain init --train FILE.jsonl [--test FILE.jsonl] [-w WORKSPACE] [--force]
+selftrain init --train FILE.jsonl [--test FILE.jsonl] [--model DIR] [-w WORKSPACE] [--force]
 
-Writes WORKSPACE/.selftrain/config.json with the method's defaults (method.md) for a data set.
+Writes WORKSPACE/.selftrain/config.json with the method's defaults (method.md) for a data set. --model DIR
+starts from a local Hugging Face model folder (model.init) instead of a new model; the folder is checked first
+(selftrain model inspect DIR shows what it holds).
 `;
 
 export async function initCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...COMMON, train: { type: "string" }, test: { type: "string" }, force: { type: "boolean" } }, INIT_USAGE);
+  const { values } = parse(argv, { ...COMMON, train: { type: "string" }, test: { type: "string" }, model: { type: "string" }, force: { type: "boolean" } }, INIT_USAGE);
   if (typeof values["train"] !== "string") throw new UsageError("init needs --train FILE.jsonl");
   const ws = workspaceOf(values);
-  const file = await initWorkspace(ws, { train: resolve(values["train"]), test: typeof values["test"] === "string" ? resolve(values["test"]) : "", force: values["force"] === true });
+  const overrides: Record<string, unknown> = {};
+  if (typeof values["model"] === "string") {
+    const dir = resolve(values["model"]);
+    try {
+      const m = inspectModelFolder(dir);
+      console.log(`model: ${m.family}, ${formatCount(m.parameters)} parameters, ${Object.keys(m.dtypes).join("/")}, ${m.shards === 1 ? "one file" : `${m.shards} shards`}`);
+    } catch (e) {
+      if (e instanceof ModelFolderError) {
+        process.stderr.write(`selftrain: cannot use this model: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    }
+    const rel = relative(ws, dir);
+    overrides["model"] = { init: rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : dir };
+  }
+  const file = await initWorkspace(ws, { train: resolve(values["train"]), test: typeof values["test"] === "string" ? resolve(values["test"]) : "", force: values["force"] === true, overrides });
   console.log(`wrote ${file}`);
   const next = await estimateWorkspace(ws);
   console.log(`next: selftrain round -w ${ws}   (${next.what}, ${formatEstimate(next.seconds)}; ${next.basis})`);

@@ -1,6 +1,6 @@
 import * as vscode from "vscode";
 import { existsSync, statSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { basename, isAbsolute, join, resolve } from "node:path";
 import { readWorkspaceConfig, selftrainDir, configPath } from "../core/selftrain/workspace";
 import { roundStages } from "../core/selftrain/stages";
 import { RunStore, isInterrupted } from "../core/store/runStore";
@@ -8,12 +8,16 @@ import { ReviewLog } from "../core/store/reviewLog";
 import { countJsonl } from "../core/store/jsonl";
 import { buildRoundIndex, questionsIn, type QuestionGroup, type QuestionSummary, type RoundIndex, type SampleSummary } from "../core/explorer/roundIndex";
 import type { RunManifest, StageRecord } from "../shared/runTypes";
-import { estimateWorkspace, formatEstimate } from "../core/selftrain/estimate";
+import { estimateWorkspace, formatEstimate, modelParameters } from "../core/selftrain/estimate";
+import { describeInspection, formatCount, inspectModelFolder } from "../core/model/inspectModel";
+import type { SelfTrainConfig } from "../core/selftrain/config";
 import { sampleTally } from "../shared/reviewProtocol";
 
 /** Tree nodes; `contextValue` on the tree items drives the context menus in package.json. */
 export type ExplorerNode =
   | { kind: "data"; file: string; test: string; devSize: number; testSize: number; label: string }
+  /** The base model: a new one trained from scratch, or a model folder (family, size). */
+  | { kind: "model"; init: string; description: string; tooltip: string; error: boolean }
   | { kind: "run"; manifest: RunManifest }
   | { kind: "round"; runId: string; round: number; manifest: RunManifest }
   | { kind: "group"; runId: string; round: number; group: QuestionGroup; count: number; records?: number }
@@ -106,7 +110,7 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
     if (!node) {
       const config = readWorkspaceConfig(ws);
       const at = (p: string): string => (isAbsolute(p) ? p : resolve(ws, p));
-      const data: ExplorerNode[] = [{ kind: "data", file: at(config.data.train), test: config.data.test ? at(config.data.test) : "", devSize: config.data.devSize, testSize: config.data.testSize, label: "Data" }];
+      const data: ExplorerNode[] = [{ kind: "data", file: at(config.data.train), test: config.data.test ? at(config.data.test) : "", devSize: config.data.devSize, testSize: config.data.testSize, label: "Data" }, modelNode(config, ws)];
       const runs = (await Promise.all(RunStore.list(selftrainDir(ws)).map((id) => RunStore.open(selftrainDir(ws), id)))).map((s) => ({ kind: "run" as const, manifest: s.manifest }));
       if (runs.length === 0) {
         const next = await estimateWorkspace(ws).catch(() => null);
@@ -198,6 +202,15 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
       }
       case "more":
         return Object.assign(new vscode.TreeItem(`… more (from ${node.offset + 1})`, Collapsed), { contextValue: "more" });
+      case "model": {
+        const item = new vscode.TreeItem("Model", None);
+        item.description = node.description;
+        item.tooltip = new vscode.MarkdownString().appendText(node.tooltip);
+        item.iconPath = new vscode.ThemeIcon(node.error ? "error" : "symbol-misc");
+        item.contextValue = "model";
+        if (node.init !== "new") item.resourceUri = vscode.Uri.file(node.init);
+        return item;
+      }
       case "next": {
         const item = new vscode.TreeItem("Next: ▶ Start round", None);
         item.description = node.description;
@@ -230,6 +243,22 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
         return item;
       }
     }
+  }
+}
+
+/** The base model under Data: family and size, from the folder's small files (no weights are read). */
+function modelNode(config: SelfTrainConfig, ws: string): ExplorerNode {
+  if (config.model.init === "new") {
+    const m = config.model;
+    return { kind: "model", init: "new", description: `new llama · ${formatCount(modelParameters(config, ws))} · trained from scratch`, tooltip: `A new model: ${m.layers} layers, hidden ${m.hiddenSize}, ${m.vocabSize}-token BPE vocabulary trained on the data.`, error: false };
+  }
+  const dir = isAbsolute(config.model.init) ? config.model.init : resolve(ws, config.model.init);
+  try {
+    const m = inspectModelFolder(dir);
+    return { kind: "model", init: dir, description: `${m.family} · ${formatCount(m.parameters)} · ${Object.keys(m.dtypes).join("/")} · ${basename(dir)}`, tooltip: describeInspection(m).join("\n"), error: false };
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    return { kind: "model", init: dir, description: `${basename(dir)}: cannot be used`, tooltip: why, error: true };
   }
 }
 

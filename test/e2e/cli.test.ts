@@ -14,7 +14,7 @@ const cli = join(repoRoot, "dist", "cli.js");
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
 
 test("CLI: --help everywhere, a one-line reason and a non-zero exit on errors", { skip: existsSync(cli) ? false : "dist/cli.js not built" }, (t) => {
-  for (const cmd of ["init", "warmup", "round", "eval", "status", "export", "demo", "generate", "check", "tokenizer"]) {
+  for (const cmd of ["init", "warmup", "round", "eval", "status", "export", "demo", "generate", "check", "tokenizer", "model"]) {
     const r = run(cmd, "--help");
     assert.equal(r.status, 0, cmd);
     assert.match(r.stdout, new RegExp(`^selftrain ${cmd}`), cmd);

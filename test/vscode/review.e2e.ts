@@ -13,6 +13,11 @@ import { tinyWorkspace } from "../helpers/workspace";
 import { missingTools, packageExtension, startWorkbench, type Workbench } from "./workbench";
 import { RunStore } from "../../src/core/store/runStore";
 import { contentHash } from "../../src/core/store/hash";
+import { saveCheckpoint } from "../../src/core/model/checkpoint";
+import { tinyConfig } from "../../src/core/model/config";
+import { initWeights } from "../../src/core/model/weights";
+import { trainBpe } from "../../src/core/tokenizer/bpeTrainer";
+import { tokenizerFromFiles } from "../../src/core/tokenizer/tokenizer";
 import type { PairRecord, PseudoLabelRecord, ReviewEntry, SampleRecord, StageName } from "../../src/shared/runTypes";
 
 function webviewFrame(wb: Workbench): FrameLocator {
@@ -196,6 +201,53 @@ test("workbench: a new workspace's empty states say what to do next: after Initi
     await wb.notification(/^Stopped\. Finished stages are kept/, 30_000);
   } catch (e) {
     await wb.screenshot("empty-failed").catch(() => undefined);
+    throw e;
+  }
+});
+
+test("workbench: Initialize → Use a model folder… shows what the folder holds and the memory verdict before writing, then the explorer shows the base model", { skip: missingTools() ?? false, timeout: 300_000 }, async (t) => {
+  const ws = tempDir(t, "sts-e2e-model-");
+  const modelDir = join(ws, "models", "tiny-llama");
+  const tokenizer = tokenizerFromFiles(trainBpe(["Mia has 3 apples. 3+4 = <<3+4=7>>7\n#### 7"], { vocabSize: 270 }));
+  const config = tinyConfig(tokenizer.vocabSize, { hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1 });
+  saveCheckpoint(modelDir, { config, weights: initWeights(config, 3), tokenizer });
+  const wb = await startWorkbench({ workspace: ws, vsix: packageExtension() });
+  t.after(() => wb.stop());
+  const { page } = wb;
+  try {
+    await page.locator('.activitybar [aria-label^="Self-Training"]').first().click();
+    await wb.runCommand("Self-Training: Initialize Workspace", "Initialize Self-Training");
+    const input = page.locator(".quick-input-widget input");
+    await input.pressSequentially("model folder");
+    await page.locator(".quick-input-list .monaco-list-row").filter({ hasText: "Use a model folder" }).first().waitFor();
+    await page.keyboard.press("Enter");
+    // code-server's own folder dialog: a path box in the quick input; the title bar's button accepts.
+    await page.locator(".quick-input-widget").filter({ hasText: /Model folder/ }).waitFor({ timeout: 20_000 });
+    await input.click();
+    await page.keyboard.press("Control+A");
+    await input.pressSequentially(modelDir + "/", { delay: 20 });
+    // A folder dialog lists sub-folders only: the model folder has none, so ".." alone once it is inside.
+    await settle(1000);
+    await page.locator(".quick-input-widget .monaco-button, .quick-input-widget .quick-input-action a").filter({ hasText: "Inspect" }).first().click();
+    const dialog = page.locator(".monaco-dialog-box").filter({ hasText: /llama, \d+K parameters: fits this machine/ });
+    await dialog.waitFor({ timeout: 20_000 });
+    const text = (await dialog.textContent()) ?? "";
+    assert.match(text, /weights {5}F32, one file/);
+    assert.match(text, /verdict: fits/);
+    assert.ok(!existsSync(join(ws, ".selftrain")), "something was written before the person agreed");
+    await wb.screenshot("model-1-inspect-before-writing");
+    await dialog.locator(".monaco-button").filter({ hasText: "Use This Model" }).click();
+    await page.locator(".quick-input-widget .quick-input-title").filter({ hasText: "the data set" }).waitFor();
+    await input.pressSequentially("synthetic");
+    await page.locator(".quick-input-list .monaco-list-row").filter({ hasText: "synthetic" }).first().waitFor();
+    await page.keyboard.press("Enter");
+    await wb.notification(/^Workspace ready/, 60_000);
+    assert.equal(JSON.parse(readFileSync(join(ws, ".selftrain", "config.json"), "utf8")).model.init, join("models", "tiny-llama"));
+    const model = page.getByRole("treeitem", { name: /^Model llama · \d+K · F32 · tiny-llama/ }).first();
+    await model.waitFor({ timeout: 15_000 });
+    await wb.screenshot("model-2-explorer-base-model");
+  } catch (e) {
+    await wb.screenshot("model-failed").catch(() => undefined);
     throw e;
   }
 });

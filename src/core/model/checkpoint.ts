@@ -1,51 +1,123 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { readSafetensors, writeSafetensors, toFloat32, fromFloat32, type StoredTensor } from "./safetensors";
+import { isDeepStrictEqual } from "node:util";
 import { validateConfig, toHfConfig, CHECKPOINT_FORMAT_VERSION, type ModelConfig } from "./config";
-import { checkWeights, type HostWeights } from "./weights";
+import type { HostWeights } from "./weights";
+import { DEFAULT_MAX_SHARD_BYTES, loadFolderWeights, saveFolderWeights, writeFileAtomicSync, type WeightDtype } from "./modelFolder";
 import { loadTokenizer, saveTokenizer, type TextTokenizer } from "../tokenizer/tokenizer";
 
 /**
- * A checkpoint is a Hugging Face model folder: config.json (with our format version), model.safetensors
- * (float32) and tokenizer.json. A local Llama-architecture folder from elsewhere loads the same way.
+ * A checkpoint is a Hugging Face model folder: config.json (with our format version), the weights
+ * (model.safetensors, or shards with model.safetensors.index.json) and tokenizer.json. A model we create is
+ * saved in float32 with a config.json of our own; a folder from elsewhere (Qwen, Llama, SmolLM) keeps its
+ * family on save: its config.json, generation_config.json and weight dtype, so it loads where it came from.
  */
 export interface Checkpoint {
   config: ModelConfig;
   weights: HostWeights;
   tokenizer: TextTokenizer;
+  /** What the folder this checkpoint was loaded from held; saving writes it back. Absent for a model we created. */
+  source?: CheckpointSource;
 }
 
-export function saveCheckpoint(dir: string, c: Checkpoint, metadata: Record<string, string> = {}): void {
+export interface CheckpointSource {
+  /** config.json as read, every field kept (model_type, architectures, rope_scaling, torch_dtype, ...) */
+  config: Record<string, unknown>;
+  /** the type the weights were stored in; saving writes this type unless told otherwise */
+  dtype: WeightDtype;
+  /** generation_config.json as read, when the folder has one */
+  generationConfig?: Record<string, unknown>;
+}
+
+export interface SaveOptions {
+  /** weight type on disk; default the source's, or F32 for a model we created */
+  dtype?: WeightDtype;
+  /** bytes per weight file before sharding; default 2 GB for a model from a folder, one file for ours */
+  maxShardBytes?: number;
+}
+
+/** Our keys in a config.json: everything else belongs to the model's family and is written back unchanged. */
+const OWN_KEY_PREFIX = "selftrain_";
+const TORCH_DTYPE: Record<WeightDtype, string> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
+
+/**
+ * Writes a checkpoint folder. Crash-safe: config.json (whose presence marks a complete checkpoint) is removed
+ * first and written last, atomically; the weights, the index and generation_config.json come before it, and
+ * weight files of an earlier save that the new layout does not name are removed before it.
+ * `metadata` goes into every safetensors file, beside `format: "pt"` and our format version.
+ */
+export function saveCheckpoint(dir: string, c: Checkpoint, metadata: Record<string, string> = {}, options: SaveOptions = {}): void {
+  const src = c.source;
+  if (src) assertSameConfig(dir, c.config, src.config);
+  const dtype = options.dtype ?? src?.dtype ?? "F32";
   mkdirSync(dir, { recursive: true });
-  const tensors = new Map<string, StoredTensor>();
-  for (const [name, w] of c.weights) tensors.set(name, fromFloat32(w.data, w.shape, "F32"));
-  writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt", selftrain_format_version: String(CHECKPOINT_FORMAT_VERSION), ...metadata });
+  rmSync(join(dir, "config.json"), { force: true });
+  saveFolderWeights(dir, c.config, c.weights, {
+    dtype,
+    maxShardBytes: options.maxShardBytes ?? (src ? DEFAULT_MAX_SHARD_BYTES : Infinity),
+    metadata: { selftrain_format_version: String(CHECKPOINT_FORMAT_VERSION), ...metadata },
+  });
   saveTokenizer(c.tokenizer.files, dir);
-  // config.json last and atomically: its presence marks a complete checkpoint.
-  const tmp = join(dir, "config.json.tmp");
-  writeFileSync(tmp, JSON.stringify(toHfConfig(c.config), null, 2) + "\n");
-  renameSync(tmp, join(dir, "config.json"));
+  const generation = join(dir, "generation_config.json");
+  if (src?.generationConfig) writeFileAtomicSync(generation, JSON.stringify(src.generationConfig, null, 2) + "\n");
+  else rmSync(generation, { force: true });
+  writeFileAtomicSync(join(dir, "config.json"), JSON.stringify(hfConfig(c.config, src, dtype), null, 2) + "\n");
+}
+
+function hfConfig(config: ModelConfig, src: CheckpointSource | undefined, dtype: WeightDtype): Record<string, unknown> {
+  if (!src) return toHfConfig(config);
+  const out: Record<string, unknown> = { ...src.config };
+  if (dtype !== src.dtype) {
+    // Saved in another type on request: say so where transformers looks (newer versions write "dtype").
+    for (const key of ["torch_dtype", "dtype"]) if (key in out) out[key] = TORCH_DTYPE[dtype];
+  }
+  out[`${OWN_KEY_PREFIX}format_version`] = CHECKPOINT_FORMAT_VERSION;
+  return out;
+}
+
+/** A config changed after loading would be silently lost under the source's config.json: refuse instead. */
+function assertSameConfig(dir: string, config: ModelConfig, sourceConfig: Record<string, unknown>): void {
+  const fromSource = validateConfig(sourceConfig, "source config.json") as unknown as Record<string, unknown>;
+  const ours = config as unknown as Record<string, unknown>;
+  const differing = [...new Set([...Object.keys(ours), ...Object.keys(fromSource)])].find((k) => !isDeepStrictEqual(ours[k], fromSource[k]));
+  if (differing !== undefined) {
+    throw new Error(`${dir}: cannot save: the model's ${differing} (${JSON.stringify(ours[differing])}) differs from its source config.json's (${JSON.stringify(fromSource[differing])}); drop \`source\` to save a config of our own`);
+  }
 }
 
 export function loadCheckpoint(dir: string): Checkpoint {
   const configFile = join(dir, "config.json");
   if (!existsSync(configFile)) throw new Error(`${dir}: no config.json (not a model folder, or an unfinished checkpoint)`);
-  const raw = JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>;
-  const version = raw["selftrain_format_version"];
+  const raw = readJsonObject(configFile);
+  const version = raw[`${OWN_KEY_PREFIX}format_version`];
   if (typeof version === "number" && version > CHECKPOINT_FORMAT_VERSION) {
     throw new Error(`${configFile}: checkpoint format ${version} is newer than this version understands (${CHECKPOINT_FORMAT_VERSION})`);
   }
   const config = validateConfig(raw, configFile);
-  const file = join(dir, "model.safetensors");
-  if (!existsSync(file)) throw new Error(`${dir}: no model.safetensors`);
-  const stored = readSafetensors(file);
-  const weights: HostWeights = new Map();
-  for (const [name, t] of stored.tensors) {
-    if (name.endsWith("rotary_emb.inv_freq")) continue;
-    weights.set(name, { shape: t.shape, data: toFloat32(t) });
+  const generationFile = join(dir, "generation_config.json");
+  const generationConfig = existsSync(generationFile) ? readJsonObject(generationFile) : undefined;
+  const tokenizer = loadTokenizer(dir); // before the weights: a broken tokenizer fails in milliseconds, not after gigabytes
+  const { weights, dtype } = loadFolderWeights(dir, config);
+  return { config, weights, tokenizer, source: { config: raw, dtype, ...(generationConfig ? { generationConfig } : {}) } };
+}
+
+function readJsonObject(file: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
-  // Tied models saved by transformers may still carry lm_head.weight; it equals the embeddings.
-  if (config.tie_word_embeddings) weights.delete("lm_head.weight");
-  checkWeights(config, weights, file);
-  return { config, weights, tokenizer: loadTokenizer(dir) };
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${file}: not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Every id that ends generation, de-duplicated, first the config's own: eos_token_id of config.json and of
+ * generation_config.json, each a number or a list (Llama 3 instruct lists <|eot_id|> and <|eom_id|> there;
+ * Qwen2.5 instruct lists <|im_end|> in generation_config.json only).
+ */
+export function stopTokenIds(c: Pick<Checkpoint, "config" | "source">): number[] {
+  const ids = (v: unknown): number[] => (Array.isArray(v) ? v : [v]).filter((x): x is number => Number.isInteger(x) && (x as number) >= 0);
+  return [...new Set([c.config.eos_token_id, ...ids(c.source?.config["eos_token_id"]), ...ids(c.source?.generationConfig?.["eos_token_id"])])];
 }

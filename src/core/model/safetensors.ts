@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16" | "F64" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
@@ -31,24 +31,43 @@ function numel(shape: unknown): number | null {
   return shape.reduce((a: number, b: number) => a * b, 1);
 }
 
-/** Parses a whole file. Tensor bytes are views into `buf` (no copy). Gaps between tensors are tolerated; overlaps are not. */
-export function parseSafetensors(buf: Uint8Array, source = "safetensors data"): SafetensorsFile {
-  function fail(msg: string): never { throw new Error(`${source}: ${msg}`); }
-  if (buf.length < 8) fail(`file is ${buf.length} bytes, shorter than the 8-byte header length`);
-  const n = new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true);
+/** Where one tensor's bytes lie: `begin`/`end` are offsets into the data buffer (after the header). */
+export interface TensorInfo {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** A file's header without its data: names, dtypes, shapes and offsets, and the metadata. */
+export interface SafetensorsHeader {
+  /** byte position of the data buffer in the file (8 + header length) */
+  dataStart: number;
+  tensors: Map<string, TensorInfo>;
+  metadata: Record<string, string>;
+}
+
+/**
+ * Checks a header against the data buffer's length: every entry well-formed, its bytes matching its shape and
+ * dtype, inside the buffer and overlapping no other. Gaps between tensors are tolerated; overlaps are not.
+ * `head` holds at least the 8-byte length field and, when that length fits the file, the header after it.
+ */
+function parseHeader(head: Uint8Array, fileLength: number, fail: (msg: string) => never): SafetensorsHeader {
+  if (fileLength < 8) fail(`file is ${fileLength} bytes, shorter than the 8-byte header length`);
+  const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
-  const headerEnd = 8 + Number(n);
-  if (headerEnd > buf.length) fail(`header length ${n} runs past the end of the ${buf.length}-byte file`);
+  const dataStart = 8 + Number(n);
+  if (dataStart > fileLength) fail(`header length ${n} runs past the end of the ${fileLength}-byte file`);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(buf.subarray(8, headerEnd)));
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(head.subarray(8, dataStart)));
   } catch (e) {
     fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) return fail("header is not a JSON object");
-  const data = buf.subarray(headerEnd);
+  const dataLength = fileLength - dataStart;
   const metadata: Record<string, string> = {};
-  const entries: { name: string; begin: number; end: number; tensor: StoredTensor }[] = [];
+  const entries: [string, TensorInfo][] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === METADATA_KEY) {
       if (typeof info !== "object" || info === null || Array.isArray(info)) fail(`${METADATA_KEY} is not an object`);
@@ -68,22 +87,115 @@ export function parseSafetensors(buf: Uint8Array, source = "safetensors data"): 
       return fail(`${where}: data_offsets ${JSON.stringify(offsets)} is not a pair of non-negative integers`);
     }
     const [begin, end] = offsets as [number, number];
-    if (begin > end || end > data.length) fail(`${where}: data_offsets [${begin}, ${end}] out of range for a ${data.length}-byte data buffer`);
+    if (begin > end || end > dataLength) fail(`${where}: data_offsets [${begin}, ${end}] out of range for a ${dataLength}-byte data buffer`);
     if (end - begin !== count * DTYPE_SIZE[dtype]) {
       fail(`${where}: ${end - begin} bytes stored but shape [${(shape as number[]).join(", ")}] of ${dtype} needs ${count * DTYPE_SIZE[dtype]}`);
     }
-    entries.push({ name, begin, end, tensor: { dtype, shape: [...(shape as number[])], bytes: data.subarray(begin, end) } });
+    entries.push([name, { dtype, shape: [...(shape as number[])], begin, end }]);
   }
-  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let i = 1; i < entries.length; i++) {
-    const prev = entries[i - 1]!, cur = entries[i]!;
-    if (cur.begin < prev.end) fail(`tensor ${JSON.stringify(cur.name)} overlaps tensor ${JSON.stringify(prev.name)} in the data buffer`);
+  const byOffset = [...entries].sort(([, a], [, b]) => a.begin - b.begin || a.end - b.end);
+  for (let i = 1; i < byOffset.length; i++) {
+    const [prevName, prev] = byOffset[i - 1]!, [curName, cur] = byOffset[i]!;
+    if (cur.begin < prev.end) fail(`tensor ${JSON.stringify(curName)} overlaps tensor ${JSON.stringify(prevName)} in the data buffer`);
   }
-  return { tensors: new Map(entries.map((e) => [e.name, e.tensor])), metadata };
+  return { dataStart, tensors: new Map(byOffset), metadata };
+}
+
+/** Parses a whole file held in memory. Tensor bytes are views into `buf` (no copy); tensors come in file order. */
+export function parseSafetensors(buf: Uint8Array, source = "safetensors data"): SafetensorsFile {
+  const header = parseHeader(buf, buf.length, (msg) => { throw new Error(`${source}: ${msg}`); });
+  const data = buf.subarray(header.dataStart);
+  const tensors = new Map<string, StoredTensor>();
+  for (const [name, t] of header.tensors) tensors.set(name, { dtype: t.dtype, shape: t.shape, bytes: data.subarray(t.begin, t.end) });
+  return { tensors, metadata: header.metadata };
+}
+
+/** Reads exactly `into.length` bytes at `position`, in pieces (one read is limited to 2 GiB). */
+function readFully(fd: number, into: Uint8Array, position: number, path: string): void {
+  const piece = 1 << 30;
+  for (let done = 0; done < into.length;) {
+    const n = readSync(fd, into, done, Math.min(piece, into.length - done), position + done);
+    if (n === 0) throw new Error(`${path}: file ended after ${position + done} bytes (truncated while being read?)`);
+    done += n;
+  }
+}
+
+/** An open safetensors file whose header has been read and checked; tensors are read one at a time. */
+export interface SafetensorsReader extends SafetensorsHeader {
+  path: string;
+  /** The tensor as float32 values (F32, BF16, F16 or F64 on disk); reads only its bytes. */
+  readFloat32(name: string): Float32Array;
+  close(): void;
+}
+
+/**
+ * Opens a safetensors file and reads its header only, checked as `parseSafetensors` checks it: cheap even for
+ * a multi-gigabyte shard, for inspecting a model or checking it against a config before reading any weights.
+ */
+export function openSafetensors(path: string): SafetensorsReader {
+  const fd = openSync(path, "r");
+  try {
+    const fail = (msg: string): never => { throw new Error(`${path}: ${msg}`); };
+    const size = fstatSync(fd).size;
+    const lengthField = new Uint8Array(8);
+    if (size >= 8) readFully(fd, lengthField, 0, path);
+    const n = new DataView(lengthField.buffer).getBigUint64(0, true);
+    const head = new Uint8Array(n <= BigInt(Math.min(MAX_HEADER_BYTES, size - 8)) ? 8 + Number(n) : 8);
+    head.set(lengthField);
+    if (head.length > 8) readFully(fd, head.subarray(8), 8, path);
+    const header = parseHeader(head, size, fail);
+    let open = true;
+    return {
+      ...header,
+      path,
+      readFloat32(name: string): Float32Array {
+        const t = header.tensors.get(name);
+        if (!t) throw new Error(`${path}: no tensor ${name}`);
+        if (!open) throw new Error(`${path}: read of ${name} after close`);
+        return readTensorFloat32(fd, header.dataStart, t, path, name);
+      },
+      close(): void {
+        if (open) closeSync(fd);
+        open = false;
+      },
+    };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** Just the header of a file (names, dtypes, shapes, offsets, metadata): what an inspector shows. */
+export function readSafetensorsHeader(path: string): SafetensorsHeader & { path: string } {
+  const r = openSafetensors(path);
+  r.close();
+  return { path, dataStart: r.dataStart, tensors: r.tensors, metadata: r.metadata };
+}
+
+/**
+ * One tensor as float32, allocating nothing beyond the result: 2-byte types are read into the upper half of
+ * the result's own buffer and widened in place, so loading a model peaks at its float32 size.
+ */
+function readTensorFloat32(fd: number, dataStart: number, t: TensorInfo, path: string, name: string): Float32Array {
+  const count = numel(t.shape)!;
+  if (!isFloat(t.dtype)) throw new Error(`${path}: tensor ${name} is ${t.dtype}, not a floating-point type (F32, BF16, F16, F64)`);
+  const out = new Float32Array(count);
+  const stored = t.end - t.begin;
+  const raw = t.dtype === "F64" ? new Uint8Array(stored) : new Uint8Array(out.buffer, out.byteLength - stored, stored);
+  readFully(fd, raw, dataStart + t.begin, path);
+  decodeInto(t.dtype, raw, out);
+  return out;
 }
 
 export function readSafetensors(path: string): SafetensorsFile {
-  return parseSafetensors(readFileSync(path), path);
+  const fd = openSync(path, "r");
+  try {
+    const buf = new Uint8Array(fstatSync(fd).size); // readFileSync refuses files over 2 GiB
+    readFully(fd, buf, 0, path);
+    return parseSafetensors(buf, path);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The 8-byte length plus padded header, and the tensors in file order. */
@@ -152,40 +264,65 @@ export function writeSafetensors(path: string, tensors: Map<string, StoredTensor
   } catch { /* best effort */ }
 }
 
-let f16Table: Float32Array | undefined;
-/** All 65536 half values, decoded exactly once (every F16 is representable in F32). */
-function f16Values(): Float32Array {
+const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const isFloat = (d: SafetensorsDtype): d is "F32" | "F16" | "BF16" | "F64" => d === "F32" || d === "F16" || d === "BF16" || d === "F64";
+
+let f16Table: Uint32Array | undefined;
+/** The F32 bit pattern of every half value (all are exact in F32; NaN payloads and signs kept). */
+function f16ToF32Bits(): Uint32Array {
   if (f16Table) return f16Table;
-  f16Table = new Float32Array(65536);
+  f16Table = new Uint32Array(65536);
+  const one = new Float32Array(1), oneBits = new Uint32Array(one.buffer);
   for (let h = 0; h < 65536; h++) {
-    const exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    const mag = exp === 0 ? mant * 2 ** -24 : exp === 31 ? (mant ? NaN : Infinity) : (1024 + mant) * 2 ** (exp - 25);
-    f16Table[h] = h & 0x8000 ? -mag : mag;
+    const sign = (h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    if (exp === 31) f16Table[h] = (sign | 0x7f800000 | (mant << 13)) >>> 0;
+    else if (exp > 0) f16Table[h] = (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
+    else { one[0] = mant * 2 ** -24; f16Table[h] = (sign | oneBits[0]!) >>> 0; } // zero or subnormal: an F32 normal
   }
   return f16Table;
 }
 
+/**
+ * Decodes little-endian `dtype` values from `src` into `out` (same count), bit-exactly for F32, F16 and BF16
+ * (NaN payloads included). `src` may be the top half of `out`'s own bytes: element i is read before slot i is
+ * written and slot i never reaches an unread element, so 2-byte types widen in place.
+ */
+function decodeInto(dtype: "F32" | "F16" | "BF16" | "F64", src: Uint8Array, out: Float32Array): void {
+  const count = out.length;
+  const outBits = new Uint32Array(out.buffer, out.byteOffset, count);
+  const view = new DataView(src.buffer, src.byteOffset, src.byteLength); // little-endian reads on any host, any alignment
+  if (dtype === "F32") {
+    const inPlace = src.buffer === out.buffer && src.byteOffset === out.byteOffset; // read straight into `out`: nothing to do
+    if (!littleEndianHost) for (let i = 0; i < count; i++) outBits[i] = view.getUint32(i * 4, true);
+    else if (!inPlace) new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(src);
+  } else if (dtype === "F64") {
+    for (let i = 0; i < count; i++) out[i] = view.getFloat64(i * 8, true); // typed-array store rounds to nearest even
+  } else {
+    const halves = littleEndianHost && src.byteOffset % 2 === 0 ? new Uint16Array(src.buffer, src.byteOffset, count) : null;
+    const lut = dtype === "F16" ? f16ToF32Bits() : null;
+    for (let i = 0; i < count; i++) {
+      const h = halves ? halves[i]! : view.getUint16(i * 2, true);
+      outBits[i] = lut ? lut[h]! : h << 16; // BF16 is the top half of an F32
+    }
+  }
+}
+
 export function toFloat32(t: StoredTensor): Float32Array {
   const size = DTYPE_SIZE[t.dtype] as number | undefined;
-  if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16" && t.dtype !== "F64") {
+  if (!isFloat(t.dtype)) {
     throw new Error(`toFloat32: dtype ${t.dtype} is ${size ? "an integer/boolean type" : "unknown"}; only F32, F16, BF16 and F64 convert to floats`);
   }
   const count = numel(t.shape);
   if (count === null || count * size! !== t.bytes.length) throw new Error(`toFloat32: ${t.bytes.length} bytes do not match shape [${t.shape.join(", ")}] of ${t.dtype}`);
-  // DataView reads little-endian regardless of host and tolerates views at unaligned offsets.
-  const view = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
   const out = new Float32Array(count);
-  if (t.dtype === "F32") for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
-  else if (t.dtype === "F64") for (let i = 0; i < count; i++) out[i] = view.getFloat64(i * 8, true); // typed-array store rounds to nearest even
-  else if (t.dtype === "F16") { const lut = f16Values(); for (let i = 0; i < count; i++) out[i] = lut[view.getUint16(i * 2, true)]!; }
-  else { const bits = new Uint32Array(out.buffer); for (let i = 0; i < count; i++) bits[i] = view.getUint16(i * 2, true) << 16; } // BF16 is the top half of an F32
+  decodeInto(t.dtype, t.bytes, out);
   return out;
 }
 
-/** F32 bit pattern -> F16 bits, round to nearest, ties to even. */
+/** F32 bit pattern -> F16 bits, round to nearest, ties to even; NaNs stay NaN with their sign and top payload bits. */
 function f32BitsToF16(b: number): number {
   const sign = (b >>> 16) & 0x8000, exp = (b >>> 23) & 0xff, mant = b & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? (mant >>> 13) || 0x200 : 0);
   const e = exp - 112; // rebias 127 -> 15
   if (e >= 31) return sign | 0x7c00;
   // Normals drop 13 mantissa bits; subnormals (units of 2^-24) drop 14 - e bits from the full significand.
@@ -198,21 +335,28 @@ function f32BitsToF16(b: number): number {
   return sign | h;
 }
 
+/** F32 bit pattern -> BF16 bits, round to nearest, ties to even (a carry out of the top finite value gives Inf). */
+function f32BitsToBf16(b: number): number {
+  if ((b & 0x7fffffff) > 0x7f800000) return (b >>> 16) | ((b & 0x7f0000) ? 0 : 0x40); // NaN stays NaN if its payload sat in the low half
+  return (b + 0x7fff + ((b >>> 16) & 1)) >>> 16; // b + 0x8000 < 2^32 for every non-NaN b, so no wrap
+}
+
 export function fromFloat32(data: Float32Array, shape: number[], dtype: "F32" | "F16" | "BF16" = "F32"): StoredTensor {
   const count = numel(shape);
   if (count !== data.length) throw new Error(`fromFloat32: ${data.length} values do not fit shape ${JSON.stringify(shape)}`);
   const bytes = new Uint8Array(count * DTYPE_SIZE[dtype]);
-  const view = new DataView(bytes.buffer);
+  const bits = new Uint32Array(data.buffer, data.byteOffset, count);
   if (dtype === "F32") {
-    for (let i = 0; i < count; i++) view.setFloat32(i * 4, data[i]!, true);
+    if (littleEndianHost) bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    else { const view = new DataView(bytes.buffer); for (let i = 0; i < count; i++) view.setUint32(i * 4, bits[i]!, true); }
   } else {
-    const bits = new Uint32Array(data.buffer, data.byteOffset, count);
-    for (let i = 0; i < count; i++) {
-      const b = bits[i]!;
-      const h = dtype === "F16" ? f32BitsToF16(b)
-        : (b & 0x7fffffff) > 0x7f800000 ? (b >>> 16) | 0x40 // NaN: keep it NaN even if the payload sat in the low half
-        : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
-      view.setUint16(i * 2, h, true);
+    const convert = dtype === "F16" ? f32BitsToF16 : f32BitsToBf16;
+    if (littleEndianHost) {
+      const halves = new Uint16Array(bytes.buffer);
+      for (let i = 0; i < count; i++) halves[i] = convert(bits[i]!);
+    } else {
+      const view = new DataView(bytes.buffer);
+      for (let i = 0; i < count; i++) view.setUint16(i * 2, convert(bits[i]!), true);
     }
   }
   return { dtype, shape: [...shape], bytes };

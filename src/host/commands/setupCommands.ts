@@ -1,13 +1,45 @@
 import * as vscode from "vscode";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
+import { totalmem } from "node:os";
+import { describeInspection, formatCount, inspectModelFolder } from "../../core/model/inspectModel";
+import { estimateMemory, memoryVerdict } from "../../core/model/memoryEstimate";
+import { memorySettings } from "../../core/selftrain/memorySettings";
+import { defaultConfig } from "../../core/selftrain/config";
 import { formatDatasetReport } from "../../core/data/datasetReport";
 import { writeSyntheticSet, freeDataFolder } from "../../core/data/syntheticFiles";
-import { initWorkspace, configPath, exportRound } from "../../core/selftrain/workspace";
+import { initWorkspace, configPath, exportRound, readWorkspaceConfig } from "../../core/selftrain/workspace";
 import { estimateWorkspace, formatEstimate } from "../../core/selftrain/estimate";
 import { settingsOverrides } from "../settings";
 import type { Host } from "../host";
+
+/**
+ * "Use a model folder…": a folder picker, then what the folder holds and whether it fits this machine, before
+ * anything is written. Returns model.init (relative to the workspace when inside it), or null.
+ */
+async function chooseModelFolder(ws: vscode.Uri): Promise<string | null> {
+  const chosen = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, defaultUri: ws, title: "Model folder (config.json, safetensors, tokenizer.json)", openLabel: "Inspect" });
+  const dir = chosen?.[0]?.fsPath;
+  if (!dir) return null;
+  let m;
+  try {
+    m = inspectModelFolder(dir);
+  } catch (e) {
+    void vscode.window.showErrorMessage(`Cannot use this model: ${e instanceof Error ? e.message : String(e)}`);
+    return null;
+  }
+  const config = existsSync(configPath(ws.fsPath)) ? readWorkspaceConfig(ws.fsPath) : defaultConfig();
+  const verdict = memoryVerdict(estimateMemory(m.config, memorySettings(config)), totalmem());
+  const detail = [...describeInspection(m), "", "Estimated peak memory:", ...verdict.lines].join("\n");
+  const title = `${m.family}, ${formatCount(m.parameters)} parameters: ${verdict.fits ? "fits this machine" : "does not fit this machine with these settings"}`;
+  const answer = verdict.fits
+    ? await vscode.window.showInformationMessage(title, { modal: true, detail }, "Use This Model")
+    : await vscode.window.showWarningMessage(title, { modal: true, detail }, "Use Anyway");
+  if (!answer) return null;
+  const rel = relative(ws.fsPath, dir);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : dir;
+}
 
 /** Initialize Workspace, Check Dataset File and Export: the commands around the data and what a run yields. */
 export function registerSetupCommands(host: Host): void {
@@ -15,11 +47,23 @@ export function registerSetupCommands(host: Host): void {
     const ws = host.workspace();
     if (!ws) return void vscode.window.showWarningMessage("Open a folder first: Self-Training works on a workspace folder.");
     if (!vscode.workspace.isTrusted) return void vscode.window.showWarningMessage("Trust this workspace to set up self-training in it.");
-    const pick = await vscode.window.showQuickPick([
+    const dataChoices = [
       { label: "$(file) Use a data set file…", id: "file", detail: "GSM8K-style JSONL: {\"question\", \"answer\"} with <<calculations>> and #### answer" },
       { label: "$(sparkle) Generate the built-in synthetic task", id: "synthetic", detail: "Arithmetic word problems a small model learns on a CPU" },
+    ];
+    let pick = await vscode.window.showQuickPick([
+      ...dataChoices,
+      { label: "$(folder) Use a model folder…", id: "model", detail: "A local Hugging Face checkpoint (Qwen2.5, Qwen3, Llama 3.2, SmolLM2) instead of a new model trained from scratch" },
     ], { title: "Initialize Self-Training" });
     if (!pick) return;
+    const overrides: Record<string, unknown> = settingsOverrides();
+    if (pick.id === "model") {
+      const model = await chooseModelFolder(ws);
+      if (!model) return;
+      overrides["model"] = { ...(overrides["model"] as object | undefined), init: model };
+      pick = await vscode.window.showQuickPick(dataChoices, { title: "Initialize Self-Training: the data set" });
+      if (!pick) return;
+    }
     let train = "";
     let test = "";
     if (pick.id === "file") {
@@ -36,7 +80,7 @@ export function registerSetupCommands(host: Host): void {
       train = join(set.dir, "train.jsonl");
       test = join(set.dir, "test.jsonl");
     }
-    const file = await initWorkspace(ws.fsPath, { train, test, overrides: settingsOverrides(), force });
+    const file = await initWorkspace(ws.fsPath, { train, test, overrides, force });
     await host.setInitialized();
     host.tree.refresh();
     await vscode.window.showTextDocument(vscode.Uri.file(file));

@@ -1,10 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  fromFloat32, parseSafetensors, readSafetensors, serializeSafetensors, toFloat32, writeSafetensors,
+  fromFloat32, openSafetensors, parseSafetensors, readSafetensors, readSafetensorsHeader, serializeSafetensors, toFloat32, writeSafetensors,
 } from "../../../src/core/model/safetensors";
+import { Rng } from "../../../src/core/util/rng";
 import type { StoredTensor } from "../../../src/core/model/safetensors";
 import { tempDir } from "../../helpers/paths";
 
@@ -145,17 +147,84 @@ test("fromFloat32 rounds to nearest, ties to even", () => {
   assert.throws(() => fromFloat32(new Float32Array(3), [2, 2]), /3 values do not fit shape \[2,2\]/);
 });
 
-test("every F16 and BF16 value survives toFloat32 -> fromFloat32", () => {
+test("every F16 and BF16 bit pattern survives toFloat32 -> fromFloat32 exactly, NaN payloads and signs included", () => {
   const all = new Uint16Array(65536).map((_, i) => i);
   const bytes = new Uint8Array(all.buffer);
   for (const dtype of ["F16", "BF16"] as const) {
     const floats = toFloat32({ dtype, shape: [65536], bytes });
     const back = new Uint16Array(fromFloat32(floats, [65536], dtype).bytes.buffer);
-    for (let i = 0; i < 65536; i++) {
-      if (Number.isNaN(floats[i])) assert.ok(Number.isNaN(toFloat32({ dtype, shape: [], bytes: u16(back[i]!) })[0]), `${dtype} ${i}`);
-      else assert.equal(back[i], i, `${dtype} 0x${i.toString(16)}`);
-    }
+    const wrong = all.filter((i) => back[i] !== i);
+    assert.equal(wrong.length, 0, `${dtype}: ${wrong.length} patterns changed, first 0x${wrong[0]?.toString(16)} -> 0x${back[wrong[0] ?? 0]?.toString(16)}`);
   }
+});
+
+const python = "/usr/bin/python3";
+const hasTorch = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" }).status === 0;
+
+test("float32 -> bf16 and -> f16 round to nearest even exactly as PyTorch does (ties, subnormals, overflow, inf, NaN)", { skip: hasTorch ? false : "PyTorch absent at /usr/bin/python3 (apt-get install python3-torch): skipped" }, () => {
+  const edges = [
+    0x00000000, 0x80000000, 0x3f800000, 0xbf800000, // ±0, ±1
+    0x3f808000, 0x3f818000, 0x3f808001, 0x3f807fff, // bf16 ties to even (1 + 2^-8 down, 1 + 3·2^-8 up) and either side
+    0x3f801000, 0x3f803000, 0x3f801001, // f16 ties (1 + 2^-11, 1 + 3·2^-11) and just past
+    0x7f7fffff, 0xff7fffff, 0x7f7f8000, 0x7f7f7fff, // float32 max overflows bf16 to inf; the exact tie to inf rounds up (0x7f7f is odd)
+    0x477fe000, 0x477fefff, 0x477ff000, 0x47800000, 0xc77ff000, // f16: 65504, below the tie, the tie (65520 -> inf), 2^16, -65520
+    0x7f800000, 0xff800000, 0x7fc00000, // inf, -inf, NaN
+    0x00000001, 0x00008000, 0x00018000, 0x007fffff, 0x807fffff, 0x00800000, // float32 subnormals: bf16 ties, the top one rounds into the normals
+    0x33800000, 0x33000000, 0x33400000, 0x33000001, 0x387fc000, 0x387ff000, 0x38800000, // f16 subnormal range: 2^-24, the 2^-25 tie, 3·2^-26, just past, near 2^-14
+  ];
+  const rng = new Rng(5);
+  const randomFinite = Array.from({ length: 4000 }, () => {
+    const b = Math.floor(rng.next() * 2 ** 32);
+    return (b & 0x7f800000) === 0x7f800000 ? b & 0xbfffffff : b; // no NaN or inf from the random draw
+  });
+  const bits = [...edges, ...randomFinite];
+  const script = [
+    "import sys, json, torch",
+    "bits = json.load(sys.stdin)",
+    "t = torch.tensor([b - (1 << 32) if b >= (1 << 31) else b for b in bits], dtype=torch.int32).view(torch.float32)",
+    "print(json.dumps({n: [v & 0xFFFF for v in t.to(d).view(torch.int16).tolist()] for n, d in (('BF16', torch.bfloat16), ('F16', torch.float16))}))",
+  ].join("\n");
+  const r = spawnSync(python, ["-c", script], { input: JSON.stringify(bits), encoding: "utf8", maxBuffer: 1 << 24 });
+  assert.equal(r.status, 0, r.stderr);
+  const torch = JSON.parse(r.stdout) as Record<"BF16" | "F16", number[]>;
+  const floats = new Float32Array(new Uint32Array(bits).buffer);
+  for (const dtype of ["BF16", "F16"] as const) {
+    const ours = new Uint16Array(fromFloat32(floats, [bits.length], dtype).bytes.buffer);
+    const isNan = (h: number): boolean => Number.isNaN(toFloat32({ dtype, shape: [], bytes: u16(h) })[0]);
+    bits.forEach((b, i) => {
+      const want = torch[dtype][i]!, got = ours[i]!;
+      // PyTorch's vectorised bf16 path writes NaN as 0xffff, its scalar path as 0x7fc0: only NaN-ness is defined.
+      if (isNan(want)) assert.ok(isNan(got), `${dtype} of 0x${b.toString(16)}: NaN expected, got 0x${got.toString(16)}`);
+      else assert.equal(got, want, `${dtype} of 0x${b.toString(16).padStart(8, "0")} (${floats[i]}): ours 0x${got.toString(16)}, torch 0x${want.toString(16)}`);
+    });
+  }
+  // The cases the brief singles out, stated outright as well.
+  assert.equal(toBf16Bits(3.4028234663852886e38), 0x7f80);
+  assert.equal(toBf16Bits(Infinity), 0x7f80);
+  assert.equal(toBf16Bits(-Infinity), 0xff80);
+  assert.ok(Number.isNaN(bf16(toBf16Bits(NaN))));
+});
+
+test("openSafetensors reads the header alone, then one tensor at a time, agreeing with parse + toFloat32", (t) => {
+  const path = join(tempDir(t), "model.safetensors");
+  writeSafetensors(path, sample(), { format: "pt" });
+  const header = readSafetensorsHeader(path);
+  assert.deepEqual(header.metadata, { format: "pt" });
+  assert.deepEqual(header.tensors.get("brain"), { dtype: "BF16", shape: [3], begin: header.tensors.get("brain")!.begin, end: header.tensors.get("brain")!.begin + 6 });
+  const whole = readSafetensors(path);
+  const reader = openSafetensors(path);
+  try {
+    for (const name of ["model.w", "half", "brain", "scalar", "empty"]) {
+      assert.deepEqual([...reader.readFloat32(name)], [...toFloat32(whole.tensors.get(name)!)], name);
+    }
+    assert.throws(() => reader.readFloat32("10"), /tensor 10 is I64, not a floating-point type/);
+    assert.throws(() => reader.readFloat32("nope"), /no tensor nope/);
+  } finally {
+    reader.close();
+  }
+  assert.throws(() => reader.readFloat32("brain"), /after close/);
+  writeFileSync(path, readFileSync(path).subarray(0, 20));
+  assert.throws(() => openSafetensors(path), (e: unknown) => e instanceof Error && e.message.startsWith(`${path}: header length`));
 });
 
 test("malformed files are rejected with errors naming the source", () => {

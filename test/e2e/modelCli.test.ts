@@ -1,0 +1,116 @@
+// `selftrain model inspect`, `model score` and `init --model` on model folders the test writes itself.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { saveCheckpoint } from "../../src/core/model/checkpoint";
+import { tinyConfig } from "../../src/core/model/config";
+import { initWeights } from "../../src/core/model/weights";
+import { trainBpe } from "../../src/core/tokenizer/bpeTrainer";
+import { tokenizerFromFiles } from "../../src/core/tokenizer/tokenizer";
+import { TfLlama } from "../../src/core/engine/tf/tfLlama";
+import { readSafetensors, writeSafetensors } from "../../src/core/model/safetensors";
+import { estimateMemory, memoryVerdict } from "../../src/core/model/memoryEstimate";
+import { cpuTf } from "../helpers/tf";
+import { repoRoot, tempDir } from "../helpers/paths";
+
+const cli = join(repoRoot, "dist", "cli.js");
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
+const skip = existsSync(cli) ? false : "dist/cli.js not built";
+
+const tokenizer = tokenizerFromFiles(trainBpe(["Mia has 3 apples. 3+4 = <<3+4=7>>7\n#### 7", "Tom buys 12 pens for 2 dollars each."], { vocabSize: 280 }));
+const config = tinyConfig(tokenizer.vocabSize, { hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 64 });
+
+function modelFolder(dir: string): string {
+  saveCheckpoint(dir, { config, weights: initWeights(config, 5, 0.3), tokenizer });
+  return dir;
+}
+
+test("model inspect: what the folder holds and a memory verdict; a bad folder gets one line and exit 1", { skip }, (t) => {
+  const dir = modelFolder(join(tempDir(t), "m"));
+  const r = run("model", "inspect", dir);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^family {6}llama$/m);
+  assert.match(r.stdout, /^weights {5}F32, one file/m);
+  assert.match(r.stdout, new RegExp(`^vocabulary  ${config.vocab_size}, embeddings tied to the output$`, "m"));
+  assert.match(r.stdout, /^SFT .* fits$/m);
+  assert.match(r.stdout, /verdict: fits$/m);
+
+  const bad = (what: string, change: () => void, reason: RegExp) => {
+    change();
+    const b = run("model", "inspect", dir);
+    assert.equal(b.status, 1, what);
+    assert.equal(b.stderr.trim().split("\n").length, 1, `${what}: ${b.stderr}`);
+    assert.match(b.stderr, reason, what);
+  };
+  const cfg = readFileSync(join(dir, "config.json"), "utf8");
+  bad("unsupported family", () => writeFileSync(join(dir, "config.json"), JSON.stringify({ ...JSON.parse(cfg), model_type: "gemma3" })), /model_type "gemma3" is not supported/);
+  writeFileSync(join(dir, "config.json"), cfg);
+  const st = readSafetensors(join(dir, "model.safetensors"));
+  const tensors = new Map(st.tensors);
+  tensors.delete("model.layers.1.mlp.up_proj.weight");
+  bad("missing tensor", () => writeSafetensors(join(dir, "model.safetensors"), tensors), /tensor model\.layers\.1\.mlp\.up_proj\.weight is missing/);
+  bad("no tokenizer", () => {
+    writeSafetensors(join(dir, "model.safetensors"), st.tensors);
+    rmSync(join(dir, "tokenizer.json"));
+  }, /no tokenizer\.json/);
+  bad("not a model folder", () => rmSync(join(dir, "config.json")), /no config\.json/);
+});
+
+test("model score: log p(ids[t] | ids[<t]) per line, equal to the log-softmax of a full forward pass", { skip }, async (t) => {
+  const dir = modelFolder(join(tempDir(t), "m"));
+  const ids = [[1, 17, 40, 99, 5, 6, 200, 3], [9, 4], [12]];
+  const file = join(tempDir(t), "ids.jsonl");
+  writeFileSync(file, ids.map((x) => JSON.stringify({ ids: x })).join("\n") + "\n");
+  const r = run("model", "score", dir, "--ids", file);
+  assert.equal(r.status, 0, r.stderr);
+  const got = r.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { logprobs: number[] }).logprobs);
+  assert.deepEqual(got.map((g) => g.length), [7, 1, 0]);
+  // The independent path: TF.js's full forward, log-softmax at every position.
+  const tf = await cpuTf();
+  const { loadCheckpoint } = await import("../../src/core/model/checkpoint");
+  const ckpt = loadCheckpoint(dir);
+  const model = new TfLlama(tf, ckpt.config, ckpt.weights);
+  let worst = 0;
+  for (const [b, row] of ids.entries()) {
+    const lp = tf.tidy(() => tf.logSoftmax(model.forward(tf.tensor2d([row], [1, row.length], "int32")).logits).arraySync() as number[][][]);
+    for (let i = 1; i < row.length; i++) worst = Math.max(worst, Math.abs(lp[0]![i - 1]![row[i]!]! - got[b]![i - 1]!));
+  }
+  model.dispose();
+  assert.ok(worst < 1e-4, `max |score − log-softmax| = ${worst}`);
+
+  writeFileSync(file, `{"ids": [1, 2]}\n{"ids": [1, ${config.vocab_size}]}\n`);
+  const bad = run("model", "score", dir, "--ids", file);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /ids\.jsonl:2: \d+ is not a token id of this model/);
+});
+
+test("init --model: model.init points at the folder; a bad folder is refused before anything is written", { skip }, (t) => {
+  const ws = tempDir(t);
+  mkdirSync(join(ws, "data"));
+  writeFileSync(join(ws, "data", "train.jsonl"), JSON.stringify({ question: "1+1?", answer: "<<1+1=2>>2\n#### 2" }) + "\n");
+  const dir = modelFolder(join(ws, "models", "base"));
+  const broken = join(ws, "models", "broken");
+  mkdirSync(broken, { recursive: true });
+  let r = run("init", "-w", ws, "--train", join(ws, "data", "train.jsonl"), "--model", broken);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /cannot use this model: .*broken: no config\.json/);
+  assert.ok(!existsSync(join(ws, ".selftrain", "config.json")), "a config was written for a bad model folder");
+  r = run("init", "-w", ws, "--train", join(ws, "data", "train.jsonl"), "--model", dir);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^model: llama, \d+K parameters, F32, one file$/m);
+  assert.equal(JSON.parse(readFileSync(join(ws, ".selftrain", "config.json"), "utf8")).model.init, join("models", "base"));
+});
+
+test("the memory estimate at SmolLM2-135M's shape matches the engine's measured peak (12.7 GB for SFT, 8 × 128 tokens) within 10%; a small machine gets advice", () => {
+  const smol = tinyConfig(49152, { hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, max_position_embeddings: 2048 });
+  const [sft, dpo, sampling] = estimateMemory(smol, { sft: { microBatchSize: 8, maxLength: 128 }, dpo: { microBatchSize: 8, maxLength: 128 }, sampling: { batchSize: 16, maxNewTokens: 256, promptTokens: 64 } });
+  const gb = sft!.bytes / 2 ** 30;
+  assert.ok(Math.abs(gb - 12.7) / 12.7 < 0.1, `SFT estimate ${gb.toFixed(1)} GB`);
+  assert.ok(dpo!.bytes > sft!.bytes && sampling!.bytes < sft!.bytes);
+  const v = memoryVerdict([sft!, dpo!, sampling!], 8 * 2 ** 30);
+  assert.equal(v.fits, false);
+  assert.match(v.lines[0]!, /SFT .*does not fit: lower sft\/warmup\.microBatchSize or maxLength/);
+  assert.match(v.lines.at(-1)!, /this machine: 8\.0 GB of memory; verdict: does not fit/);
+});
