@@ -31,9 +31,9 @@ function reviews(ws: string): ReviewEntry[] {
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Round 1 of a DPO run on the workspace's first three training questions: 8 DPO-step and 3 SFT-step samples each. */
+/** Round 1 of a DPO run on the workspace's first four training questions: 8 DPO-step and 3 SFT-step samples each. */
 async function writeRound(ws: string): Promise<{ runId: string; dpo: SampleRecord[]; sft: SampleRecord[]; pairs: PairRecord[] }> {
-  const lines = readFileSync(join(ws, "data", "train.jsonl"), "utf8").trim().split("\n").slice(0, 3).map((l) => JSON.parse(l) as { question: string; answer: string });
+  const lines = readFileSync(join(ws, "data", "train.jsonl"), "utf8").trim().split("\n").slice(0, 4).map((l) => JSON.parse(l) as { question: string; answer: string });
   const store = await RunStore.create(join(ws, ".selftrain"), { mode: "dpo-st" });
   await store.setStage(0, "warmup", { state: "done" });
   mkdirSync(store.roundDir(1), { recursive: true });
@@ -44,11 +44,12 @@ async function writeRound(ws: string): Promise<{ runId: string; dpo: SampleRecor
     const rationale = [`${stage === "dpo" ? "Plan" : "Second try"} ${i + 1}: read the question carefully.`, "Write down what is known.", `Work it out step by step: <<${answer}-0=${answer}>>${answer}.`, "Check the result once more.", `#### ${answer}`].join("\n");
     return { hash: contentHash(lines[q]!.question, rationale), questionId: `train:${q + 1}`, question: lines[q]!.question, rationale, answer, gold, correct: right, logProb: -20 - i, calculatorCalls: [], arithmeticErrors: 0, finished: true, round: 1, index: i };
   };
-  // Questions 1 and 2 mixed (samples 1-3 right), question 3 all wrong.
-  const dpo = [0, 1, 2].flatMap((q) => Array.from({ length: 8 }, (_, i) => sample(q, i, "dpo", q < 2 && i < 3)));
-  const sft = [0, 1, 2].flatMap((q) => Array.from({ length: 3 }, (_, i) => sample(q, i, "sft", q < 2 && i === 0)));
+  // Questions 1 and 4 mixed (samples 1-3 right), question 2 mixed with one right sample, question 3 all wrong.
+  const rightOf = (q: number, i: number) => (q === 0 || q === 3 ? i < 3 : q === 1 ? i === 0 : false);
+  const dpo = [0, 1, 2, 3].flatMap((q) => Array.from({ length: 8 }, (_, i) => sample(q, i, "dpo", rightOf(q, i))));
+  const sft = [0, 1, 2, 3].flatMap((q) => Array.from({ length: 3 }, (_, i) => sample(q, i, "sft", q < 2 && i === 0)));
   const pair = (c: SampleRecord, r: SampleRecord): PairRecord => ({ questionId: c.questionId, question: c.question, chosenHash: c.hash, rejectedHash: r.hash, chosen: c.rationale, rejected: r.rationale, similarity: 0.6, source: "automatic", round: 1 });
-  const pairs = [pair(dpo[0]!, dpo[5]!), pair(dpo[1]!, dpo[6]!), pair(dpo[8]!, dpo[13]!)];
+  const pairs = [pair(dpo[0]!, dpo[5]!), pair(dpo[1]!, dpo[6]!), pair(dpo[8]!, dpo[13]!), pair(dpo[24]!, dpo[29]!)];
   const labels: PseudoLabelRecord[] = [sft[0]!, sft[3]!].map((s) => ({ questionId: s.questionId, question: s.question, hash: s.hash, rationale: s.rationale, source: "automatic", round: 1 }));
   const jsonl = (records: object[]) => records.map((r) => JSON.stringify(r)).join("\n") + "\n";
   writeFileSync(store.path(1, "samples-dpo.jsonl"), jsonl(dpo));
@@ -73,7 +74,7 @@ test("workbench: the review keeps its place and tells the truth: scrolling, drop
   try {
     await wb.runCommand("Self-Training: Review Rationales");
     await review.locator('[data-testid="question"][data-question-id="train:1"]').waitFor({ timeout: 30_000 });
-    await review.locator('[data-testid="position"]').filter({ hasText: /^Q 1 of 2/ }).waitFor({ timeout: 30_000 });
+    await review.locator('[data-testid="position"]').filter({ hasText: /^Q 1 of 3/ }).waitFor({ timeout: 30_000 });
     // The header counts what the review shows, per sampling step.
     assert.match((await review.locator('[data-testid="question"] h2').textContent()) ?? "", /DPO step 3\/8 right · SFT step 1\/3 right/);
 
@@ -86,6 +87,15 @@ test("workbench: the review keeps its place and tells the truth: scrolling, drop
     await settle(300);
     assert.equal(await scrollTop(), 0, "the next question did not open at its top");
     await wb.screenshot("review-1-next-question-at-top");
+    // B1: marking question 2's only right sample wrong moves it out of "Mixed answers"; Next goes on to question 4.
+    await review.locator(`[data-testid="sample"][data-hash="${dpo[8]!.hash}"] [data-action="wrong"]`).click();
+    await review.locator('[data-testid="position"]').filter({ hasText: /no longer in mixed answers/ }).waitFor({ timeout: 10_000 });
+    await wb.screenshot("review-1b-question-left-the-filter");
+    await review.locator('[data-action="next"]').click();
+    await review.locator('[data-testid="question"][data-question-id="train:4"]').waitFor({ timeout: 10_000 });
+    await review.locator('[data-testid="position"]').filter({ hasText: /^Q 2 of 2 · mixed answers/ }).waitFor({ timeout: 10_000 });
+    await page.keyboard.press("k");
+    await review.locator('[data-testid="question"][data-question-id="train:1"]').waitFor({ timeout: 10_000 });
     await page.keyboard.press("k");
     await review.locator('[data-testid="question"][data-question-id="train:1"]').waitFor({ timeout: 10_000 });
 
@@ -131,7 +141,7 @@ test("workbench: the review keeps its place and tells the truth: scrolling, drop
     const row = (name: RegExp) => page.getByRole("treeitem", { name }).first();
     await row(/^Round 1/).click();
     await row(/^Pseudo-labels \(2 in 2 questions\)/).waitFor({ timeout: 15_000 });
-    await row(/^Decided by you \(1\) also in the groups above/).waitFor();
+    await row(/^Decided by you \(2\) also in the groups above/).waitFor();
     await row(/^Mixed \(2\)/).click();
     const q1 = row(/^Q train:1 /);
     await q1.waitFor();

@@ -94,9 +94,12 @@ function button(label: string, action: string, title: string, onClick: () => voi
 }
 
 function queueText(q: ReviewQueue): string {
+  const filter = FILTER_LABEL[q.filter].toLowerCase();
+  // A decision can move the shown question out of the filter: say so, rather than a position it no longer has.
+  if (q.position === null && q.total !== null) return `This question is no longer in ${filter} · ${q.total.toLocaleString()} question${q.total === 1 ? "" : "s"} in it; Next goes on from here`;
   const where = q.position === null ? "…" : `${(q.position + 1).toLocaleString()}`;
   const of = q.total === null ? "…" : q.total.toLocaleString();
-  return `Q ${where} of ${of}`;
+  return `Q ${where} of ${of} · ${filter}`;
 }
 
 function renderHeader(): void {
@@ -125,7 +128,7 @@ function renderHeader(): void {
     return;
   }
   headerEl.replaceChildren(
-    h("span", { class: "where", "data-testid": "position" }, `${queueText(s.queue)} · ${FILTER_LABEL[s.queue.filter].toLowerCase()}`),
+    h("span", { class: "where", "data-testid": "position" }, queueText(s.queue)),
     button("Previous", "prev", "Previous question (k)", () => send({ type: "navigate", to: "prev" }), { icon: "arrow-left" }),
     button("Next", "next", "Next question (j)", () => send({ type: "navigate", to: "next" }), { icon: "arrow-right", secondary: false }),
     filterSelect,
