@@ -1,23 +1,218 @@
+import { Environment, Interpreter, Template } from "@huggingface/jinja";
 import type { TextTokenizer } from "../tokenizer/tokenizer";
 
-/** The prompt a question becomes; the model writes the rationale after it. */
-export function formatPrompt(question: string): string {
-  return `Question: ${question}\nAnswer: `;
+/**
+ * How a question and a rationale become the tokens a model reads and writes. Every stage goes through one
+ * `PromptFormat` (SFT and DPO sequences, reference log-probabilities, sampling, evaluation), so a model is
+ * trained on exactly the prompts it is later sampled from.
+ *
+ * - plain: `Question: …\nAnswer: ` after the BOS (when the tokenizer has one), the rationale, then EOS. The
+ *   format of base models without a chat template and of the models this project creates.
+ * - chat: the model's own chat template (tokenizer_config.json `chat_template`), rendered with
+ *   @huggingface/jinja. The user message is the question alone, verbatim: the rationale's form (steps, `<<…>>`
+ *   calculations, `#### answer`) is taught by the warm-up SFT on gold rationales, not by an instruction, so
+ *   the prompt is the question as an instruct model would be asked it. The prompt is the template rendered
+ *   with that one message and `add_generation_prompt`; the model then writes the rationale and the template's
+ *   end-of-turn token (`<|im_end|>`, `<|eot_id|>`), which ends sampling and is the last trained token.
+ *
+ * Chat decisions, written once here:
+ * - `enable_thinking: false` (Qwen3): the generation prompt then holds an empty `<think>\n\n</think>\n\n`
+ *   block, exactly what the template writes before an assistant answer, and the model answers directly; the
+ *   rationale is the answer. (Templates without thinking ignore the variable.)
+ * - The rationale is kept verbatim, not as the template would re-render it (Llama trims it, Qwen strips
+ *   leading newlines): what is trained is what was sampled, token for token, so DPO's log-probabilities are
+ *   those of the sampled sequences.
+ * - The template is checked once when the format is made: rendering [user, assistant] must begin with the
+ *   rendered prompt and go on with the answer right away, and the first token after the answer must be a
+ *   special token (the end-of-turn token). A template that fails this cannot be trained on as prompt +
+ *   rationale, and `model.promptFormat: "plain"` is the way out; the error says so.
+ * - No extra BOS: a chat template writes `bos_token` itself where the model wants one (Llama 3), as
+ *   transformers' `apply_chat_template` does.
+ * - Dates are pinned: templates that print today's date (Llama 3.1–3.3 via `strftime_now`) see 26 Jul 2024,
+ *   their own fallback, so a prompt is the same on every day it is rendered (training, sampling, a resumed run).
+ */
+export interface PromptFormat {
+  readonly kind: "plain" | "chat";
+  readonly tokenizer: TextTokenizer;
+  /** The text the model reads before it writes a rationale. */
+  promptText(question: string): string;
+  /** The prompt's token ids (the BOS included in the plain format). */
+  encodePrompt(question: string): number[];
+  /** Prompt, completion and the token that ends it; the loss is masked to everything after the prompt. */
+  encodeSequence(question: string, completion: string): EncodedSequence;
+  /** Ids that end a rationale: EOS, and in the chat format the end-of-turn token. */
+  readonly stopIds: readonly number[];
 }
 
-/** A prompt + completion as tokens: BOS, prompt, completion, EOS; `promptLength` counts BOS and prompt. */
+/** `model.promptFormat`: "auto" is chat when the tokenizer has a chat template, else plain. */
+export type PromptFormatSetting = "auto" | "plain" | "chat";
+
+/** A prompt + completion as tokens; `promptLength` counts every token before the completion. */
 export interface EncodedSequence {
   ids: number[];
   promptLength: number;
 }
 
-export function encodePrompt(tokenizer: TextTokenizer, question: string): number[] {
-  return [...(tokenizer.bosId === null ? [] : [tokenizer.bosId]), ...tokenizer.encode(formatPrompt(question))];
+/** The plain format's prompt text. */
+export function formatPrompt(question: string): string {
+  return `Question: ${question}\nAnswer: `;
 }
 
+/**
+ * The prompt format a setting gives for a model's tokenizer. `source` names the model in errors.
+ * "chat" without a chat template is an error naming the setting.
+ */
+export function promptFormatFor(tokenizer: TextTokenizer, setting: PromptFormatSetting = "auto", source = "the model"): PromptFormat {
+  if (setting === "plain") return new PlainFormat(tokenizer);
+  const template = tokenizer.chatTemplate;
+  if (template === null) {
+    if (setting === "chat") {
+      throw new Error(`model.promptFormat is "chat", but ${source} has no chat template (no "chat_template" in its tokenizer_config.json, no chat_template.jinja); set model.promptFormat to "auto" or "plain"`);
+    }
+    return new PlainFormat(tokenizer);
+  }
+  return new ChatFormat(tokenizer, template, source);
+}
+
+/** The plain format's prompt ids; for a model of unknown format use `promptFormatFor`. */
+export function encodePrompt(tokenizer: TextTokenizer, question: string): number[] {
+  return new PlainFormat(tokenizer).encodePrompt(question);
+}
+
+/** The plain format's sequence; for a model of unknown format use `promptFormatFor`. */
 export function encodeSequence(tokenizer: TextTokenizer, question: string, completion: string): EncodedSequence {
-  const prompt = encodePrompt(tokenizer, question);
-  return { ids: [...prompt, ...tokenizer.encode(completion), tokenizer.eosId], promptLength: prompt.length };
+  return new PlainFormat(tokenizer).encodeSequence(question, completion);
+}
+
+/** Prompt ids by question: a question's prompt is encoded once, however many samples and pairs it has. */
+abstract class CachingFormat {
+  private readonly prompts = new Map<string, readonly number[]>();
+
+  constructor(readonly tokenizer: TextTokenizer) {}
+
+  abstract promptText(question: string): string;
+  protected abstract promptIds(question: string): number[];
+  protected abstract readonly endId: number;
+
+  encodePrompt(question: string): number[] {
+    let ids = this.prompts.get(question);
+    if (ids === undefined) {
+      ids = this.promptIds(question);
+      this.prompts.set(question, ids);
+    }
+    return ids.slice();
+  }
+
+  encodeSequence(question: string, completion: string): EncodedSequence {
+    const prompt = this.encodePrompt(question);
+    return { ids: [...prompt, ...this.tokenizer.encode(completion), this.endId], promptLength: prompt.length };
+  }
+}
+
+class PlainFormat extends CachingFormat implements PromptFormat {
+  readonly kind = "plain";
+  readonly stopIds: readonly number[];
+  protected readonly endId: number;
+
+  constructor(tokenizer: TextTokenizer) {
+    super(tokenizer);
+    this.endId = tokenizer.eosId;
+    this.stopIds = [tokenizer.eosId];
+  }
+
+  promptText(question: string): string {
+    return formatPrompt(question);
+  }
+
+  protected promptIds(question: string): number[] {
+    const t = this.tokenizer;
+    return [...(t.bosId === null ? [] : [t.bosId]), ...t.encode(formatPrompt(question))];
+  }
+}
+
+interface ChatMessage {
+  role: "user" | "assistant";
+  content: string;
+}
+
+// The probe that checks a template's shape: a GSM8K-like question and rationale.
+const PROBE_QUESTION = "Tom has 3 apples and buys 2 more. How many apples does he have?";
+const PROBE_ANSWER = "He has 3 + 2 = <<3+2=5>>5 apples.\n#### 5";
+
+class ChatFormat extends CachingFormat implements PromptFormat {
+  readonly kind = "chat";
+  readonly stopIds: readonly number[];
+  /** The end-of-turn token: the first token the template writes after the assistant's answer. */
+  readonly endOfTurnId: number;
+  protected readonly endId: number;
+  private readonly template: Template;
+
+  constructor(tokenizer: TextTokenizer, template: string, private readonly source: string) {
+    super(tokenizer);
+    try {
+      this.template = new Template(template);
+    } catch (e) {
+      throw new Error(`${source}: its chat template does not parse (${e instanceof Error ? e.message : String(e)}); set model.promptFormat to "plain"`);
+    }
+    const prompt = this.render([{ role: "user", content: PROBE_QUESTION }], true);
+    const full = this.render([{ role: "user", content: PROBE_QUESTION }, { role: "assistant", content: PROBE_ANSWER }], false);
+    const unusable = (why: string): Error => new Error(`${source}: its chat template ${why}, so a rationale cannot follow the prompt token for token; set model.promptFormat to "plain"`);
+    if (!full.startsWith(prompt)) throw unusable("renders a conversation that does not begin with its generation prompt");
+    const rest = full.slice(prompt.length);
+    if (!rest.startsWith(PROBE_ANSWER)) throw unusable(`writes ${JSON.stringify(rest.slice(0, Math.max(0, rest.indexOf(PROBE_ANSWER))) || rest.slice(0, 40))} between the generation prompt and the answer`);
+    const end = tokenizer.encode(rest.slice(PROBE_ANSWER.length))[0];
+    if (end === undefined || !tokenizer.isSpecial(end)) throw unusable("ends the assistant's turn with no special token");
+    this.endOfTurnId = end;
+    this.endId = end;
+    this.stopIds = [...new Set([end, tokenizer.eosId])];
+  }
+
+  promptText(question: string): string {
+    return this.render([{ role: "user", content: question }], true);
+  }
+
+  protected promptIds(question: string): number[] {
+    return this.tokenizer.encode(this.promptText(question));
+  }
+
+  private render(messages: ChatMessage[], addGenerationPrompt: boolean): string {
+    // Template.render's globals, but with strftime_now pinned (see above) and raise_exception naming the model.
+    const env = new Environment();
+    const globals: Record<string, unknown> = {
+      false: false, true: true, none: null, False: false, True: true, None: null,
+      raise_exception: (message: unknown) => {
+        throw new Error(`${this.source}: its chat template refused the conversation: ${String(message)}`);
+      },
+      range: jinjaRange,
+      strftime_now: (format: unknown) => strftimePinned(String(format)),
+      ...this.tokenizer.specialTokenNames,
+      messages,
+      add_generation_prompt: addGenerationPrompt,
+      enable_thinking: false,
+    };
+    for (const [name, value] of Object.entries(globals)) env.set(name, value);
+    const out = new Interpreter(env).run(this.template.parsed).value;
+    if (typeof out !== "string") throw new Error(`${this.source}: its chat template rendered no text`);
+    return out;
+  }
+}
+
+function jinjaRange(start: number, stop?: number, step = 1): number[] {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (step === 0) throw new Error("range() step must not be zero");
+  const out: number[] = [];
+  for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);
+  return out;
+}
+
+const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+
+/** strftime of 26 Jul 2024 00:00 (Llama 3.1–3.3's fallback date), in English whatever the locale. */
+function strftimePinned(format: string): string {
+  const [year, month, day] = [2024, 7, 26];
+  const name = MONTHS[month - 1] as string;
+  const parts: Record<string, string> = { "%Y": String(year), "%m": String(month).padStart(2, "0"), "%d": String(day).padStart(2, "0"), "%b": name.slice(0, 3), "%B": name, "%H": "00", "%M": "00", "%%": "%" };
+  return format.replace(/%[YmdbBHM%]/g, (t) => parts[t] as string);
 }
 
 /** A batch of prompts laid out for incremental decoding. */

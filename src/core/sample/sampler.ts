@@ -2,7 +2,7 @@ import { Rng } from "../util/rng";
 import { yieldNow } from "../util/yieldNow";
 import { CancelledError } from "../util/cancel";
 import { pendingCalculation, calculatorCompletion } from "../data/annotations";
-import { encodePrompt } from "../model/promptFormat";
+import { promptFormatFor, type PromptFormat } from "../model/promptFormat";
 import type { TextTokenizer } from "../tokenizer/tokenizer";
 import type { ComputeEngine } from "../engine/computeEngine";
 
@@ -21,6 +21,11 @@ export interface SamplingOptions {
   batchSize?: number;
   /** Checked between decoding steps; when true, sampling stops and throws CancelledError. */
   shouldStop?: () => boolean;
+  /**
+   * More ids that end a rationale, besides the prompt format's (EOS, the chat end-of-turn token): the model's
+   * EOS ids from config.json and generation_config.json (`stopTokenIds` of a checkpoint).
+   */
+  stopIds?: readonly number[];
 }
 
 export interface CalculatorCall {
@@ -35,23 +40,29 @@ export interface Sample {
   /** Sum of the model's log-probabilities (temperature 1) of the tokens it chose; forced tokens excluded. */
   logProb: number;
   calculatorCalls: CalculatorCall[];
-  /** True when it ended with EOS rather than at maxNewTokens. */
+  /** True when it ended with a stop token (EOS, end of turn) rather than at maxNewTokens. */
   finished: boolean;
 }
 
-/** Samples rationales for questions; result[i] holds the n samples of question i. */
-export async function sampleRationales(engine: ComputeEngine, tokenizer: TextTokenizer, questions: readonly string[], o: SamplingOptions): Promise<Sample[][]> {
+/**
+ * Samples rationales for questions; result[i] holds the n samples of question i. Prompts are built by the
+ * prompt format; a bare tokenizer stands for its model's own format (`promptFormatFor(tokenizer, "auto")`).
+ */
+export async function sampleRationales(engine: ComputeEngine, format: PromptFormat | TextTokenizer, questions: readonly string[], o: SamplingOptions): Promise<Sample[][]> {
+  const prompts = "encodePrompt" in format ? format : promptFormatFor(format);
+  const tokenizer = prompts.tokenizer;
+  const stop = new Set([...prompts.stopIds, ...(o.stopIds ?? [])]);
   const rng = new Rng(o.seed);
   const rows: Array<{ question: number; prompt: number[] }> = [];
   questions.forEach((q, i) => {
-    const prompt = encodePrompt(tokenizer, q);
+    const prompt = prompts.encodePrompt(q);
     for (let k = 0; k < o.n; k++) rows.push({ question: i, prompt });
   });
   const out: Sample[][] = questions.map(() => []);
   const batchSize = o.batchSize ?? 32;
   for (let start = 0; start < rows.length; start += batchSize) {
     const chunk = rows.slice(start, start + batchSize);
-    const samples = await decodeBatch(engine, tokenizer, chunk.map((r) => r.prompt), o, rng);
+    const samples = await decodeBatch(engine, tokenizer, stop, chunk.map((r) => r.prompt), o, rng);
     chunk.forEach((r, i) => out[r.question]!.push(samples[i]!));
   }
   return out;
@@ -66,7 +77,7 @@ interface RowState {
   finished: boolean;
 }
 
-async function decodeBatch(engine: ComputeEngine, tokenizer: TextTokenizer, prompts: number[][], o: SamplingOptions, rng: Rng): Promise<Sample[]> {
+async function decodeBatch(engine: ComputeEngine, tokenizer: TextTokenizer, stop: ReadonlySet<number>, prompts: number[][], o: SamplingOptions, rng: Rng): Promise<Sample[]> {
   const V = engine.config.vocab_size;
   const maxNew = Math.min(o.maxNewTokens, engine.config.max_position_embeddings - Math.max(...prompts.map((p) => p.length)));
   const rows: RowState[] = prompts.map(() => ({ tokens: [], logProb: 0, forced: [], calls: [], done: false, finished: false }));
@@ -90,7 +101,7 @@ async function decodeBatch(engine: ComputeEngine, tokenizer: TextTokenizer, prom
           row.logProb += logSoftmaxAt(l, token);
         }
         next.push(token);
-        if (token === tokenizer.eosId) {
+        if (stop.has(token)) {
           row.done = true;
           row.finished = true;
           return;

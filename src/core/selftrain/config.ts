@@ -1,4 +1,5 @@
 import type { TrainSettings } from "../train/trainer";
+import type { PromptFormatSetting } from "../model/promptFormat";
 
 /**
  * The run's settings (.selftrain/config.json): one typed config with documented defaults. Method defaults
@@ -37,6 +38,12 @@ export interface SelfTrainConfig {
     heads: number;
     kvHeads: number;
     maxPositions: number;
+    /**
+     * How questions and rationales are laid out for the model: "auto" uses the model's chat template when its
+     * tokenizer_config.json has one, else the plain `Question: …\nAnswer: ` format; "plain" always the plain
+     * format; "chat" the template, an error for a model without one. See model/promptFormat.ts.
+     */
+    promptFormat: PromptFormatSetting;
   };
   engine: {
     /** "auto" picks the faster engine on the machine. */
@@ -85,7 +92,7 @@ export function defaultConfig(): SelfTrainConfig {
     mode: "dpo-st",
     seed: 0,
     data: { train: "data/train.jsonl", test: "data/test.jsonl", devSize: 200, testSize: 500, maxTrainQuestions: 0 },
-    model: { init: "new", vocabSize: 512, hiddenSize: 128, intermediateSize: 352, layers: 4, heads: 4, kvHeads: 2, maxPositions: 512 },
+    model: { init: "new", vocabSize: 512, hiddenSize: 128, intermediateSize: 352, layers: 4, heads: 4, kvHeads: 2, maxPositions: 512, promptFormat: "auto" },
     engine: { name: "auto", tfBackend: "auto", executionProvider: "cpu", threads: 0 },
     warmup: { epochs: 8, steps: 0, batchSize: 32, microBatchSize: 16, learningRate: 3e-3, warmupRatio: 0.1, maxLength: 320 },
     sampling: { dpoSamples: 5, sftSamples: 3, temperature: 0.7, topP: 1, maxNewTokens: 300, calculator: true, batchSize: 64 },
@@ -103,6 +110,7 @@ const ENUMS: Record<string, readonly string[]> = {
   "engine.tfBackend": ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu", "webgpu"],
   "engine.executionProvider": ["cpu", "webgpu", "cuda"],
   "sft.from": ["base", "previous"],
+  "model.promptFormat": ["auto", "plain", "chat"],
 };
 /** Settings that must be whole numbers (the others of type number may be fractional). */
 const FRACTIONAL = /(learningRate|warmupRatio|temperature|topP|beta|duplicateThreshold|capPercentile)$/;
@@ -172,6 +180,7 @@ function checkRanges(c: SelfTrainConfig, source: string): void {
   if (c.pseudoLabels.capPercentile <= 0 || c.pseudoLabels.capPercentile > 100) fail("pseudoLabels.capPercentile", "must be in (0, 100]");
   if (c.eval.passSamples > 0 && c.eval.passK > c.eval.passSamples) fail("eval.passK", `must not exceed eval.passSamples (${c.eval.passSamples})`);
   if (c.engine.threads < 0) fail("engine.threads", "must be 0 (one per core) or more");
+  if (c.model.promptFormat === "chat" && c.model.init === "new") fail("model.promptFormat", `is "chat", but a new model (model.init "new") has no chat template; use "auto" or "plain"`);
   if (c.model.hiddenSize % c.model.heads !== 0) fail("model.hiddenSize", `must be divisible by model.heads (${c.model.heads})`);
   if (c.model.heads % c.model.kvHeads !== 0) fail("model.heads", `must be a multiple of model.kvHeads (${c.model.kvHeads})`);
 }

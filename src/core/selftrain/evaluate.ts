@@ -5,7 +5,7 @@ import { contentHash } from "../store/hash";
 import { meanPassAtK } from "./passAtK";
 import type { Example } from "../data/example";
 import type { ComputeEngine } from "../engine/computeEngine";
-import type { TextTokenizer } from "../tokenizer/tokenizer";
+import type { PromptFormat } from "../model/promptFormat";
 import type { SampleRecord } from "../../shared/runTypes";
 
 /** A sampled rationale as the run store keeps it: answer checked, arithmetic checked, content-hashed. */
@@ -37,6 +37,8 @@ export interface EvalSettings {
   batchSize: number;
   seed: number;
   shouldStop?: () => boolean;
+  /** The model's EOS ids beside the prompt format's stop ids (see SamplingOptions.stopIds). */
+  stopIds?: readonly number[];
 }
 
 export interface EvalResult {
@@ -48,7 +50,7 @@ export interface EvalResult {
 }
 
 /** Greedy accuracy, and pass@k from `passSamples` samples per question at the sampling temperature. */
-export async function evaluateSplit(engine: ComputeEngine, tokenizer: TextTokenizer, examples: readonly Example[], round: number, s: EvalSettings, onProgress?: (done: number, total: number) => void): Promise<EvalResult> {
+export async function evaluateSplit(engine: ComputeEngine, format: PromptFormat, examples: readonly Example[], round: number, s: EvalSettings, onProgress?: (done: number, total: number) => void): Promise<EvalResult> {
   const started = Date.now();
   const records: SampleRecord[] = [];
   let tokens = 0;
@@ -58,9 +60,9 @@ export async function evaluateSplit(engine: ComputeEngine, tokenizer: TextTokeni
   for (let i = 0; i < examples.length; i += chunk) {
     const part = examples.slice(i, i + chunk);
     const questions = part.map((e) => e.question);
-    const greedy = await sampleRationales(engine, tokenizer, questions, { n: 1, temperature: 0, maxNewTokens: s.maxNewTokens, calculator: s.calculator, seed: s.seed + i, batchSize: s.batchSize, shouldStop: s.shouldStop });
+    const greedy = await sampleRationales(engine, format, questions, { n: 1, temperature: 0, maxNewTokens: s.maxNewTokens, calculator: s.calculator, seed: s.seed + i, batchSize: s.batchSize, shouldStop: s.shouldStop, stopIds: s.stopIds });
     const sampled = s.passSamples > 0
-      ? await sampleRationales(engine, tokenizer, questions, { n: s.passSamples, temperature: s.temperature, maxNewTokens: s.maxNewTokens, calculator: s.calculator, seed: s.seed + 7919 + i, batchSize: s.batchSize, shouldStop: s.shouldStop })
+      ? await sampleRationales(engine, format, questions, { n: s.passSamples, temperature: s.temperature, maxNewTokens: s.maxNewTokens, calculator: s.calculator, seed: s.seed + 7919 + i, batchSize: s.batchSize, shouldStop: s.shouldStop, stopIds: s.stopIds })
       : null;
     part.forEach((e, j) => {
       const g = toSampleRecord(e, greedy[j]![0]!, round, 0);

@@ -19,7 +19,8 @@ export async function forkRun(workspace: string, fromRunId: string, mode: RunMod
   const to = await RunStore.create(dir, { mode, ...(runId ? { runId } : {}) });
   cpSync(join(from.dir, "base"), join(to.dir, "base"), { recursive: true });
   cpSync(from.roundDir(0), to.roundDir(0), { recursive: true });
-  if (!existsSync(join(to.checkpointDir(0, "warmup"), "model.safetensors"))) throw new Error(`run ${fromRunId}: round 0 has no checkpoint to copy`);
+  // config.json is written last: it marks a complete checkpoint, one file or shards alike.
+  if (!existsSync(join(to.checkpointDir(0, "warmup"), "config.json"))) throw new Error(`run ${fromRunId}: round 0 has no checkpoint to copy`);
   for (const stage of ["warmup", "eval"] as const) {
     const s = from.stage(0, stage);
     await to.setStage(0, stage, { ...s, state: "done" });

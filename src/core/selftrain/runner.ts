@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join, relative } from "node:path";
-import { loadCheckpoint, saveCheckpoint, type Checkpoint } from "../model/checkpoint";
-import { encodeSequence } from "../model/promptFormat";
+import { loadCheckpoint, saveCheckpoint, stopTokenIds, type Checkpoint } from "../model/checkpoint";
+import { promptFormatFor, type PromptFormat } from "../model/promptFormat";
 import { createEngine } from "../engine/auto/createEngine";
 import type { ComputeEngine } from "../engine/computeEngine";
 import { trainSft, trainDpo, referenceLogProbs, type StepLog, type TrainSettings } from "../train/trainer";
@@ -103,15 +103,18 @@ export class SelfTrainRunner {
 
   private pickLogged = false;
 
-  private async engineFor(dir: string | Checkpoint): Promise<{ engine: ComputeEngine; ckpt: Checkpoint }> {
+  private async engineFor(dir: string | Checkpoint): Promise<{ engine: ComputeEngine; ckpt: Checkpoint; format: PromptFormat }> {
     const ckpt = typeof dir === "string" ? loadCheckpoint(dir) : dir;
+    // The model's prompt format: the one way every stage turns questions and rationales into tokens. Made
+    // before the engine, so a chat template that cannot be used fails at once.
+    const format = promptFormatFor(ckpt.tokenizer, this.c.model.promptFormat, typeof dir === "string" ? relative(this.o.workspace, dir) || dir : this.c.model.init);
     const { name, tfBackend, executionProvider, threads } = this.c.engine;
     const engine = await createEngine({ engine: name, tfBackend, executionProvider, threads }, ckpt.config, ckpt.weights, (pick) => {
       if (!this.pickLogged) this.o.events.log({ level: "info", message: pick.reason });
       this.pickLogged = true;
     });
     this.o.events.log({ level: "info", message: `engine: ${engine.name} on ${engine.device}` });
-    return { engine, ckpt };
+    return { engine, ckpt, format };
   }
 
   private settings(t: StageTraining, examples: number, seedOffset: number): TrainSettings {
@@ -121,10 +124,9 @@ export class SelfTrainRunner {
 
   private async train(round: number, stage: "warmup" | "sft", gold: readonly Example[], extra: readonly PseudoLabelRecord[], outDir: string, from?: string): Promise<Record<string, number>> {
     const { base } = await this.prepare();
-    const { engine, ckpt } = await this.engineFor(from ?? base);
+    const { engine, ckpt, format } = await this.engineFor(from ?? base);
     try {
-      const tok = ckpt.tokenizer;
-      const data = [...gold.map((e) => encodeSequence(tok, e.question, e.rationale)), ...extra.map((p) => encodeSequence(tok, p.question, p.rationale))];
+      const data = [...gold.map((e) => format.encodeSequence(e.question, e.rationale)), ...extra.map((p) => format.encodeSequence(p.question, p.rationale))];
       const s = this.settings(stage === "warmup" ? this.c.warmup : this.c.sft, data.length, round * 10 + (stage === "warmup" ? 1 : 2));
       const logs = await trainSft(engine, data, s, { onStep: (l) => this.stepMetric(round, stage, l, engine), shouldStop: this.o.shouldStop });
       await this.appendMetrics(round, logs.map((l) => this.trainRecord(round, stage, l, engine)));
@@ -150,7 +152,7 @@ export class SelfTrainRunner {
 
   private async sample(round: number, file: string, modelDir: string, n: number, stage: StageName): Promise<Record<string, number>> {
     const { data } = await this.prepare();
-    const { engine, ckpt } = await this.engineFor(modelDir);
+    const { engine, ckpt, format } = await this.engineFor(modelDir);
     const writer = await JsonlWriter.open<SampleRecord>(this.o.store.path(round, file), { truncate: true });
     const started = Date.now();
     let tokens = 0, correct = 0, total = 0;
@@ -158,9 +160,10 @@ export class SelfTrainRunner {
       const perChunk = Math.max(1, Math.floor(this.c.sampling.batchSize / n));
       for (let i = 0; i < data.train.length; i += perChunk) {
         const part = data.train.slice(i, i + perChunk);
-        const out = await sampleRationales(engine, ckpt.tokenizer, part.map((e) => e.question), {
+        const out = await sampleRationales(engine, format, part.map((e) => e.question), {
           n, temperature: this.c.sampling.temperature, topP: this.c.sampling.topP, maxNewTokens: this.c.sampling.maxNewTokens,
           calculator: this.c.sampling.calculator, seed: this.c.seed * 7_777 + round * 131 + i, batchSize: this.c.sampling.batchSize, shouldStop: this.o.shouldStop,
+          stopIds: stopTokenIds(ckpt),
         });
         part.forEach((e, j) => out[j]!.forEach((s, k) => {
           const r = toSampleRecord(e, s, round, k);
@@ -230,10 +233,9 @@ export class SelfTrainRunner {
       await this.save(this.o.store.checkpointDir(round, "dpo"), loadCheckpoint(policyDir), { round: String(round), stage: "dpo" });
       return { steps: 0, pairs: 0 };
     }
-    const { engine, ckpt } = await this.engineFor(policyDir);
+    const { engine, ckpt, format } = await this.engineFor(policyDir);
     try {
-      const tok = ckpt.tokenizer;
-      const encoded = pairs.map((p) => ({ chosen: encodeSequence(tok, p.question, p.chosen), rejected: encodeSequence(tok, p.question, p.rejected) }));
+      const encoded = pairs.map((p) => ({ chosen: format.encodeSequence(p.question, p.chosen), rejected: format.encodeSequence(p.question, p.rejected) }));
       const s = this.settings(this.c.dpo, pairs.length, round * 10 + 3);
       // The policy starts as the reference, so the reference log-probs are the policy's, computed once.
       const ref = await referenceLogProbs(engine, encoded, s.microBatchSize, s.maxLength, this.o.shouldStop);
@@ -263,15 +265,16 @@ export class SelfTrainRunner {
   private async evaluate(round: number): Promise<Record<string, number>> {
     const { data } = await this.prepare();
     const dir = round === 0 ? this.o.store.checkpointDir(0, "warmup") : this.o.store.checkpointDir(round, "sft");
-    const { engine, ckpt } = await this.engineFor(dir);
+    const { engine, ckpt, format } = await this.engineFor(dir);
     const writer = await JsonlWriter.open<SampleRecord & { split: string }>(this.o.store.path(round, "eval.jsonl"), { truncate: true });
     const counts: Record<string, number> = {};
     try {
       for (const split of ["dev", "test"] as const) {
         const examples = this.c.eval.maxQuestions > 0 ? data[split].slice(0, this.c.eval.maxQuestions) : data[split];
-        const r = await evaluateSplit(engine, ckpt.tokenizer, examples, round, {
+        const r = await evaluateSplit(engine, format, examples, round, {
           maxNewTokens: this.c.sampling.maxNewTokens, calculator: this.c.sampling.calculator, temperature: this.c.sampling.temperature,
           passSamples: this.c.eval.passSamples, passK: this.c.eval.passK, batchSize: this.c.sampling.batchSize, seed: this.c.seed + 17, shouldStop: this.o.shouldStop,
+          stopIds: stopTokenIds(ckpt),
         }, (done, total) => this.o.events.progress({ round, stage: "eval", done, total, etaMs: null }));
         for (const rec of r.records) writer.append({ ...rec, split });
         counts[`${split}Accuracy`] = r.accuracy;

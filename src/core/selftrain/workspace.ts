@@ -5,7 +5,8 @@ import { roundStages } from "./stages";
 import { RunStore } from "../store/runStore";
 import { writeJsonAtomic } from "../store/atomic";
 import { readJsonl, JsonlWriter } from "../store/jsonl";
-import { formatPrompt } from "../model/promptFormat";
+import { formatPrompt, promptFormatFor } from "../model/promptFormat";
+import { loadTokenizer } from "../tokenizer/tokenizer";
 import type { RunManifest, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
 
 /*
@@ -81,13 +82,18 @@ export async function exportRound(workspace: string, runId: string, round: numbe
   const store = await RunStore.open(selftrainDir(workspace), runId);
   mkdirSync(outDir, { recursive: true });
   const pairs = (await readJsonl<PairRecord>(store.path(round, "pairs.jsonl"))).records;
+  // The prompt as the run's model read it: its chat template when the run used one, else the plain format.
+  const base = join(store.dir, "base");
+  const config = readWorkspaceConfig(workspace);
+  const format = existsSync(join(base, "tokenizer.json")) ? promptFormatFor(loadTokenizer(base), config.model.promptFormat, base) : null;
+  const prompt = (q: string): string => (format ? format.promptText(q) : formatPrompt(q));
   const labels = (await readJsonl<PseudoLabelRecord>(store.path(round, "pseudo-labels.jsonl"))).records;
   const files = [join(outDir, `${runId}-round-${round}-pairs.jsonl`), join(outDir, `${runId}-round-${round}-pseudo-labels.jsonl`)];
   const pw = await JsonlWriter.open<Record<string, string>>(files[0]!, { truncate: true });
-  for (const p of pairs) pw.append({ prompt: formatPrompt(p.question), chosen: p.chosen, rejected: p.rejected, source: p.source });
+  for (const p of pairs) pw.append({ prompt: prompt(p.question), chosen: p.chosen, rejected: p.rejected, source: p.source });
   await pw.close();
   const lw = await JsonlWriter.open<Record<string, string>>(files[1]!, { truncate: true });
-  for (const l of labels) lw.append({ prompt: formatPrompt(l.question), completion: l.rationale, source: l.source });
+  for (const l of labels) lw.append({ prompt: prompt(l.question), completion: l.rationale, source: l.source });
   await lw.close();
   return { pairs: pairs.length, pseudoLabels: labels.length, files };
 }

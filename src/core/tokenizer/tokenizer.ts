@@ -3,21 +3,34 @@ import { join, dirname } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import type { TokenizerFiles } from "./tokenizerJson";
 
-/** What the engine needs of a tokenizer; special tokens are never produced by encode. */
+/** What the engine needs of a tokenizer. */
 export interface TextTokenizer {
   readonly vocabSize: number;
   readonly bosId: number | null;
   readonly eosId: number;
   readonly padId: number;
-  /** Token ids of a text, without special tokens. */
+  /**
+   * Token ids of a text, no BOS/EOS added. Text spelling a special token (`<|im_end|>`) becomes that token, as
+   * in Hugging Face tokenizers: the chat format relies on it; GSM8K text holds none.
+   */
   encode(text: string): number[];
   /** Text of token ids, special tokens left out. */
   decode(ids: readonly number[]): string;
+  /** The id of a token written as text (`<|eot_id|>`), or null when the vocabulary lacks it. */
+  tokenId(token: string): number | null;
+  /** Whether an id is a special token (an added token marked special: BOS, EOS, chat markers). */
+  isSpecial(id: number): boolean;
+  /** The special tokens as tokenizer_config.json names them, for chat templates (`bos_token`, `eos_token`, ...). */
+  readonly specialTokenNames: Readonly<Record<string, string>>;
+  /** The model's chat template (Jinja), or null for a model without one (a base model, or ours). */
+  readonly chatTemplate: string | null;
   /** The tokenizer.json this tokenizer was loaded from, to be saved beside checkpoints. */
   readonly files: TokenizerFiles;
 }
 
-const BOS_GUESSES = ["<s>", "<|begin_of_text|>", "<|startoftext|>", "<bos>", "<|im_start|>"];
+// Guesses where tokenizer_config.json names no token (a bare tokenizer.json). <|im_start|> opens a chat turn and
+// is no BOS: a Qwen model has none.
+const BOS_GUESSES = ["<s>", "<|begin_of_text|>", "<|startoftext|>", "<bos>"];
 const EOS_GUESSES = ["</s>", "<|end_of_text|>", "<|eot_id|>", "<|endoftext|>", "<eos>", "<|im_end|>"];
 const PAD_GUESSES = ["<pad>", "<|pad|>", "[PAD]", "<|finetune_right_pad_id|>"];
 
@@ -27,12 +40,18 @@ function tokenName(v: unknown): string | null {
   return null;
 }
 
+/** The special tokens a chat template may name; transformers passes the same (its special_tokens_map). */
+const SPECIAL_TOKEN_KEYS = ["bos_token", "eos_token", "pad_token", "unk_token", "sep_token", "cls_token", "mask_token"];
+
 class HfTokenizer implements TextTokenizer {
   readonly vocabSize: number;
   readonly bosId: number | null;
   readonly eosId: number;
   readonly padId: number;
+  readonly specialTokenNames: Readonly<Record<string, string>>;
+  readonly chatTemplate: string | null;
   private readonly tk: Tokenizer;
+  private readonly specialIds: ReadonlySet<number>;
 
   constructor(readonly files: TokenizerFiles, source: string) {
     // Decoding must give back exactly what was encoded: no clean-up of spaces before punctuation.
@@ -42,9 +61,13 @@ class HfTokenizer implements TextTokenizer {
     let max = -1;
     for (const id of vocab.values()) max = Math.max(max, id);
     this.vocabSize = max + 1;
-    const find = (configured: unknown, guesses: string[]): number | null => {
-      const name = tokenName(configured);
-      if (name !== null) {
+    this.specialIds = new Set([...this.tk.get_added_tokens_decoder()].filter(([, t]) => t.special).map(([id]) => id));
+    // tokenizer_config.json decides, an explicit null included (Qwen: "bos_token": null, so no BOS); the
+    // guesses serve a bare tokenizer.json, or a config naming a token its vocabulary lacks.
+    const find = (key: string, guesses: string[]): number | null => {
+      if (key in files.config) {
+        const name = tokenName(files.config[key]);
+        if (name === null) return null;
         const id = this.tk.token_to_id(name);
         if (id !== undefined) return id;
       }
@@ -54,11 +77,18 @@ class HfTokenizer implements TextTokenizer {
       }
       return null;
     };
-    this.bosId = find(files.config["bos_token"], BOS_GUESSES);
-    const eos = find(files.config["eos_token"], EOS_GUESSES);
+    this.bosId = find("bos_token", BOS_GUESSES);
+    const eos = find("eos_token", EOS_GUESSES);
     if (eos === null) throw new Error(`${source}: no end-of-sequence token (set "eos_token" in tokenizer_config.json)`);
     this.eosId = eos;
-    this.padId = find(files.config["pad_token"], PAD_GUESSES) ?? eos;
+    this.padId = find("pad_token", PAD_GUESSES) ?? eos;
+    const names: Record<string, string> = {};
+    for (const key of SPECIAL_TOKEN_KEYS) {
+      const name = tokenName(files.config[key]);
+      if (name !== null) names[key] = name;
+    }
+    this.specialTokenNames = names;
+    this.chatTemplate = chatTemplateOf(files.config, source);
   }
 
   encode(text: string): number[] {
@@ -70,6 +100,29 @@ class HfTokenizer implements TextTokenizer {
     if (ids.length === 0) return "";
     return this.tk.decode(ids as number[], { skip_special_tokens: true, clean_up_tokenization_spaces: false });
   }
+
+  tokenId(token: string): number | null {
+    return this.tk.token_to_id(token) ?? null;
+  }
+
+  isSpecial(id: number): boolean {
+    return this.specialIds.has(id);
+  }
+}
+
+/**
+ * tokenizer_config.json's `chat_template`: a string, or (older transformers) a list of named templates, of
+ * which "default" is the chat one.
+ */
+function chatTemplateOf(config: Record<string, unknown>, source: string): string | null {
+  const t = config["chat_template"];
+  if (t === undefined || t === null) return null;
+  if (typeof t === "string") return t;
+  if (Array.isArray(t)) {
+    const named = t.find((x: unknown) => typeof x === "object" && x !== null && (x as { name?: unknown }).name === "default") as { template?: unknown } | undefined;
+    if (typeof named?.template === "string") return named.template;
+  }
+  throw new Error(`${source}: tokenizer_config.json's chat_template is neither a template nor a list holding one named "default"`);
 }
 
 /** A tokenizer from its Hugging Face files held in memory. */
@@ -78,24 +131,39 @@ export function tokenizerFromFiles(files: TokenizerFiles, source = "tokenizer"):
 }
 
 /**
- * Loads a local Hugging Face tokenizer: a `tokenizer.json` file, or a model folder holding one (its
- * `tokenizer_config.json`, when present, names the special tokens). Nothing is fetched from the network.
+ * Loads a local Hugging Face tokenizer: a `tokenizer.json` file, or a model folder holding one. Beside it,
+ * `tokenizer_config.json` names the special tokens and may hold the chat template; newer transformers keep the
+ * template in `chat_template.jinja` (or `chat_template.json`) instead, which is read into the config, so a
+ * checkpoint saved from it carries the template in its tokenizer_config.json. Nothing is fetched.
  */
 export function loadTokenizer(path: string): TextTokenizer {
   const file = existsSync(path) && statSync(path).isDirectory() ? join(path, "tokenizer.json") : path;
   if (!existsSync(file)) throw new Error(`${file}: no tokenizer.json there`);
-  let tokenizer: Record<string, unknown>;
-  try {
-    tokenizer = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
+  const tokenizer = readJsonObject(file);
   if (typeof tokenizer["model"] !== "object" || tokenizer["model"] === null) {
     throw new Error(`${file}: not a Hugging Face tokenizer.json (no "model" section)`);
   }
-  const configFile = join(dirname(file), "tokenizer_config.json");
-  const config = existsSync(configFile) ? (JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>) : {};
+  const dir = dirname(file);
+  const configFile = join(dir, "tokenizer_config.json");
+  const config = existsSync(configFile) ? readJsonObject(configFile) : {};
+  if (config["chat_template"] === undefined) {
+    const jinja = join(dir, "chat_template.jinja");
+    const json = join(dir, "chat_template.json");
+    if (existsSync(jinja)) config["chat_template"] = readFileSync(jinja, "utf8");
+    else if (existsSync(json)) config["chat_template"] = readJsonObject(json)["chat_template"];
+  }
   return tokenizerFromFiles({ tokenizer, config }, file);
+}
+
+function readJsonObject(file: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${file}: not a JSON object`);
+  return value as Record<string, unknown>;
 }
 
 /** Writes tokenizer.json and tokenizer_config.json into a folder. */
