@@ -158,7 +158,7 @@ export async function roundCommand(argv: string[], warmupOnly: boolean): Promise
   try {
     const events = await viaWorker({ type: "runRound", id: randomUUID(), workspace: workspaceOf(values), runId, round, newRun: values["new-run"] === true, mode: mode as "dpo-st" | "st" | undefined, restartFrom: values["from"] as StageName | undefined });
     const done = events.find((e) => e.type === "roundFinished");
-    if (done && done.type === "roundFinished") console.log(`run ${done.runId}: round ${done.round} finished`);
+    if (done && done.type === "roundFinished") console.log(`run ${done.runId}: round ${done.round} finished${done.peakRssBytes ? ` (engine peak memory ${(done.peakRssBytes / 2 ** 30).toFixed(2)} GB)` : ""}`);
     return 0;
   } catch (e) {
     if (e instanceof CancelledByUser) {

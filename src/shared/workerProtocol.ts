@@ -24,7 +24,8 @@ export type WorkerEvent =
   | { type: "stage"; id: string; round: number; stage: StageName; state: StageState; counts?: Record<string, number>; error?: string }
   | { type: "metric"; id: string; record: MetricRecord }
   | { type: "datasetReport"; id: string; report: DatasetReport }
-  | { type: "roundFinished"; id: string; runId: string; round: number }
+  /** `peakRssBytes`: the engine process's peak resident memory so far (its maxRSS), for the user and the notes. */
+  | { type: "roundFinished"; id: string; runId: string; round: number; peakRssBytes?: number }
   | { type: "runStatus"; id: string; runs: RunManifest[] }
   | { type: "cancelled"; id: string }
   | { type: "failed"; id: string; message: string }

@@ -41,7 +41,7 @@ async function handle(cmd: WorkerCommand): Promise<void> {
       busy = cmd.id;
       try {
         const r = await runRound({ workspace: cmd.workspace, runId: cmd.runId, round: cmd.round, newRun: cmd.newRun, mode: cmd.mode, restartFrom: cmd.restartFrom, events: events(cmd.id), shouldStop: () => cancelled.has(cmd.id) });
-        send({ type: "roundFinished", id: cmd.id, runId: r.runId, round: r.round });
+        send({ type: "roundFinished", id: cmd.id, runId: r.runId, round: r.round, peakRssBytes: process.resourceUsage().maxRSS * 1024 });
       } finally {
         busy = null;
       }
@@ -52,7 +52,7 @@ async function handle(cmd: WorkerCommand): Promise<void> {
       busy = cmd.id;
       try {
         const r = await evaluateRound({ workspace: cmd.workspace, runId: cmd.runId, round: cmd.round, events: events(cmd.id), shouldStop: () => cancelled.has(cmd.id) });
-        send({ type: "roundFinished", id: cmd.id, runId: r.runId, round: r.round });
+        send({ type: "roundFinished", id: cmd.id, runId: r.runId, round: r.round, peakRssBytes: process.resourceUsage().maxRSS * 1024 });
       } finally {
         busy = null;
       }

@@ -54,6 +54,8 @@ function training(c: ModelConfig, s: TrainShape, sequences: number, activity: "S
     { what: "gradients and optimiser outputs handed back each step", bytes: 4 * P * F32 },
     { what: `activations (${sequences * s.microBatchSize} × ${s.maxLength} tokens)`, bytes: ACTIVATION_FACTOR * tokens * c.num_hidden_layers * floatsPerTokenLayer(c, s.maxLength) * F32 },
     { what: `logits and their gradient (× ${c.vocab_size.toLocaleString("en-US")} vocabulary)`, bytes: 3 * tokens * c.vocab_size * F32 },
+    // The embedding's gradient is a one-hot [tokens, V] product (issue 15 chunks it).
+    { what: "embedding gradient (one-hot over the vocabulary)", bytes: tokens * c.vocab_size * F32 },
     { what: "runtime", bytes: RUNTIME_BASE },
   ];
   return { activity, bytes: parts.reduce((a, p) => a + p.bytes, 0), parts };

@@ -7,7 +7,9 @@ export type HostWeights = Map<string, { shape: number[]; data: Float32Array }>;
 
 /**
  * Seeded initialisation as Hugging Face Llama does it: normal(0, 0.02) for embeddings and linear layers,
- * ones for RMSNorm weights. Drawn on the host so every engine starts from the same numbers.
+ * ones for RMSNorm weights (q_norm and k_norm included). Biases (qwen2, or attention_bias) are drawn like the
+ * weights rather than zeroed as transformers does, so that tests exercise them; a model we create has none
+ * (tinyConfig is plain Llama). Drawn on the host so every engine starts from the same numbers.
  */
 export function initWeights(config: ModelConfig, seed: number, std = 0.02): HostWeights {
   const rng = new Rng(seed);

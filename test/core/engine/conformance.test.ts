@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type * as TfCore from "@tensorflow/tfjs-core";
 import { cpuTf } from "../../helpers/tf";
 import { repoRoot, tempDir } from "../../helpers/paths";
-import { CONFIGS, greedyParity, maxAbsDiff, randomSequences, randomWeights, relError } from "./engineFixtures";
+import { CONFIGS, FAMILIES, greedyParity, maxAbsDiff, randomSequences, randomWeights, relError } from "./engineFixtures";
 import { tinyConfig, type ModelConfig } from "../../../src/core/model/config";
 import { initWeights, type HostWeights } from "../../../src/core/model/weights";
 import { loadCheckpoint, saveCheckpoint } from "../../../src/core/model/checkpoint";
@@ -71,6 +71,12 @@ interface EngineUnderTest {
    * starts at the reference up to float32 rounding rather than exactly.
    */
   dpo: { microBatchSize: number; firstMarginTolerance: number };
+  /**
+   * Whether the parity checks run on the model families (FAMILIES) as well as on the Llama fixtures: not for the
+   * reference against itself, where they would pin nothing more (TfLlama is held to PyTorch per family in
+   * test/core/model/families.test.ts).
+   */
+  families: boolean;
 }
 
 const byName = (grads: HostWeights | null): Map<string, Float32Array> => {
@@ -90,6 +96,7 @@ const ort = (executionProvider: "cpu" | "webgpu"): EngineUnderTest => ({
   gradients: (e) => Promise.resolve(byName((e as OrtEngine).accumulatedGradients())),
   tokenLogProbs: (e, batch) => (e as OrtEngine).tokenLogProbs(batch),
   dpo: { microBatchSize: 8, firstMarginTolerance: 1e-4 },
+  families: true,
 });
 
 const tfjs: EngineUnderTest = {
@@ -105,6 +112,7 @@ const tfjs: EngineUnderTest = {
   tokenLogProbs: (e, batch) => (e as TfEngine).tokenLogProbs(batch),
   liveTensors: () => getTf().memory().numTensors,
   dpo: { microBatchSize: 16, firstMarginTolerance: 0 },
+  families: false,
 };
 
 const lavapipeEnv = join(repoRoot, ".tools", "lavapipe", "env.sh");
@@ -144,7 +152,7 @@ function compareGrads(label: string, got: Map<string, Float32Array>, ref: Map<st
 
 function conformanceSuite(engine: EngineUnderTest): void {
   const at = engine.label;
-  for (const [kind, c] of Object.entries(CONFIGS)) parityChecks(engine, kind, c);
+  for (const [kind, c] of Object.entries(CONFIGS)) if (engine.families || !(kind in FAMILIES)) parityChecks(engine, kind, c);
 
   test(`${at}: weights go through a checkpoint into another engine and back with the same log-probabilities`, async (t) => {
     const tf = await cpuTf();
@@ -308,8 +316,18 @@ function parityChecks(engine: EngineUnderTest, kind: string, c: ModelConfig): vo
     const wa = await te.getWeights();
     const wb = await e.getWeights();
     let worstWeight = 0;
-    for (const [name, x] of wa) worstWeight = Math.max(worstWeight, relError(wb.get(name)!.data, x.data));
-    assert.ok(worstWeight < 1e-5, `weights drifted: ${worstWeight}`);
+    // Adam's first steps move an entry by about ±lr whatever its gradient's size, so an entry whose gradient is
+    // near zero parts by up to 2·lr between the engines. The plain Llama fixtures have none that matter; qwen3's
+    // has a q_proj entry whose first gradient is 2e-7 against the tensor's ~1e-2 (the engines' 2e-8 apart), which
+    // parts by 9e-5. Key biases (qwen2) have such gradients by construction: a key bias shifts a query's scores
+    // almost alike (exactly so but for RoPE's rotation), which softmax ignores.
+    const drift = kind in FAMILIES ? 3e-5 : 1e-5;
+    for (const [name, x] of wa) {
+      const e = relError(wb.get(name)!.data, x.data);
+      if (name.endsWith("k_proj.bias")) assert.ok(e < 1e-3, `${name} drifted: ${e}`);
+      else worstWeight = Math.max(worstWeight, e);
+    }
+    assert.ok(worstWeight < drift, `weights drifted: ${worstWeight}`);
     t.diagnostic(`max relative loss difference ${worstLoss.toExponential(2)}, grad norm ${worstNorm.toExponential(2)}, weights after 7 steps ${worstWeight.toExponential(2)}`);
     te.dispose();
     e.dispose();

@@ -240,21 +240,22 @@ export class GraphBuilder extends GraphRecorder {
   }
 
   /**
-   * op(a) @ op(b) (+ c) for 2-D a, b; op transposes when asked. `c` (same shape as the result) is added by the
-   * Gemm itself: a residual connection without a separate Add kernel.
+   * op(a) @ op(b) (+ c) for 2-D a, b; op transposes when asked. `c` is added by the Gemm itself: a residual
+   * connection of the result's shape [M, N], or a bias [N] broadcast over rows, without a separate Add kernel.
    */
   gemm(a: Value, b: Value, transA = false, transB = false, c?: Value): Value {
     if (a.rank !== 2 || b.rank !== 2) throw new Error("gemm needs 2-D operands");
     const [m, k1] = transA ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
     const [k2, n] = transB ? [b.shape[1]!, b.shape[0]!] : [b.shape[0]!, b.shape[1]!];
     if (k1 !== k2) throw new Error(`gemm inner dimensions ${k1} vs ${k2}`);
-    if (c && (c.rank !== 2 || c.shape[0] !== m || c.shape[1] !== n)) throw new Error(`gemm addend [${c.shape}] is not [${m},${n}]`);
+    if (c && !(c.rank === 2 && c.shape[0] === m && c.shape[1] === n) && !(c.rank === 1 && c.shape[0] === n)) throw new Error(`gemm addend [${c.shape}] is neither [${m},${n}] nor [${n}]`);
     return this.emit1("Gemm", c ? [a, b, c] : [a, b], a.dtype, [m, n], { transA: transA ? 1 : 0, transB: transB ? 1 : 0 }, (gs, needs) => {
       const g = gs[0]!;
       // With A' = op(a), B' = op(b): dA' = g B'ᵀ and dB' = A'ᵀ g, transposed back where op transposed.
       const ga = !needs[0] ? null : transA ? this.gemm(b, g, transB, true) : this.gemm(g, b, false, !transB);
       const gb = !needs[1] ? null : transB ? this.gemm(g, a, true, transA) : this.gemm(a, g, !transA, false);
-      return [ga, gb, needs[2] ? g : null];
+      // A bias's gradient sums the rows it was broadcast over.
+      return [ga, gb, needs[2] ? this.sumTo(g, c!.shape) : null];
     });
   }
 

@@ -1,8 +1,8 @@
 /**
- * The Llama-style model (RMSNorm, RoPE, SwiGLU, grouped-query attention, tied or untied embeddings) as ONNX
- * graphs computing what TfLlama computes (up to float32 rounding): training steps (SFT and DPO: loss →
- * gradients, by GraphBuilder's autodiff), the AdamW step with global-norm clipping, per-token
- * log-probabilities, and incremental decoding with a KV cache.
+ * The Llama-style model (RMSNorm, RoPE, SwiGLU, grouped-query attention, tied or untied embeddings, and the
+ * families' attention biases and q/k norms of architecture.ts) as ONNX graphs computing what TfLlama computes
+ * (up to float32 rounding): training steps (SFT and DPO: loss → gradients, by GraphBuilder's autodiff), the
+ * AdamW step with global-norm clipping, per-token log-probabilities, and incremental decoding with a KV cache.
  *
  * Parameters are graph inputs under their Hugging Face names, so one session serves changing weights and the
  * engine keeps weights, gradients and Adam moments on the host (OrtEngine). Batch and length are symbolic
@@ -15,7 +15,7 @@ import { GraphBuilder } from "./graphBuilder";
 import type { FloatType, Value } from "./graphRecorder";
 import { rmsNorm, rope, swiglu, tokenLogProbs } from "./llamaOps";
 import { times, type Dim } from "./symbolicShape";
-import { headDim, parameterShapes, ropeTables } from "../../model/architecture";
+import { attentionBiases, hasQkNorm, headDim, isDecayed, parameterShapes, ropeTables } from "../../model/architecture";
 import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 
@@ -46,11 +46,6 @@ export const DPO_METRIC_OUTPUTS = {
 /** Scalar inputs of the optimiser graph, fed as float32 except max_grad_norm (float64, see optimizerGraph). */
 export const OPTIMIZER_SCALARS = ["beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "bias_correction1", "bias_correction2", "eps", "lr", "decay_factor"] as const;
 
-/** Norm weights are not decayed (as TfEngine, and as the usual AdamW parameter groups). */
-export function isDecayed(param: string): boolean {
-  return !param.endsWith("norm.weight");
-}
-
 export type ParamGroup = "decayed" | "other";
 
 /** Where a parameter lives in its group's flat buffer. */
@@ -63,7 +58,8 @@ export interface ParamSlot {
 }
 
 /**
- * The optimiser's view of the parameters: two flat buffers, weight-decayed ones and the rest (norm weights), in
+ * The optimiser's view of the parameters: two flat buffers, weight-decayed ones and the rest (norm weights and
+ * biases, architecture.ts isDecayed), in
  * parameterShapes order within each. The AdamW step is element-wise, so running it on two long vectors
  * instead of one small tensor per parameter gives ORT a handful of large kernels it can spread over threads.
  */
@@ -151,10 +147,11 @@ interface ForwardInputs {
  * with `past`, the new ones [B, KV, T, hd] otherwise.
  *
  * The same computation as TfLlama, arranged for fewer kernels (ORT runs each element-wise op as its own pass):
- * the residual adds are the Gemms' C inputs, and the attention scale 1/sqrt(hd) is folded into W_q (a
- * [H*hd, D] product per step) instead of scaling the [B, H, T, Tk] scores forwards and backwards. Both change
- * float32 rounding only. (Concatenating the q/k/v or gate/up weights into one Gemm measured slower here: the
- * wider outputs fall out of cache and the splits cost more than the saved launches.)
+ * the residual adds and the q/k/v biases are the Gemms' C inputs, and the attention scale 1/sqrt(hd) is folded
+ * into W_q and its bias (a [H*hd, D] product per step), or into q_norm's weight where q is normalised, instead
+ * of scaling the [B, H, T, Tk] scores forwards and backwards. Both change float32 rounding only.
+ * (Concatenating the q/k/v or gate/up weights into one Gemm measured slower here: the wider outputs fall out of
+ * cache and the splits cost more than the saved launches.)
  */
 function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, inp: ForwardInputs): { logits: Value; present: Array<{ k: Value; v: Value }> } {
   const [Bd, Td] = inp.ids.shape as [Dim, Dim];
@@ -166,16 +163,31 @@ function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, in
   const hd = headDim(c);
   const p = (name: string): Value => param(params, name);
   const scale = b.scalar(1 / Math.sqrt(hd));
+  const projBias = attentionBiases(c);
+  const qkNorm = hasQkNorm(c);
 
   let h = b.reshape(b.gather(p("model.embed_tokens.weight"), inp.ids), [BT, D]); // [B*T, D]
   const present: Array<{ k: Value; v: Value }> = [];
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const pre = `model.layers.${l}`;
     const x = rmsNorm(b, h, p(`${pre}.input_layernorm.weight`), c.rms_norm_eps);
-    const heads = (w: Value, n: number): Value => b.transpose(b.reshape(b.gemm(x, w, false, true), [Bd, Td, n, hd]), [0, 2, 1, 3]); // [B, n, T, hd]
-    const q = rope(b, heads(b.mul(p(`${pre}.self_attn.q_proj.weight`), scale), H), inp.cos, inp.sinSigned); // [B, H, T, hd], pre-scaled
-    let k = rope(b, heads(p(`${pre}.self_attn.k_proj.weight`), KV), inp.cos, inp.sinSigned); // [B, KV, T, hd]
-    let v = heads(p(`${pre}.self_attn.v_proj.weight`), KV);
+    // Projections to heads [B, n, T, hd]: x·Wᵀ (+ bias, added by the Gemm), then qwen3's per-head RMSNorm over hd.
+    const heads = (w: Value, bias: Value | null, n: number, norm: Value | null): Value => {
+      let y = b.reshape(b.gemm(x, w, false, true, bias ?? undefined), [Bd, Td, n, hd]);
+      if (norm) y = rmsNorm(b, y, norm, c.rms_norm_eps);
+      return b.transpose(y, [0, 2, 1, 3]);
+    };
+    const projection = (proj: string): { w: Value; bias: Value | null } => ({ w: p(`${pre}.self_attn.${proj}.weight`), bias: projBias.qkv ? p(`${pre}.self_attn.${proj}.bias`) : null });
+    // The scale goes where it multiplies q linearly: into q_norm's weight when there is one (the norm undoes
+    // any scaling of its input), else into W_q and its bias.
+    const qp = projection("q_proj");
+    const q = qkNorm
+      ? rope(b, heads(qp.w, qp.bias, H, b.mul(p(`${pre}.self_attn.q_norm.weight`), scale)), inp.cos, inp.sinSigned)
+      : rope(b, heads(b.mul(qp.w, scale), qp.bias && b.mul(qp.bias, scale), H, null), inp.cos, inp.sinSigned); // [B, H, T, hd], pre-scaled
+    const kp = projection("k_proj");
+    let k = rope(b, heads(kp.w, kp.bias, KV, qkNorm ? p(`${pre}.self_attn.k_norm.weight`) : null), inp.cos, inp.sinSigned); // [B, KV, T, hd]
+    const vp = projection("v_proj");
+    let v = heads(vp.w, vp.bias, KV, null);
     const past = inp.past?.[l];
     if (past) {
       k = b.concat([past.k, k], 2); // [B, KV, Tk, hd]
@@ -205,6 +217,7 @@ function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, in
     }
     const ctx = b.reshape(b.transpose(b.reshape(ctxG, [Bd, H, Td, hd]), [0, 2, 1, 3]), [BT, H * hd]); // [B*T, H*hd]
     h = b.gemm(ctx, p(`${pre}.self_attn.o_proj.weight`), false, true, h);
+    if (projBias.o) h = b.add(h, p(`${pre}.self_attn.o_proj.bias`));
 
     const y = rmsNorm(b, h, p(`${pre}.post_attention_layernorm.weight`), c.rms_norm_eps);
     const gate = b.gemm(y, p(`${pre}.mlp.gate_proj.weight`), false, true);

@@ -1,6 +1,7 @@
 import type * as TfCore from "@tensorflow/tfjs-core";
 import type {} from "@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops";
 import { TfLlama, paddedCausalBias, type LayerCache } from "./tfLlama";
+import { isDecayed } from "../../model/architecture";
 import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 import { sftLoss, sequenceLogProbs, dpoLoss, tokenLogProbs } from "./tfLosses";
@@ -114,8 +115,8 @@ export class TfEngine implements ComputeEngine {
         const g = tf.mul(g0, clip);
         const m = tf.add(tf.mul(oldM ?? tf.zerosLike(p), s.beta1), tf.mul(g, 1 - s.beta1));
         const v = tf.add(tf.mul(oldV ?? tf.zerosLike(p), s.beta2), tf.mul(tf.square(g), 1 - s.beta2));
-        // torch.optim.AdamW: decoupled decay first, then the Adam update. Norm weights are not decayed.
-        const decay = name.endsWith("norm.weight") ? 0 : s.weightDecay;
+        // torch.optim.AdamW: decoupled decay first, then the Adam update. Norm weights and biases are not decayed.
+        const decay = isDecayed(name) ? s.weightDecay : 0;
         const update = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), s.eps));
         p.assign(tf.sub(tf.mul(p, 1 - lr * decay), tf.mul(update, lr)));
         return [m, v];

@@ -1,7 +1,7 @@
 import type * as TfCore from "@tensorflow/tfjs-core";
 import { oneHotF32 } from "./tfOps";
 import type { CustomGradientFunc } from "@tensorflow/tfjs-core/dist/engine";
-import { headDim, parameterShapes, ropeTables } from "../../model/architecture";
+import { attentionBiases, hasQkNorm, headDim, parameterShapes, ropeTables } from "../../model/architecture";
 import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 
@@ -26,8 +26,9 @@ export interface ForwardOptions {
 
 /**
  * A decoder-only transformer, Llama-style (RMSNorm, rotary position embeddings, SwiGLU MLP, grouped-query
- * attention, optionally tied embeddings), on TensorFlow.js. Parameters carry Hugging Face
- * `LlamaForCausalLM` names and layouts (linear weights [out, in]).
+ * attention, optionally tied embeddings), on TensorFlow.js, with the families' variations of architecture.ts
+ * (attention biases, per-head q/k norms, a head dimension of its own, llama3 RoPE scaling). Parameters carry
+ * Hugging Face *ForCausalLM names and layouts (linear weights [out, in]).
  *
  * Shapes: B batch, T new tokens, Tk keys (past + new), D hidden, H heads, KV key/value heads, G = H / KV,
  * hd head dimension, I intermediate, V vocabulary.
@@ -83,9 +84,10 @@ export class TfLlama {
     return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rms_norm_eps))), this.p(weight));
   }
 
-  /** x [B*T, in] @ W[out, in]^T → [B*T, out]. */
-  private linear(x: Tensor, weight: string): Tensor {
-    return this.tf.matMul(x, this.p(weight), false, true);
+  /** x [B*T, in] @ W[out, in]^T (+ bias [out]) → [B*T, out]. */
+  private linear(x: Tensor, weight: string, bias?: string): Tensor {
+    const y = this.tf.matMul(x, this.p(weight), false, true);
+    return bias ? this.tf.add(y, this.p(bias)) : y;
   }
 
   /** Rotary embedding of x [B, n, T, hd] with cos/sin [B, 1, T, hd], HF's rotate_half convention. */
@@ -119,14 +121,21 @@ export class TfLlama {
     const sin = tf.gather(this.sinTable, positions).reshape([B, 1, T, hd]);
     const bias = options.bias ?? causalBias(tf, T, past);
 
+    const projBias = attentionBiases(c);
     let h = this.embed(ids); // [B, T, D]
     const newCache: LayerCache[] = [];
     for (let l = 0; l < c.num_hidden_layers; l++) {
       const p = `model.layers.${l}`;
       const x = this.rmsNorm(h, `${p}.input_layernorm.weight`).reshape([B * T, D]);
-      const q = this.rope(this.linear(x, `${p}.self_attn.q_proj.weight`).reshape([B, T, H, hd]).transpose([0, 2, 1, 3]), cos, sin); // [B, H, T, hd]
-      let k = this.rope(this.linear(x, `${p}.self_attn.k_proj.weight`).reshape([B, T, KV, hd]).transpose([0, 2, 1, 3]), cos, sin); // [B, KV, T, hd]
-      let v = this.linear(x, `${p}.self_attn.v_proj.weight`).reshape([B, T, KV, hd]).transpose([0, 2, 1, 3]);
+      // Projections to heads [B, n, T, hd]; qwen3 RMS-normalises each head over hd before RoPE.
+      const project = (proj: "q_proj" | "k_proj" | "v_proj", n: number): Tensor => {
+        let y = this.linear(x, `${p}.self_attn.${proj}.weight`, projBias.qkv ? `${p}.self_attn.${proj}.bias` : undefined).reshape([B, T, n, hd]);
+        if (proj !== "v_proj" && hasQkNorm(c)) y = this.rmsNorm(y, `${p}.self_attn.${proj === "q_proj" ? "q_norm" : "k_norm"}.weight`);
+        return y.transpose([0, 2, 1, 3]);
+      };
+      const q = this.rope(project("q_proj", H), cos, sin); // [B, H, T, hd]
+      let k = this.rope(project("k_proj", KV), cos, sin); // [B, KV, T, hd]
+      let v = project("v_proj", KV);
       const cached = options.cache?.[l];
       if (cached) {
         k = tf.concat([cached.k, k], 2); // [B, KV, Tk, hd]
@@ -140,7 +149,7 @@ export class TfLlama {
       scores = tf.add(tf.mul(scores, 1 / Math.sqrt(hd)), bias);
       const attn = tf.softmax(scores, -1).reshape([B, KV, G * T, Tk]);
       const ctx = tf.matMul(attn, v).reshape([B, H, T, hd]).transpose([0, 2, 1, 3]).reshape([B * T, H * hd]);
-      h = tf.add(h, this.linear(ctx, `${p}.self_attn.o_proj.weight`).reshape([B, T, D]));
+      h = tf.add(h, this.linear(ctx, `${p}.self_attn.o_proj.weight`, projBias.o ? `${p}.self_attn.o_proj.bias` : undefined).reshape([B, T, D]));
 
       const y = this.rmsNorm(h, `${p}.post_attention_layernorm.weight`).reshape([B * T, D]);
       const gate = this.linear(y, `${p}.mlp.gate_proj.weight`);

@@ -63,6 +63,12 @@ test("linear algebra VJPs (batched matmul with broadcasting, gemm with every tra
   for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
     await check(`gemm transA=${ta} transB=${tb}`, [{ shape: ta ? [4, 3] : [3, 4] }, { shape: tb ? [5, 4] : [4, 5] }], (b, [x, y]) => b.gemm(x!, y!, ta, tb));
   }
+  // The addend: a residual of the result's shape, or a bias [N] broadcast over rows (its gradient sums them),
+  // with a symbolic row count as the engine's [B*T, D] activations have.
+  await check("gemm + residual", [{ shape: [3, 4] }, { shape: [5, 4] }, { shape: [3, 5] }], (b, [x, y, c]) => b.gemm(x!, y!, false, true, c!));
+  await check("gemm + bias", [{ shape: [3, 4], declared: ["N", 4] }, { shape: [5, 4] }, { shape: [5] }], (b, [x, y, c]) => b.gemm(x!, y!, false, true, c!));
+  const g = new GraphBuilder("g");
+  assert.throws(() => g.gemm(g.input("a", "float32", [3, 4]), g.input("b", "float32", [4, 5]), false, false, g.input("c", "float32", [3])), /gemm addend \[3\] is neither \[3,5\] nor \[5\]/);
 });
 
 test("gather VJP: repeated rows add up", async () => {
@@ -76,6 +82,8 @@ test("softmax and log-softmax VJPs", async () => {
 
 test("composite VJPs: RMSNorm, SwiGLU, RoPE, token log-probabilities", async () => {
   await check("rmsNorm", [{ shape: [2, 3, 6] }, { shape: [6] }], (b, [x, w]) => rmsNorm(b, x!, w!, 1e-5));
+  // Per head, as qwen3's q_norm / k_norm: [B, T, heads, hd] over hd.
+  await check("rmsNorm per head", [{ shape: [2, 3, 2, 6], declared: ["B", "T", 2, 6] }, { shape: [6] }], (b, [x, w]) => rmsNorm(b, x!, w!, 1e-6));
   await check("swiglu", [{ shape: [3, 4] }, { shape: [3, 4] }], (b, [g, u]) => swiglu(b, g!, u!));
   // cos and sin carry no gradient: fixed tables, broadcast over batch and heads.
   await check("rope", [{ shape: [2, 2, 3, 4] }], (b, [x]) => {
