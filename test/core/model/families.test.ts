@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cpuTf } from "../../helpers/tf";
 import { repoRoot, tempDir } from "../../helpers/paths";
@@ -226,3 +226,49 @@ for (const name of Object.keys(GOLDEN_CONFIGS)) {
     t.diagnostic(`max |Δ logit| tfjs ${worst.toExponential(2)}; max |Δ log-prob| ort ${worstLp.toExponential(2)}`);
   });
 }
+
+test("qwen2 from a sharded bf16 folder: loaded weights are the bf16 values exactly, logits equal the float64 reference on them, and a re-save keeps config.json and the bytes", { skip: skipTorch }, async (t) => {
+  const dir = tempDir(t);
+  const raw = FAMILY_HF_CONFIGS["qwen2"]!;
+  const config = validateConfig(raw, "qwen2");
+  const weights = randomWeights(config, 77);
+  const tokenizer = tokenizerFromFiles(trainBpe(["Mia has 3 apples."], { vocabSize: 260 }));
+  // Written as a hub folder would be: the source's config.json, bf16, several shards with an index.
+  saveCheckpoint(join(dir, "src"), { config, weights, tokenizer, source: { config: { ...raw, torch_dtype: "bfloat16" }, dtype: "BF16" } }, {}, { maxShardBytes: 4096 });
+  const shards = readdirSync(join(dir, "src")).filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f));
+  assert.ok(shards.length >= 3, `shards: ${shards.join(", ")}`);
+  const loaded = loadCheckpoint(join(dir, "src"));
+  // bf16 by hand: round to nearest even on the top 16 bits of each float32.
+  const bits = new Uint32Array(1);
+  const asFloat = new Float32Array(bits.buffer);
+  const bf16 = (x: number): number => {
+    asFloat[0] = x;
+    const u = bits[0]!;
+    bits[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
+    return asFloat[0]!;
+  };
+  for (const [name, w] of weights) {
+    const got = loaded.weights.get(name)!.data;
+    for (let i = 0; i < w.data.length; i++) if (got[i] !== bf16(w.data[i]!)) assert.fail(`${name}[${i}]: loaded ${got[i]}, bf16 of ${w.data[i]} is ${bf16(w.data[i]!)}`);
+  }
+  const job = join(dir, "job.json");
+  writeFileSync(job, JSON.stringify({ models: [{ config: raw, weights: Object.fromEntries([...loaded.weights].map(([n, w]) => [n, { shape: w.shape, data: Array.from(w.data) }])), ids: IDS }] }));
+  const r = spawnSync(python, [join(repoRoot, "scripts/golden/families.py"), job], { encoding: "utf8", maxBuffer: 1 << 27 });
+  assert.equal(r.status, 0, r.stderr);
+  const want = (JSON.parse(r.stdout) as { models: Golden[] }).models[0]!;
+  const tf = await cpuTf();
+  const model = new TfLlama(tf, loaded.config, loaded.weights);
+  const got = tf.tidy(() => model.forward(tf.tensor2d(IDS, [IDS.length, IDS[0]!.length], "int32")).logits.arraySync() as number[][][]);
+  model.dispose();
+  let worst = 0;
+  want.logits.forEach((row, b) => row.forEach((pos, i) => pos.forEach((x, v) => (worst = Math.max(worst, Math.abs(x - got[b]![i]![v]!))))));
+  assert.ok(worst < 1e-4, `max |tfjs − torch| = ${worst}`);
+  t.diagnostic(`qwen2 from bf16 shards: max |Δ logit| ${worst.toExponential(2)}`);
+  // Saved again (as a trained model is): the same config.json apart from our own keys, the same bf16 bytes.
+  saveCheckpoint(join(dir, "again"), loaded, {}, { maxShardBytes: 4096 });
+  const a = JSON.parse(readFileSync(join(dir, "src", "config.json"), "utf8")) as Record<string, unknown>;
+  const b = JSON.parse(readFileSync(join(dir, "again", "config.json"), "utf8")) as Record<string, unknown>;
+  const ours = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => !k.startsWith("selftrain_")));
+  assert.deepEqual(ours(b), ours(a));
+  for (const f of shards) assert.ok(readFileSync(join(dir, "src", f)).equals(readFileSync(join(dir, "again", f))), f);
+});
