@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { validateConfig, toHfConfig, CHECKPOINT_FORMAT_VERSION, type ModelConfig } from "./config";
 import type { HostWeights } from "./weights";
 import { DEFAULT_MAX_SHARD_BYTES, loadFolderWeights, saveFolderWeights, writeFileAtomicSync, type WeightDtype } from "./modelFolder";
 import { loadTokenizer, saveTokenizer, type TextTokenizer } from "../tokenizer/tokenizer";
+import { readJsonObject } from "../util/jsonFile";
 
 /**
  * A checkpoint is a Hugging Face model folder: config.json (with our format version), the weights
@@ -101,16 +102,6 @@ export function loadCheckpoint(dir: string): Checkpoint {
   return { config, weights, tokenizer, source: { config: raw, dtype, ...(generationConfig ? { generationConfig } : {}) } };
 }
 
-function readJsonObject(file: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(file, "utf8"));
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${file}: not a JSON object`);
-  return value as Record<string, unknown>;
-}
 
 /**
  * Every id that ends generation, de-duplicated, first the config's own: eos_token_id of config.json and of

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { readJsonObject } from "../util/jsonFile";
 import { join } from "node:path";
 import { validateConfig, type ModelConfig } from "./config";
 import { headDim, parameterCount, parameterShapes } from "./architecture";
@@ -35,9 +36,9 @@ const SKIPPED = /rotary_emb\.inv_freq$/;
 
 function readJson(file: string): Record<string, unknown> {
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+    return readJsonObject(file);
   } catch (e) {
-    throw new ModelFolderError(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+    throw new ModelFolderError(e instanceof Error ? e.message : String(e));
   }
 }
 

@@ -4,13 +4,14 @@
  * straight into its float32 array, so it peaks at about the float32 weights whatever the shard sizes; saving
  * writes the layout transformers' `save_pretrained` does, so a saved folder loads in transformers and vLLM.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { openSafetensors, fromFloat32, writeSafetensors, type SafetensorsDtype, type StoredTensor, type TensorInfo } from "./safetensors";
 import { parameterShapes } from "./architecture";
 import { checkWeights, type HostWeights } from "./weights";
 import type { ModelConfig } from "./config";
 import { fsyncDirSync } from "../store/atomic";
+import { readJsonObject } from "../util/jsonFile";
 
 export const SINGLE_WEIGHTS_FILE = "model.safetensors";
 export const WEIGHTS_INDEX_FILE = "model.safetensors.index.json";
@@ -83,13 +84,7 @@ function headerOf(path: string): WeightFileHeader {
 }
 
 function readWeightMap(index: string): Map<string, string> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(index, "utf8"));
-  } catch (e) {
-    throw new Error(`${index}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
-  const map = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>)["weight_map"] : undefined;
+  const map = readJsonObject(index)["weight_map"];
   if (typeof map !== "object" || map === null || Array.isArray(map)) throw new Error(`${index}: no "weight_map" object`);
   const out = new Map<string, string>();
   for (const [name, shard] of Object.entries(map as Record<string, unknown>)) {

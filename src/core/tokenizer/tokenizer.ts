@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync, existsSync, statSync, mkdirSync } from "no
 import { join, dirname } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import type { TokenizerFiles } from "./tokenizerJson";
+import { readJsonObject } from "../util/jsonFile";
 
 /** What the engine needs of a tokenizer. */
 export interface TextTokenizer {
@@ -155,16 +156,6 @@ export function loadTokenizer(path: string): TextTokenizer {
   return tokenizerFromFiles({ tokenizer, config }, file);
 }
 
-function readJsonObject(file: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(file, "utf8"));
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${file}: not a JSON object`);
-  return value as Record<string, unknown>;
-}
 
 /** Writes tokenizer.json and tokenizer_config.json into a folder. */
 export function saveTokenizer(files: TokenizerFiles, dir: string): void {
