@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { loadCheckpoint, saveCheckpoint, stopTokenIds, type Checkpoint } from "../model/checkpoint";
 import { promptFormatFor, type PromptFormat } from "../model/promptFormat";
@@ -153,12 +153,19 @@ export class SelfTrainRunner {
   private async sample(round: number, file: string, modelDir: string, n: number, stage: StageName): Promise<Record<string, number>> {
     const { data } = await this.prepare();
     const { engine, ckpt, format } = await this.engineFor(modelDir);
-    const writer = await JsonlWriter.open<SampleRecord>(this.o.store.path(round, file), { truncate: true });
+    const path = this.o.store.path(round, file);
+    const perChunk = Math.max(1, Math.floor(this.c.sampling.batchSize / n));
+    // Every chunk of questions is sampled from its own seed, so a stage stopped after chunk c and continued gives
+    // the records of an uninterrupted run. What was finished is kept; the settings must be the same to continue.
+    const key = JSON.stringify({ modelDir: relative(this.o.store.dir, modelDir), model: statSync(join(modelDir, "config.json")).mtimeMs, n, perChunk, sampling: this.c.sampling, seed: this.c.seed, promptFormat: this.c.model.promptFormat, questions: data.train.length });
+    const resumed = await this.resumeSampling(path, key, data.train, perChunk, n, round, stage);
+    const writer = await JsonlWriter.open<SampleRecord>(path, { truncate: resumed === null });
     const started = Date.now();
-    let tokens = 0, correct = 0, total = 0;
+    let { tokens, correct, records: total, chunks } = resumed ?? { tokens: 0, correct: 0, records: 0, chunks: 0 };
+    const before = resumed?.ms ?? 0;
+    const first = chunks * perChunk;
     try {
-      const perChunk = Math.max(1, Math.floor(this.c.sampling.batchSize / n));
-      for (let i = 0; i < data.train.length; i += perChunk) {
+      for (let i = first; i < data.train.length; i += perChunk) {
         const part = data.train.slice(i, i + perChunk);
         const out = await sampleRationales(engine, format, part.map((e) => e.question), {
           n, temperature: this.c.sampling.temperature, topP: this.c.sampling.topP, maxNewTokens: this.c.sampling.maxNewTokens,
@@ -173,15 +180,52 @@ export class SelfTrainRunner {
           if (r.correct) correct++;
         }));
         await writer.flush();
+        chunks++;
+        const ms = before + Date.now() - started;
+        await writeJsonAtomic(progressPath(path), { key, chunks, records: total, tokens, correct, ms } satisfies SamplingProgress);
         const done = Math.min(data.train.length, i + perChunk);
         const elapsed = Date.now() - started;
-        this.o.events.progress({ round, stage, done, total: data.train.length, etaMs: (elapsed / done) * (data.train.length - done) });
+        this.o.events.progress({ round, stage, done, total: data.train.length, etaMs: (elapsed / (done - first)) * (data.train.length - done) });
       }
     } finally {
       await writer.close();
       engine.dispose();
     }
-    return { samples: total, correct, tokens, ms: Date.now() - started };
+    rmSync(progressPath(path), { force: true });
+    return { samples: total, correct, tokens, ms: before + Date.now() - started };
+  }
+
+  /**
+   * Where a sampling stage stopped (a cancel, a crash, a kill): the finished chunks of its file, checked against
+   * the questions they should hold, with the file cut back to them. Null to start from the first question: no
+   * progress recorded, other settings or another model since, or records that do not match.
+   */
+  private async resumeSampling(path: string, key: string, questions: readonly Example[], perChunk: number, n: number, round: number, stage: StageName): Promise<SamplingProgress | null> {
+    const progressFile = progressPath(path);
+    if (!existsSync(progressFile) || !existsSync(path)) return null;
+    let p: SamplingProgress;
+    try {
+      p = JSON.parse(readFileSync(progressFile, "utf8")) as SamplingProgress;
+    } catch {
+      return null;
+    }
+    const shown = relative(this.o.workspace, path);
+    if (p.key !== key) {
+      this.warn(`${shown}: the settings or the model changed since it was started; sampling starts again from the first question`);
+      return null;
+    }
+    const { records } = await readJsonl<SampleRecord>(path);
+    const kept = records.slice(0, p.records);
+    const expected = questions.slice(0, p.chunks * perChunk);
+    const matches = kept.length === expected.length * n && kept.every((r, j) => r.questionId === expected[Math.floor(j / n)]!.id && r.index === j % n);
+    if (!matches) {
+      this.warn(`${shown}: its records do not match the recorded progress; sampling starts again from the first question`);
+      return null;
+    }
+    // Records past the last finished chunk (a chunk cut short) are dropped: that chunk is sampled again whole.
+    if (records.length !== kept.length) await replaceJsonl(path, kept);
+    this.o.events.log({ level: "info", message: `round ${round} ${stage}: resuming after ${expected.length.toLocaleString("en-US")} of ${questions.length.toLocaleString("en-US")} questions (${kept.length.toLocaleString("en-US")} samples kept)` });
+    return p;
   }
 
   /**
@@ -356,3 +400,17 @@ function durationMs(s: { startedAt?: string; finishedAt?: string }): number {
   return (s.finishedAt ? Date.parse(s.finishedAt) : Date.now()) - Date.parse(s.startedAt);
 }
 
+/** What a sampling stage has finished, beside its file (`samples-dpo.jsonl.progress.json`), rewritten after every chunk. */
+interface SamplingProgress {
+  /** The settings and model it was started with; continuing needs the same. */
+  key: string;
+  chunks: number;
+  records: number;
+  tokens: number;
+  correct: number;
+  ms: number;
+}
+
+function progressPath(samplesFile: string): string {
+  return `${samplesFile}.progress.json`;
+}

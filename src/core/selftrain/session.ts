@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
 import { SelfTrainRunner } from "./runner";
 import { roundStages } from "./stages";
@@ -60,7 +60,10 @@ export async function runRound(req: RoundRequest): Promise<{ runId: string; roun
 
 async function continueRun(req: RoundRequest, store: RunStore, config: SelfTrainConfig): Promise<{ runId: string; round: number }> {
   const interrupted = await store.markInterrupted();
-  for (const i of interrupted) req.events.log({ level: "warn", message: `run ${store.runId}: round ${i.round} ${i.stage} was interrupted; it restarts` });
+  for (const i of interrupted) {
+    const resumes = i.stage === "sample-dpo" || i.stage === "sample-sft";
+    req.events.log({ level: "warn", message: `run ${store.runId}: round ${i.round} ${i.stage} was interrupted; ${resumes ? "it goes on from the last finished questions" : "it runs again"}` });
+  }
   // By default the warm-up (when it has not run) and then the next round: a round needs a warmed-up model.
   const round = req.round ?? Math.max(1, nextRound(store.manifest));
   if (req.restartFrom) {
@@ -70,7 +73,11 @@ async function continueRun(req: RoundRequest, store: RunStore, config: SelfTrain
     for (const later of store.manifest.rounds.filter((r) => r.round > round)) {
       if (Object.values(later.stages).some((st) => st?.state === "done")) throw new Error(`round ${later.round} has finished stages built on round ${round}; re-run the newest round instead`);
     }
-    for (const st of stages.slice(from)) await store.setStage(round, st, { state: "pending" });
+    for (const st of stages.slice(from)) {
+      await store.setStage(round, st, { state: "pending" });
+      // Run again means from the first question: a sampling stage's recorded progress is dropped.
+      if (st === "sample-dpo" || st === "sample-sft") rmSync(`${store.path(round, st === "sample-dpo" ? "samples-dpo.jsonl" : "samples-sft.jsonl")}.progress.json`, { force: true });
+    }
     req.events.log({ level: "info", message: `run ${store.runId}: round ${round} runs again from ${req.restartFrom}` });
   }
   req.events.log({ level: "info", message: `run ${store.runId} (${store.manifest.mode}): through round ${round}` });

@@ -52,9 +52,21 @@ export function isProcessAlive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return errorCode(e) === "EPERM";
+  }
+  // A killed process stays a zombie until its parent (or init) reaps it; it holds nothing.
+  return !isZombie(pid);
+}
+
+/** Linux: the state in /proc/<pid>/stat (after the command's closing parenthesis) is Z or X. Elsewhere false. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state === "Z" || state === "X";
+  } catch {
+    return false;
   }
 }
 
