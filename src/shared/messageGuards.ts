@@ -12,6 +12,12 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** A value as a refusal shows it: JSON, cut to 60 characters, so a 20 MB bad value is never echoed back. */
+export function shown(v: unknown): string {
+  const text = v === undefined ? "nothing" : (JSON.stringify(v) ?? typeof v);
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
 /** A field reader for one message object; every getter throws MessageError naming the field. */
 export class Fields {
   constructor(
@@ -20,9 +26,7 @@ export class Fields {
   ) {}
 
   private fail(name: string, want: string): never {
-    const got = this.o[name];
-    const shown = got === undefined ? "nothing" : JSON.stringify(got)?.slice(0, 60) ?? typeof got;
-    throw new MessageError(`${this.where}: "${name}" must be ${want}, got ${shown}`);
+    throw new MessageError(`${this.where}: "${name}" must be ${want}, got ${shown(this.o[name])}`);
   }
 
   str(name: string, opts: { empty?: boolean; max?: number } = {}): string {

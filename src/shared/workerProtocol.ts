@@ -4,7 +4,7 @@
  */
 import type { DatasetReport } from "./datasetTypes";
 import { STAGE_NAMES, type RunManifest, type RunMode, type StageName, type StageState } from "./runTypes";
-import { isRecord as isObject } from "./messageGuards";
+import { isRecord as isObject, shown } from "./messageGuards";
 import type { MetricRecord } from "./metricRecord";
 
 export type WorkerCommand =
@@ -38,11 +38,7 @@ const MAX_PATH = 4096;
 /** Rounds are counted one by one; anything beyond this is a mistake, not a plan. */
 export const MAX_ROUND = 10_000;
 
-/** A value as a refusal shows it: JSON, cut to 60 characters. */
-export function shown(v: unknown): string {
-  const text = v === undefined ? "nothing" : (JSON.stringify(v) ?? typeof v);
-  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
-}
+export { shown };
 
 /** Why a message is not a valid command, or null when it is one. */
 export function commandProblem(msg: unknown): string | null {

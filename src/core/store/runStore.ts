@@ -6,6 +6,7 @@ import type { RoundRecord, RunManifest, RunMode, StageName, StageRecord, StageSt
 import { writeJsonAtomic } from "./atomic";
 import { errorCode, isProcessAlive } from "./runLock";
 import { RUN_MODES, STAGE_NAMES, STAGE_STATES, validateManifest } from "./manifestSchema";
+import { shown } from "../../shared/messageGuards";
 
 /** Bumped when manifest.json changes shape; a run written by a newer version is refused, not misread. */
 export const MANIFEST_FORMAT_VERSION = 1;
@@ -20,8 +21,7 @@ const DATED_RUN_ID = /^(\d{4}-\d{2}-\d{2})-([a-z]+)$/;
 
 function checkRunId(runId: string): void {
   if (!RUN_ID.test(runId)) {
-    const text = JSON.stringify(runId);
-    throw new Error(`invalid run id ${text.length > 60 ? `${text.slice(0, 57)}…` : text}: use up to 100 letters, digits, ".", "_" and "-"`);
+    throw new Error(`invalid run id ${shown(runId)}: use up to 100 letters, digits, ".", "_" and "-"`);
   }
 }
 
