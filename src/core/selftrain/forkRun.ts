@@ -1,5 +1,6 @@
 import { cpSync, existsSync } from "node:fs";
 import { join } from "node:path";
+import { acquireRunLock } from "../store/runLock";
 import { RunStore } from "../store/runStore";
 import { selftrainDir } from "./workspace";
 import type { RunMode } from "../../shared/runTypes";
@@ -17,13 +18,19 @@ export async function forkRun(workspace: string, fromRunId: string, mode: RunMod
     if (from.stage(0, stage).state !== "done") throw new Error(`run ${fromRunId}: its warm-up (round 0 ${stage}) has not finished, so there is nothing to start from`);
   }
   const to = await RunStore.create(dir, { mode, ...(runId ? { runId } : {}) });
-  cpSync(join(from.dir, "base"), join(to.dir, "base"), { recursive: true });
-  cpSync(from.roundDir(0), to.roundDir(0), { recursive: true });
-  // config.json is written last: it marks a complete checkpoint, one file or shards alike.
-  if (!existsSync(join(to.checkpointDir(0, "warmup"), "config.json"))) throw new Error(`run ${fromRunId}: round 0 has no checkpoint to copy`);
-  for (const stage of ["warmup", "eval"] as const) {
-    const s = from.stage(0, stage);
-    await to.setStage(0, stage, { ...s, state: "done" });
+  // The new run's only writer while its warm-up is copied in: a round started meanwhile waits its turn.
+  const lock = await acquireRunLock(to.dir, to.runId);
+  try {
+    cpSync(join(from.dir, "base"), join(to.dir, "base"), { recursive: true });
+    cpSync(from.roundDir(0), to.roundDir(0), { recursive: true });
+    // config.json is written last: it marks a complete checkpoint, one file or shards alike.
+    if (!existsSync(join(to.checkpointDir(0, "warmup"), "config.json"))) throw new Error(`run ${fromRunId}: round 0 has no checkpoint to copy`);
+    for (const stage of ["warmup", "eval"] as const) {
+      const s = from.stage(0, stage);
+      await to.setStage(0, stage, { ...s, state: "done" });
+    }
+  } finally {
+    await lock.release();
   }
   return to;
 }
