@@ -6,6 +6,23 @@
 import { DTYPE_CODE, GraphRecorder, type DType, type FloatType, type Value, type Vjp } from "./graphRecorder";
 import { broadcastShapes, dimProduct, dimSum, type Dim } from "./symbolicShape";
 
+/**
+ * Rows of a vocabulary-sized matrix (embedding, output projection) per chunk when the gradients and the token
+ * log-probabilities work through it piecewise: a [B*T, 16384] float32 chunk is 84 MB at 1,280 tokens, where
+ * Qwen's whole [B*T, 151,936] is 0.78 GB. Vocabularies up to this size are handled in one piece.
+ */
+export const VOCAB_CHUNK_ROWS = 16384;
+
+/** V rows in ⌈V / maxRows⌉ chunks of near-equal size (Qwen's 151,936: ten of 15,194 or 15,190). */
+export function vocabularyChunks(V: number, maxRows: number): Array<{ start: number; size: number }> {
+  if (!(maxRows >= 1)) throw new Error(`chunk rows ${maxRows} must be at least 1`);
+  const count = Math.max(1, Math.ceil(V / maxRows));
+  const size = Math.ceil(V / count);
+  const chunks: Array<{ start: number; size: number }> = [];
+  for (let start = 0; start < V; start += size) chunks.push({ start, size: Math.min(size, V - start) });
+  return chunks;
+}
+
 function normAxis(axis: number, rank: number): number {
   const a = axis < 0 ? axis + rank : axis;
   if (a < 0 || a >= rank) throw new Error(`axis ${axis} out of range for rank ${rank}`);
@@ -259,8 +276,11 @@ export class GraphBuilder extends GraphRecorder {
     });
   }
 
-  /** Embedding lookup: rows of data [V, ...] at integer indices. */
-  gather(data: Value, indices: Value): Value {
+  /**
+   * Embedding lookup: rows of data [V, ...] at integer indices. The gradient's one-hot is built `chunkRows` rows
+   * of data at a time (vocabularyChunks), so no [N, V] tensor exists when V is large.
+   */
+  gather(data: Value, indices: Value, chunkRows: number = VOCAB_CHUNK_ROWS): Value {
     const shape = [...indices.shape, ...data.shape.slice(1)];
     return this.emit1("Gather", [data, indices], data.dtype, shape, { axis: 0 }, (gs, needs) => {
       if (!needs[0]) return [null, null];
@@ -271,11 +291,18 @@ export class GraphBuilder extends GraphRecorder {
       const rest = data.shape.slice(1);
       const n = dimProduct(indices.shape);
       if (typeof V !== "number") throw new Error("gather's gradient needs a fixed number of rows");
-      // onehot[..., v] = (indices[...] == v), built from Equal against 0…V−1 (ONNX Runtime's OneHot kernels do not cover int32 or double).
-      const ids = this.ints(Array.from({ length: V }, (_, v) => v));
-      const onehot = this.cast(this.compare("Equal", this.unsqueeze(this.cast(indices, "int64"), [-1]), ids), data.dtype);
+      const ids = this.reshape(this.cast(indices, "int64"), [n, 1]);
       const g = this.reshape(gs[0]!, [n, dimProduct(rest)]);
-      return [this.reshape(this.gemm(this.reshape(onehot, [n, V]), g, true, false), data.shape), null];
+      // Per chunk of rows: onehot[i, v] = (ids[i] == start + v), [N, rows], built from Equal against the chunk's
+      // ids (ONNX Runtime's OneHot kernels do not cover int32 or double), then onehotᵀ · g [rows, ...]. Each
+      // chunk's one-hot has one reader, so ONNX Runtime frees it before the next chunk's is built.
+      const parts = vocabularyChunks(V, chunkRows).map(({ start, size }) => {
+        const range = this.ints(Array.from({ length: size }, (_, v) => start + v));
+        const onehot = this.cast(this.compare("Equal", ids, range), data.dtype);
+        return this.gemm(onehot, g, true, false);
+      });
+      const grad = parts.length === 1 ? parts[0]! : this.emit1("Concat", parts, data.dtype, [V, dimProduct(rest)], { axis: 0 });
+      return [this.reshape(grad, data.shape), null];
     });
   }
 

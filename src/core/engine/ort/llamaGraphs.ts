@@ -13,7 +13,8 @@
  */
 import { GraphBuilder } from "./graphBuilder";
 import type { FloatType, Value } from "./graphRecorder";
-import { rmsNorm, rope, swiglu, tokenLogProbs } from "./llamaOps";
+import { VOCAB_CHUNK_ROWS } from "./graphBuilder";
+import { projectedTokenLogProbs, rmsNorm, rope, swiglu, tokenLogProbs } from "./llamaOps";
 import { times, type Dim } from "./symbolicShape";
 import { attentionBiases, hasQkNorm, headDim, isDecayed, parameterShapes, ropeTables } from "../../model/architecture";
 import type { ModelConfig } from "../../model/config";
@@ -90,6 +91,11 @@ export interface GraphOptions {
   float?: FloatType;
   /** Inference graphs: parameters embedded as initializers (a self-contained model for other ONNX tools), not inputs. */
   weights?: HostWeights;
+  /**
+   * Rows of the embedding / output projection per chunk in the log-probabilities and the embedding gradient
+   * (graphBuilder VOCAB_CHUNK_ROWS by default); a vocabulary within it keeps the [B*T, V] logits whole.
+   */
+  vocabChunkRows?: number;
 }
 
 /**
@@ -140,10 +146,13 @@ interface ForwardInputs {
   buffer?: Array<{ k: Value; v: Value }>;
   /** Logits of the last position only, [B, V] (decoding), instead of every position [B*T, V]. */
   lastOnly?: boolean;
+  /** Rows per chunk of the embedding gradient's one-hot (GraphOptions.vocabChunkRows). */
+  vocabChunkRows?: number;
 }
 
 /**
- * The transformer: logits [B*T, V] (or [B, V] with lastOnly) and each layer's keys and values: [B, KV, P+T, hd]
+ * The transformer: the final normalised hidden states [B*T, D] (or [B, D] with lastOnly) and the output
+ * projection [V, D] that makes them logits (see `logits`), and each layer's keys and values: [B, KV, P+T, hd]
  * with `past`, the new ones [B, KV, T, hd] otherwise.
  *
  * The same computation as TfLlama, arranged for fewer kernels (ORT runs each element-wise op as its own pass):
@@ -153,7 +162,7 @@ interface ForwardInputs {
  * (Concatenating the q/k/v or gate/up weights into one Gemm measured slower here: the wider outputs fall out of
  * cache and the splits cost more than the saved launches.)
  */
-function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, inp: ForwardInputs): { logits: Value; present: Array<{ k: Value; v: Value }> } {
+function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, inp: ForwardInputs): { hidden: Value; head: Value; present: Array<{ k: Value; v: Value }> } {
   const [Bd, Td] = inp.ids.shape as [Dim, Dim];
   const BT = `${Bd}*${Td}`;
   const D = c.hidden_size;
@@ -166,7 +175,7 @@ function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, in
   const projBias = attentionBiases(c);
   const qkNorm = hasQkNorm(c);
 
-  let h = b.reshape(b.gather(p("model.embed_tokens.weight"), inp.ids), [BT, D]); // [B*T, D]
+  let h = b.reshape(b.gather(p("model.embed_tokens.weight"), inp.ids, inp.vocabChunkRows), [BT, D]); // [B*T, D]
   const present: Array<{ k: Value; v: Value }> = [];
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const pre = `model.layers.${l}`;
@@ -230,9 +239,13 @@ function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, in
     const last = b.slice(b.reshape(h, [Bd, Td, D]), 1, -1, Number.MAX_SAFE_INTEGER, 1);
     h = b.reshape(last, [Bd, D]);
   }
-  const out = rmsNorm(b, h, p("model.norm.weight"), c.rms_norm_eps);
-  const logits = b.gemm(out, p(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"), false, true);
-  return { logits, present };
+  const hidden = rmsNorm(b, h, p("model.norm.weight"), c.rms_norm_eps);
+  return { hidden, head: p(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"), present };
+}
+
+/** Logits hidden · headᵀ: [B*T, V] or [B, V]. */
+function logits(b: GraphBuilder, f: { hidden: Value; head: Value }): Value {
+  return b.gemm(f.hidden, f.head, false, true);
 }
 
 /** Training inputs: ids, targets and mask [B, T] (right-padded, see TokenBatch), causal bias and RoPE for 0..T-1. */
@@ -252,11 +265,17 @@ function trainingInputs(b: GraphBuilder, c: ModelConfig, batch: Dim) {
   return { ids, targets, mask, cos: cosT, sinSigned: sinT, bias };
 }
 
-/** Log-probability of each target token, [B, T]. */
-function pickedLogProbs(b: GraphBuilder, logits: Value, targets: Value): Value {
+/**
+ * Log-probability of each target token, [B, T]. A vocabulary larger than `chunkRows` goes through the output
+ * projection a chunk at a time (projectedTokenLogProbs) instead of holding [B*T, V] logits.
+ */
+function pickedLogProbs(b: GraphBuilder, f: { hidden: Value; head: Value }, targets: Value, chunkRows: number = VOCAB_CHUNK_ROWS): Value {
   const [Bd, Td] = targets.shape as [Dim, Dim];
   const BT = `${Bd}*${Td}`;
-  return b.reshape(tokenLogProbs(b, logits, b.reshape(targets, [BT])), [Bd, Td]);
+  const flat = b.reshape(targets, [BT]);
+  const V = f.head.shape[0] as number;
+  const picked = V <= chunkRows ? tokenLogProbs(b, logits(b, f), flat) : projectedTokenLogProbs(b, f.hidden, f.head, flat, chunkRows);
+  return b.reshape(picked, [Bd, Td]);
 }
 
 function gradientOutputs(b: GraphBuilder, loss: Value, params: Map<string, Value>, seed: Value): void {
@@ -275,8 +294,8 @@ export function sftGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuild
   const params = declareParams(b, c);
   const t = trainingInputs(b, c, "B");
   const scale = b.input("scale", b.float, []);
-  const { logits } = forward(b, c, params, t);
-  const picked = pickedLogProbs(b, logits, t.targets); // [B, T]
+  const f = forward(b, c, params, { ...t, vocabChunkRows: options.vocabChunkRows });
+  const picked = pickedLogProbs(b, f, t.targets, options.vocabChunkRows); // [B, T]
   const num = b.reduceSum(b.mul(picked, t.mask), [0, 1], false);
   const den = b.minMax("Max", b.reduceSum(t.mask, [0, 1], false), b.scalar(1));
   const loss = b.div(b.neg(num), den);
@@ -300,8 +319,8 @@ export function dpoGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuild
   const refRejected = b.input("ref_rejected", b.float, ["B"]);
   const beta = b.input("beta", b.float, []);
   const scale = b.input("scale", b.float, []);
-  const { logits } = forward(b, c, params, t);
-  const seq = b.reduceSum(b.mul(pickedLogProbs(b, logits, t.targets), t.mask), [1], false); // [2B]
+  const f = forward(b, c, params, { ...t, vocabChunkRows: options.vocabChunkRows });
+  const seq = b.reduceSum(b.mul(pickedLogProbs(b, f, t.targets, options.vocabChunkRows), t.mask), [1], false); // [2B]
   const [pcRow, prRow] = b.split(b.reshape(seq, [2, "B"]), 0, [1, 1]);
   const pc = b.reshape(pcRow!, ["B"]);
   const pr = b.reshape(prRow!, ["B"]);
@@ -373,8 +392,8 @@ export function logProbGraph(c: ModelConfig, options: GraphOptions = {}): GraphB
   const b = new GraphBuilder("llama_logprobs", options.float);
   const params = declareParams(b, c, options.weights);
   const t = trainingInputs(b, c, "B");
-  const { logits } = forward(b, c, params, t);
-  const picked = pickedLogProbs(b, logits, t.targets);
+  const f = forward(b, c, params, t);
+  const picked = pickedLogProbs(b, f, t.targets, options.vocabChunkRows);
   b.output(picked, "token_logps");
   b.output(b.reduceSum(b.mul(picked, t.mask), [1], false), "seq_logps");
   return b;
@@ -420,8 +439,9 @@ function decodingGraph(c: ModelConfig, options: GraphOptions, form: "concat" | "
   );
   const { cos, sinSigned } = signedRopeTables(c);
   const table = (data: Float32Array): Value => b.unsqueeze(b.gather(b.constant(data, [c.max_position_embeddings, hd]), positions), [1]); // [B, 1, T, hd]
-  const { logits, present } = forward(b, c, params, { ids, cos: table(cos), sinSigned: table(sinSigned), bias, ...(form === "concat" ? { past: cache } : { buffer: cache }), lastOnly: true });
-  b.output(logits, "logits");
+  const f = forward(b, c, params, { ids, cos: table(cos), sinSigned: table(sinSigned), bias, ...(form === "concat" ? { past: cache } : { buffer: cache }), lastOnly: true });
+  b.output(logits(b, f), "logits");
+  const present = f.present;
   present.forEach((kv, l) => {
     b.output(kv.k, form === "concat" ? GraphNames.presentKey(l) : GraphNames.newKey(l));
     b.output(kv.v, form === "concat" ? GraphNames.presentValue(l) : GraphNames.newValue(l));
