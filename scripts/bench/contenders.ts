@@ -1,45 +1,76 @@
 /**
- * What the benchmarks compare, set up once per run: the ORT engine on 1 and 2 intra-op threads (optionally also
- * with spinning off), the TensorFlow.js engine on its best backend here, and the PyTorch peer on 1 and 2 threads.
- * Also the shared model configuration, the statistics and the table printing of bench:train and bench:sample.
+ * What the benchmarks compare, each in a child process of its own (contenderProcess.ts): the ORT engine on 1 and
+ * 2 intra-op threads (optionally also with spinning off), the TensorFlow.js engine on its best backend here, and
+ * the PyTorch peer on 1 and 2 threads. Also the model presets, the statistics and the table printing of
+ * bench:train and bench:sample.
+ *
+ * Process lifetime (--lifetime): "run" keeps every contender's process for the whole run (cheap at the tiny
+ * default); "turn" starts it for each of its turns and ends it before the next contender starts, so that only
+ * one model is in memory at a time (the 135M preset: an ORT process peaks at ~12.7 GB, PyTorch at ~6 GB, on a
+ * machine with less than all of them together). "auto": "turn" above 50M parameters.
  */
 import { loadavg } from "node:os";
-import { initTfBackend, getTf, type TfBackendName } from "../../src/core/engine/tf/tfBackend";
-import { TfEngine } from "../../src/core/engine/tf/tfEngine";
-import { OrtEngine } from "../../src/core/engine/ort/ortEngine";
-import type { ComputeEngine } from "../../src/core/engine/computeEngine";
 import { parameterCount } from "../../src/core/model/architecture";
 import { tinyConfig, type ModelConfig } from "../../src/core/model/config";
-import { initWeights } from "../../src/core/model/weights";
-import { TorchPeer, peerUnavailable } from "./torchPeer";
+import type { ChildSpec } from "./childProtocol";
+import { ContenderProcess, peerUnavailable } from "./contenderProcess";
 
-/** Options both benchmarks take (parseArgs declarations). */
+/** Options both benchmarks take (parseArgs declarations). Size options left empty take the preset's value. */
 export const COMMON_OPTIONS = {
-  hidden: { type: "string", default: "128" },
-  layers: { type: "string", default: "4" },
-  vocab: { type: "string", default: "512" },
+  preset: { type: "string", default: "tiny" },
+  hidden: { type: "string", default: "" },
+  layers: { type: "string", default: "" },
+  vocab: { type: "string", default: "" },
   python: { type: "string", default: "/usr/bin/python3" },
+  "peer-device": { type: "string", default: "cpu" },
   "tf-backend": { type: "string", default: "wasm" },
   "tf-threads": { type: "string", default: "" },
+  tfjs: { type: "string", default: "" },
+  threads: { type: "string", default: "1,2" },
+  ep: { type: "string", default: "cpu" },
   spin: { type: "string", default: "on" },
   gap: { type: "string", default: "50" },
+  lifetime: { type: "string", default: "auto" },
 } as const;
 
 export interface CommonValues {
+  preset: string;
   hidden: string;
   layers: string;
   vocab: string;
   python: string;
+  "peer-device": string;
   "tf-backend": string;
   "tf-threads": string;
+  tfjs: string;
+  threads: string;
+  ep: string;
   spin: string;
   gap: string;
+  lifetime: string;
 }
 
-/** The 0.80M model at the defaults: hidden 128, 4 layers, 4 heads / 2 kv, vocab 512, SwiGLU 352. */
+export const PRESETS = ["tiny", "smollm2-135m"] as const;
+export type Preset = (typeof PRESETS)[number];
+
+export function presetOf(v: CommonValues): Preset {
+  if (!(PRESETS as readonly string[]).includes(v.preset)) throw new Error(`--preset must be one of ${PRESETS.join(", ")}, not ${v.preset}`);
+  return v.preset as Preset;
+}
+
+/**
+ * tiny (the default): 0.80M parameters, hidden 128, 4 layers, 4 heads / 2 kv, vocab 512, SwiGLU 352; --hidden,
+ * --layers and --vocab scale it. smollm2-135m: SmolLM2-135M's shape (hidden 576, 30 layers, 9 heads / 3 kv,
+ * head 64, SwiGLU 1536, vocab 49,152, tied embeddings, RoPE θ 100,000), with 256 positions (enough for the
+ * benchmarks' 128-token rows and 32 + new-token generations).
+ */
 export function benchConfig(v: CommonValues): ModelConfig {
-  const D = Number(v.hidden);
-  return tinyConfig(Number(v.vocab), { hidden_size: D, intermediate_size: Math.round((D * 11) / 4 / 8) * 8, num_hidden_layers: Number(v.layers), num_attention_heads: D / 32, num_key_value_heads: Math.max(1, D / 64) });
+  if (presetOf(v) === "smollm2-135m") {
+    if (v.hidden || v.layers || v.vocab) throw new Error("--hidden, --layers and --vocab do not combine with --preset smollm2-135m");
+    return tinyConfig(49152, { hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, head_dim: 64, max_position_embeddings: 256, rope_theta: 100000, tie_word_embeddings: true });
+  }
+  const D = Number(v.hidden || 128);
+  return tinyConfig(Number(v.vocab || 512), { hidden_size: D, intermediate_size: Math.round((D * 11) / 4 / 8) * 8, num_hidden_layers: Number(v.layers || 4), num_attention_heads: D / 32, num_key_value_heads: Math.max(1, D / 64) });
 }
 
 export function describeModel(c: ModelConfig): string {
@@ -48,60 +79,95 @@ export function describeModel(c: ModelConfig): string {
 
 export type Family = "ort" | "tfjs" | "torch";
 
+/** A contender: how to start its process, and the process while it runs. */
 export interface Contender {
   label: string;
   family: Family;
   threads: number;
-  engine?: ComputeEngine;
-  peer?: TorchPeer;
+  open(): Promise<ContenderProcess>;
+  proc?: ContenderProcess;
 }
 
 const plural = (n: number): string => `${n} thread${n === 1 ? "" : "s"}`;
 
-/**
- * Every contender, ready to run: ORT (1 and 2 threads; with --spin both also 2 threads without spinning),
- * TensorFlow.js, PyTorch 1 and 2 threads. A missing PyTorch is a printed note, not an error.
- */
-export async function startContenders(config: ModelConfig, v: CommonValues): Promise<{ contenders: Contender[]; notes: string[] }> {
-  const weights = initWeights(config, 0);
-  const notes: string[] = [];
-  const contenders: Contender[] = [];
-  if (!["on", "off", "both"].includes(v.spin)) throw new Error(`--spin must be on, off or both, not ${v.spin}`);
-  const spins = v.spin === "both" ? [true, false] : [v.spin === "on"];
-  for (const threads of [1, 2]) {
-    // One thread has no pool to spin: only the 2-thread engine differs between spin settings.
-    for (const spin of threads === 1 ? [spins[0] as boolean] : spins) {
-      const engine = new OrtEngine(config, weights, spin ? { threads } : { threads, spin: false });
-      const suffix = threads > 1 && (v.spin === "both" || !spin) ? (spin ? ", spin" : ", no spin") : "";
-      contenders.push({ label: `ORT ${plural(threads)}${suffix}`, family: "ort", threads, engine });
-    }
-  }
-  const tfThreads = v["tf-threads"] ? Number(v["tf-threads"]) : undefined;
-  const choice = await initTfBackend({ force: v["tf-backend"] as TfBackendName, ...(tfThreads ? { threads: tfThreads } : {}) });
-  const tfEngine = new TfEngine(getTf(), config, weights, choice.detail);
-  contenders.push({ label: `TF.js ${choice.detail}`, family: "tfjs", threads: Number(/(\d+) threads?/.exec(choice.detail)?.[1] ?? 1), engine: tfEngine });
-  const missing = peerUnavailable(v.python);
-  if (missing) notes.push(missing);
-  else {
-    const peers: Contender[] = [];
-    try {
-      for (const threads of [1, 2]) {
-        const peer = await TorchPeer.start(v.python, config, threads);
-        peers.push({ label: `PyTorch ${peer.version} ${plural(threads)}`, family: "torch", threads, peer });
-      }
-      contenders.push(...peers);
-    } catch (e) {
-      stopContenders(peers);
-      notes.push(`PyTorch peer: not available (${e instanceof Error ? e.message : String(e)})`);
-    }
-  }
-  return { contenders, notes };
+export interface Lineup {
+  contenders: Contender[];
+  notes: string[];
+  /** "turn": each contender's process lives for one turn only (see the file comment). */
+  lifetime: "run" | "turn";
 }
 
-export function stopContenders(contenders: readonly Contender[]): void {
+/**
+ * Every contender, not yet started: ORT (--threads, 1 and 2 by default; with --spin both also 2 threads without
+ * spinning), TensorFlow.js (unless --tfjs off; off by default at the 135M preset, where TF.js on WebAssembly
+ * takes minutes a step), PyTorch at the same thread counts (or once on CUDA with --peer-device cuda). A missing
+ * PyTorch is a printed note, not an error.
+ */
+export function lineup(config: ModelConfig, v: CommonValues): Lineup {
+  const notes: string[] = [];
+  const contenders: Contender[] = [];
+  const preset = presetOf(v);
+  if (!["on", "off", "both"].includes(v.spin)) throw new Error(`--spin must be on, off or both, not ${v.spin}`);
+  if (!["auto", "run", "turn"].includes(v.lifetime)) throw new Error(`--lifetime must be auto, run or turn, not ${v.lifetime}`);
+  const ep = v.ep as NonNullable<ChildSpec["executionProvider"]>;
+  if (!["cpu", "webgpu", "cuda"].includes(ep)) throw new Error(`--ep must be cpu, webgpu or cuda, not ${v.ep}`);
+  const threadCounts = v.threads.split(",").map(Number);
+  const spins = v.spin === "both" ? [true, false] : [v.spin === "on"];
+  for (const threads of threadCounts) {
+    // One thread has no pool to spin: only the multi-thread engines differ between spin settings.
+    for (const spin of threads === 1 ? [spins[0] as boolean] : spins) {
+      const suffix = threads > 1 && (v.spin === "both" || !spin) ? (spin ? ", spin" : ", no spin") : "";
+      const spec: ChildSpec = { family: "ort", config, threads, executionProvider: ep, ...(spin ? {} : { spin: false }) };
+      contenders.push({ label: `ORT ${ep === "cpu" ? "" : `${ep} `}${plural(threads)}${suffix}`, family: "ort", threads, open: () => ContenderProcess.ours(spec) });
+    }
+  }
+  const tfjs = v.tfjs || (preset === "smollm2-135m" ? "off" : "on");
+  if (tfjs === "on") {
+    const spec: ChildSpec = { family: "tfjs", config, threads: 1, tfBackend: v["tf-backend"], ...(v["tf-threads"] ? { tfThreads: Number(v["tf-threads"]) } : {}) };
+    const c: Contender = { label: `TF.js ${v["tf-backend"]}`, family: "tfjs", threads: 1, open: () => ContenderProcess.ours(spec) };
+    c.open = async () => {
+      const p = await ContenderProcess.ours(spec);
+      // The child names its backend and thread count ("wasm (2 threads)"); ratios pair by family, not threads.
+      c.label = `TF.js ${p.version}`;
+      c.threads = Number(/(\d+) threads?/.exec(p.version)?.[1] ?? 1);
+      return p;
+    };
+    contenders.push(c);
+  } else if (!v.tfjs) notes.push("TF.js: left out at this preset (on WebAssembly a 135M step takes minutes); --tfjs on adds it");
+  const device = v["peer-device"];
+  const missing = peerUnavailable(v.python, device);
+  if (missing) notes.push(missing);
+  else {
+    for (const threads of device === "cuda" ? [1] : threadCounts) {
+      const c: Contender = { label: `PyTorch ${device === "cuda" ? "CUDA" : plural(threads)}`, family: "torch", threads, open: () => ContenderProcess.torch(v.python, config, threads, device) };
+      c.open = async () => {
+        const p = await ContenderProcess.torch(v.python, config, threads, device);
+        c.label = `PyTorch ${p.version} ${device === "cuda" ? "CUDA" : plural(threads)}`;
+        return p;
+      };
+      contenders.push(c);
+    }
+  }
+  const lifetime = v.lifetime === "auto" ? (parameterCount(config) > 50e6 ? "turn" : "run") : (v.lifetime as "run" | "turn");
+  return { contenders, notes, lifetime };
+}
+
+/** Starts every contender's process (lifetime "run"); one that fails to start is left out with a note. */
+export async function startAll(l: Lineup): Promise<void> {
+  for (const c of [...l.contenders]) {
+    try {
+      c.proc = await c.open();
+    } catch (e) {
+      l.notes.push(`${c.label}: not available (${e instanceof Error ? e.message : String(e)})`);
+      l.contenders.splice(l.contenders.indexOf(c), 1);
+    }
+  }
+}
+
+export async function stopAll(contenders: readonly Contender[]): Promise<void> {
   for (const c of contenders) {
-    c.engine?.dispose();
-    c.peer?.close();
+    await c.proc?.close();
+    delete c.proc;
   }
 }
 
@@ -127,6 +193,10 @@ export function fmtRatio(x: number): string {
   return Number.isFinite(x) ? `${x.toFixed(2)}x` : "";
 }
 
+export function fmtBytes(x: number): string {
+  return x >= 1 << 30 ? `${(x / 2 ** 30).toFixed(2)} GiB` : `${Math.round(x / 2 ** 20)} MiB`;
+}
+
 export function printTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`;
@@ -140,3 +210,5 @@ export function loadLine(): string {
     .map((x) => x.toFixed(2))
     .join(", ");
 }
+
+export const metOrMissed = (ok: boolean): string => (ok ? "met" : "missed");

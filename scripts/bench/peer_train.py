@@ -8,9 +8,10 @@ Modes:
              benchmarks can interleave it with their own engines round by round (see serve());
   --logits   golden float64 logits for the parity tests.
 
+--device cuda runs the model on the GPU (default cpu, as before); times then end with torch.cuda.synchronize().
 Run with Debian's python3 (python3-torch, libopenblas0-pthread). Not part of the product.
 """
-import argparse, json, math, sys, time
+import argparse, json, math, resource, sys, time
 import torch
 import torch.nn.functional as F
 
@@ -74,7 +75,7 @@ class Llama(torch.nn.Module):
             # Explicit attention: Debian's torch 1.13 has no scaled_dot_product_attention.
             s = (q @ k2.transpose(-1, -2)) / math.sqrt(self.hd)
             if cache is None and T > 1:
-                s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+                s = s.masked_fill(torch.ones(T, T, dtype=torch.bool, device=s.device).triu(1), float("-inf"))
             a = torch.softmax(s, -1) @ v2
             x = x + l.o(a.transpose(1, 2).reshape(B, T, H * self.hd))
             y = self.rms(x, l.ln2)
@@ -83,15 +84,37 @@ class Llama(torch.nn.Module):
         return self.rms(x, self.norm) @ (self.embed.weight if head is None else head).T, new
 
 
+DEVICE = torch.device("cpu")
+
+
+def sync():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_kb():
+    """Peak resident set of this process in KiB: Linux's VmHWM (as benchChild.ts reads it), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def seq_logps(logits, targets, mask):
     return (torch.log_softmax(logits, -1).gather(-1, targets[..., None])[..., 0] * mask).sum(-1)
 
 
 def rate(fn, steps, tokens):
     fn(); fn()
+    sync()
     t0 = time.perf_counter()
     for _ in range(steps):
         fn()
+    sync()
     return tokens * steps / (time.perf_counter() - t0)
 
 
@@ -129,14 +152,14 @@ class Bench:
     def __init__(self, c):
         torch.manual_seed(0)
         self.c = c
-        self.m = Llama(c)
+        self.m = Llama(c).to(DEVICE)
         self.opt = torch.optim.AdamW(self.m.parameters(), lr=1e-4, weight_decay=0.01)
         self.data = {}
 
     def batch(self, B, T):
         if (B, T) not in self.data:
-            ids = torch.randint(3, self.c["vocab_size"], (B, T + 1))
-            mask = torch.ones(B, T)
+            ids = torch.randint(3, self.c["vocab_size"], (B, T + 1)).to(DEVICE)
+            mask = torch.ones(B, T, device=DEVICE)
             mask[:, : T // 4] = 0
             self.data[(B, T)] = (ids[:, :-1], ids[:, 1:], mask)
         return self.data[(B, T)]
@@ -151,7 +174,7 @@ class Bench:
         else:
             # DPO: the first half of the rows are chosen, the second rejected; reference log-probs are inputs.
             half = B // 2
-            ref = torch.zeros(half)
+            ref = torch.zeros(half, device=DEVICE)
             loss = -F.logsigmoid(0.1 * ((lp[:half] - ref) - (lp[half:] - ref))).mean()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.m.parameters(), 1.0)
@@ -160,7 +183,7 @@ class Bench:
     @torch.no_grad()
     def generate(self, B, P, N, temperature):
         """Prompt pass, then N - 1 cached steps: N new tokens per row, drawn as the TS benchmark draws them."""
-        prompts = torch.randint(3, self.c["vocab_size"], (B, P))
+        prompts = torch.randint(3, self.c["vocab_size"], (B, P)).to(DEVICE)
         logits, cache = self.m(prompts)
         nxt = self.draw(logits[:, -1], temperature)
         for _ in range(N - 1):
@@ -180,6 +203,7 @@ def serve(c):
       {"op": "sample", "batch": B, "prompt": P, "new": N, "reps": n,
        "temperature": t}                                                     -> {"seconds": [n generation times]}
       {"op": "info"}                                                         -> {"torch": version, "threads": n}
+      {"op": "peak"}                                  -> {"peak_kb": VmHWM (KiB), "cuda_peak_bytes": on CUDA only}
     Times cover the work only, not the pipe, as the TS side times its engines."""
     bench = Bench(c)
     for line in sys.stdin:
@@ -188,7 +212,11 @@ def serve(c):
         cmd = json.loads(line)
         op = cmd["op"]
         if op == "info":
-            out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+            out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(DEVICE)}
+        elif op == "peak":
+            out = {"peak_kb": peak_kb()}
+            if DEVICE.type == "cuda":
+                out["cuda_peak_bytes"] = torch.cuda.max_memory_allocated()
         else:
             times = []
             for _ in range(int(cmd.get("reps", 1))):
@@ -199,6 +227,7 @@ def serve(c):
                     bench.generate(cmd["batch"], cmd["prompt"], cmd["new"], float(cmd.get("temperature", 1.0)))
                 else:
                     raise ValueError(f"unknown op {op}")
+                sync()
                 times.append(time.perf_counter() - t0)
             out = {"seconds": times}
         sys.stdout.write(json.dumps(out) + "\n")
@@ -216,7 +245,10 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--serve", action="store_true", help="answer JSON timing commands on stdin (see serve())")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs (cpu)")
     a = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(a.device)
     if a.logits:
         return logits_mode(a.logits)
     torch.set_num_threads(a.threads)
@@ -224,12 +256,12 @@ def main():
         return serve(json.loads(a.config))
     torch.manual_seed(0)
     c = json.loads(a.config)
-    m = Llama(c)
+    m = Llama(c).to(DEVICE)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=0.01)
     V, B, T = c["vocab_size"], a.batch, a.length
-    ids = torch.randint(3, V, (B, T + 1))
+    ids = torch.randint(3, V, (B, T + 1)).to(DEVICE)
     inp, tgt = ids[:, :-1], ids[:, 1:]
-    mask = torch.ones(B, T)
+    mask = torch.ones(B, T, device=DEVICE)
     mask[:, : T // 4] = 0
 
     def sft():
@@ -241,7 +273,7 @@ def main():
         opt.step()
 
     half = B // 2
-    ref_c, ref_r = torch.zeros(half), torch.zeros(half)
+    ref_c, ref_r = torch.zeros(half, device=DEVICE), torch.zeros(half, device=DEVICE)
 
     def dpo():
         opt.zero_grad()
@@ -252,7 +284,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
 
-    prompts = torch.randint(3, V, (B, a.prompt))
+    prompts = torch.randint(3, V, (B, a.prompt)).to(DEVICE)
 
     @torch.no_grad()
     def sample():

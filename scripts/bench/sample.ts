@@ -1,116 +1,144 @@
 /**
  * `npm run bench:sample`: KV-cache sampling throughput (new tokens per second) at batch 1, 16 and 64 for the ORT
  * engine (1 and 2 threads), the TensorFlow.js engine and the PyTorch peer (1 and 2 threads), with the ratios
- * ORT ÷ PyTorch (same thread count) and ORT ÷ TF.js per batch size, from one run. Not part of `npm test`.
+ * ORT ÷ PyTorch (same thread count) and ORT ÷ TF.js per batch size and each contender's peak memory, from one
+ * run, and a last line `targets: …` with issue 15's sampling target met or missed. Not part of `npm test`.
  *
  * Like for like with the peer: raw decode steps (ComputeEngine.startDecoding / DecodeSession.step), one
  * temperature draw per row from the returned logits — no tokenizer, calculator or stop checks (the product's
  * sampler adds those). A generation is the prompt pass plus new − 1 cached steps, i.e. `new` tokens per row, and
- * its time counts all of it. The engines take turns round by round (order rotated each round); each rate is the
- * median generation time over the rounds.
+ * its time counts all of it. Each contender runs in a child process of its own (benchChild.ts, peer_train.py
+ * --serve) whose peak resident set (VmHWM) is its peak RSS column. The contenders take turns round by round
+ * (order rotated each round); each rate is the median generation time over the rounds. At the 135M preset each
+ * process lives for its turn only and runs every batch size in it (contenders.ts, --lifetime).
  *
  *   npm run bench:sample [-- --batches 1,16,64 --prompt 32 --new 128 --rounds 5 --temperature 0.7 --spin both]
+ *   npm run bench:sample -- --preset smollm2-135m     (SmolLM2-135M's shape; 16-token prompts, 32 new tokens, 2 rounds)
  */
 import { parseArgs } from "node:util";
-import type { ComputeEngine } from "../../src/core/engine/computeEngine";
-import { sampleToken } from "../../src/core/sample/sampler";
-import { Rng } from "../../src/core/util/rng";
-import { COMMON_OPTIONS, benchConfig, describeModel, fmtRate, fmtRatio, loadLine, median, pause, printTable, rotated, startContenders, stopContenders, type Contender } from "./contenders";
+import { COMMON_OPTIONS, benchConfig, describeModel, fmtBytes, fmtRate, fmtRatio, lineup, loadLine, median, metOrMissed, pause, presetOf, printTable, rotated, type Contender } from "./contenders";
 
 const { values } = parseArgs({
   options: {
     ...COMMON_OPTIONS,
-    rounds: { type: "string", default: "5" },
+    rounds: { type: "string", default: "" },
     batches: { type: "string", default: "1,16,64" },
-    prompt: { type: "string", default: "32" },
-    new: { type: "string", default: "128" },
+    prompt: { type: "string", default: "" },
+    new: { type: "string", default: "" },
     temperature: { type: "string", default: "0.7" },
   },
 });
-const rounds = Number(values.rounds);
+const big = presetOf(values) === "smollm2-135m";
+const rounds = Number(values.rounds || (big ? 2 : 5));
 const batches = values.batches.split(",").map(Number);
-const P = Number(values.prompt);
-const N = Number(values.new);
+const P = Number(values.prompt || (big ? 16 : 32));
+const N = Number(values.new || (big ? 32 : 128));
 const temperature = Number(values.temperature);
 const config = benchConfig(values);
-const V = config.vocab_size;
 const TARGET = 1.5;
-
-/** Seconds of one generation of ours: N new tokens for each of the B prompts. */
-async function ourGeneration(engine: ComputeEngine, prompts: number[][], rng: Rng): Promise<number> {
-  const t0 = performance.now();
-  let { session, logits } = await engine.startDecoding(prompts);
-  for (let s = 0; s < N; s++) {
-    const next = prompts.map((_, b) => sampleToken(logits.subarray(b * V, (b + 1) * V), temperature, 1, 0, rng));
-    if (s < N - 1) logits = await session.step(next);
-  }
-  session.dispose();
-  return (performance.now() - t0) / 1000;
-}
-
-async function generations(c: Contender, B: number, reps: number, rng: Rng): Promise<number[]> {
-  if (c.peer) return c.peer.time({ op: "sample", batch: B, prompt: P, new: N, reps, temperature });
-  const out: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const prompts = Array.from({ length: B }, () => Array.from({ length: P }, () => rng.int(3, V - 1)));
-    out.push(await ourGeneration(c.engine!, prompts, rng));
-  }
-  return out;
-}
 
 async function main(): Promise<void> {
   const started = performance.now();
   console.log(`bench:sample — model: ${describeModel(config)}`);
   console.log(`generation: prompts of ${P} tokens, ${N} new tokens per row (prompt pass + ${N - 1} KV-cache steps), temperature ${temperature}; tokens/s = B × ${N} / generation time`);
   console.log(`load average at start (1, 5, 15 min): ${loadLine()}`);
-  const { contenders, notes } = await startContenders(config, values);
+  const { contenders, notes, lifetime } = lineup(config, values);
   for (const n of notes) console.log(n);
-  const rng = new Rng(7);
+  console.log(`each contender in its own process (${lifetime === "turn" ? "started for each turn, every batch size in it, and ended after it: one model in memory at a time" : "all kept for the run"})`);
+  const times = new Map<Contender, Map<number, number[]>>(contenders.map((c) => [c, new Map(batches.map((B) => [B, []]))]));
+  const peaks = new Map<Contender, number>();
+  const failed = new Map<Contender, string>();
+  const cmd = (B: number, n: number) => ({ op: "sample", batch: B, prompt: P, new: n, reps: 1, temperature }) as const;
+  const why = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+  // Warm-up, untimed: opens the decode sessions and runs every shape once (a short generation where each turn
+  // starts a process, so the warm-up does not cost a full generation per turn at 135M).
+  const open = async (c: Contender): Promise<boolean> => {
+    try {
+      c.proc = await c.open();
+      for (const B of batches) await c.proc.time(cmd(B, lifetime === "turn" ? 2 : N));
+      return true;
+    } catch (e) {
+      failed.set(c, why(e));
+      await close(c);
+      return false;
+    }
+  };
+  const close = async (c: Contender): Promise<void> => {
+    if (!c.proc) return;
+    try {
+      peaks.set(c, Math.max(peaks.get(c) ?? 0, await c.proc.peakBytes()));
+    } catch (e) {
+      if (!failed.has(c)) failed.set(c, why(e));
+    }
+    await c.proc.close();
+    delete c.proc;
+  };
+  const generate = async (c: Contender, B: number): Promise<void> => {
+    try {
+      times.get(c)!.get(B)!.push(...(await c.proc!.time(cmd(B, N))));
+    } catch (e) {
+      failed.set(c, why(e));
+    }
+    // Lets the last engine's idle threads stop spinning before the next one starts.
+    await pause(Number(values.gap));
+  };
+
   try {
-    // Warm-up, untimed: opens the decode sessions and runs every shape once.
-    for (const c of contenders) for (const B of batches) await generations(c, B, 1, rng);
-    const times = new Map<Contender, Map<number, number[]>>(contenders.map((c) => [c, new Map(batches.map((B) => [B, []]))]));
+    if (lifetime === "run") for (const c of contenders) await open(c);
     for (let r = 0; r < rounds; r++) {
-      for (const B of batches) {
+      if (lifetime === "run") {
+        for (const B of batches) for (const c of rotated(contenders, r)) if (!failed.has(c)) await generate(c, B);
+      } else {
         for (const c of rotated(contenders, r)) {
-          times.get(c)!.get(B)!.push(...(await generations(c, B, 1, rng)));
-          // Lets the last engine's idle threads stop spinning before the next one starts.
-          await pause(Number(values.gap));
+          if (failed.has(c) || !(await open(c))) continue;
+          for (const B of batches) if (!failed.has(c)) await generate(c, B);
+          await close(c);
+          process.stderr.write(`\rround ${r + 1}/${rounds}: ${c.label} done (load ${loadLine()}, ${((performance.now() - started) / 1000).toFixed(0)} s)   `);
         }
       }
-      process.stderr.write(`\rround ${r + 1}/${rounds} (load ${loadLine()})   `);
+      process.stderr.write(`\rround ${r + 1}/${rounds} (load ${loadLine()}, ${((performance.now() - started) / 1000).toFixed(0)} s)   `);
     }
     process.stderr.write("\n");
-    const rate = (c: Contender, B: number): number => (B * N) / median(times.get(c)!.get(B)!);
-    const tf = contenders.find((c) => c.family === "tfjs");
-    const peerOf = (c: Contender): Contender | undefined => contenders.find((p) => p.family === "torch" && p.threads === c.threads);
-    const hasPeer = contenders.some((c) => c.family === "torch");
-    console.log(`\nmedian generation over ${rounds} rounds, engines interleaved, order rotated each round; load average at end: ${loadLine()}`);
-    const header = ["engine", ...batches.map((B) => `B=${B} tok/s`), ...(hasPeer ? batches.map((B) => `B=${B} ÷ PyTorch`) : []), ...batches.map((B) => `B=${B} ÷ TF.js`)];
-    const rows = contenders.map((c) => {
-      const p = c.family === "ort" ? peerOf(c) : undefined;
-      return [
-        c.label,
-        ...batches.map((B) => fmtRate(rate(c, B))),
-        ...(hasPeer ? batches.map((B) => (p ? fmtRatio(rate(c, B) / rate(p, B)) : "")) : []),
-        ...batches.map((B) => (c.family === "ort" && tf ? fmtRatio(rate(c, B) / rate(tf, B)) : "")),
-      ];
-    });
-    printTable(header, rows);
-    if (hasPeer) {
-      console.log("ORT ÷ PyTorch compares equal thread counts.");
-      const verdicts = contenders
-        .filter((c) => c.family === "ort")
-        .map((c) => {
-          const missed = batches.filter((B) => rate(c, B) / rate(peerOf(c)!, B) < TARGET);
-          return `${c.label}: ${missed.length ? `missed at B=${missed.join(", ")}` : "met"}`;
-        });
-      console.log(`target (issue 7): ORT ÷ PyTorch ≥ ${TARGET}x at every batch size — ${verdicts.join("; ")}`);
-    }
   } finally {
-    stopContenders(contenders);
+    for (const c of contenders) await close(c);
   }
+  for (const [c, e] of failed) console.log(`${c.label}: failed — ${e}`);
+
+  const rate = (c: Contender, B: number): number => {
+    const t = times.get(c)!.get(B)!;
+    return t.length ? (B * N) / median(t) : NaN;
+  };
+  const fmt = (x: number, f: (x: number) => string): string => (Number.isFinite(x) ? f(x) : "—");
+  const tf = contenders.find((c) => c.family === "tfjs");
+  const peerOf = (c: Contender): Contender | undefined => contenders.find((p) => p.family === "torch" && p.threads === c.threads);
+  const hasPeer = contenders.some((c) => c.family === "torch");
+  console.log(`\nmedian generation over ${rounds} rounds, contenders interleaved, order rotated each round; load average at end (1, 5, 15 min): ${loadLine()}`);
+  const header = ["engine", ...batches.map((B) => `B=${B} tok/s`), ...(hasPeer ? batches.map((B) => `B=${B} ÷ PyTorch`) : []), ...(tf ? batches.map((B) => `B=${B} ÷ TF.js`) : []), "peak RSS", ...(hasPeer ? ["RSS ÷ PyTorch"] : [])];
+  const rows = contenders.map((c) => {
+    const p = c.family === "ort" ? peerOf(c) : undefined;
+    const mine = peaks.get(c) ?? NaN;
+    return [
+      c.label,
+      ...batches.map((B) => fmt(rate(c, B), fmtRate)),
+      ...(hasPeer ? batches.map((B) => (p ? fmtRatio(rate(c, B) / rate(p, B)) : "")) : []),
+      ...(tf ? batches.map((B) => (c.family === "ort" ? fmtRatio(rate(c, B) / rate(tf, B)) : "")) : []),
+      fmt(mine, fmtBytes),
+      ...(hasPeer ? [p ? fmtRatio(mine / (peaks.get(p) ?? NaN)) : ""] : []),
+    ];
+  });
+  printTable(header, rows);
   console.log(`bench:sample took ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if (hasPeer) {
+    console.log("ORT ÷ PyTorch compares equal thread counts.");
+    const verdicts = contenders
+      .filter((c) => c.family === "ort" && peerOf(c))
+      .map((c) => {
+        const got = batches.map((B) => rate(c, B) / rate(peerOf(c)!, B));
+        return `${c.label} ${batches.map((B, i) => `B=${B} ${fmtRatio(got[i]!) || "—"}`).join(", ")} ${metOrMissed(got.every((x) => x >= TARGET))}`;
+      });
+    console.log(`targets: sampling tokens/s ≥ ${TARGET}x PyTorch at every batch size: ${verdicts.join("; ")}`);
+  } else console.log("targets: not judged (no PyTorch peer)");
 }
 
 main().catch((e: unknown) => {

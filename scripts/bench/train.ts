@@ -1,68 +1,51 @@
 /**
- * `npm run bench:train`: tokens/s of an SFT step and of a DPO step (chosen + rejected), each with its AdamW step,
- * for one model on the ORT engine (1 and 2 threads), the TensorFlow.js engine and the PyTorch peer (Debian's
- * python3-torch, 1 and 2 threads), with the ratios ORT ÷ PyTorch (same thread count) and ORT ÷ TF.js, from one
- * run. The engines take turns round by round (order rotated each round) so that load from elsewhere hits all of
- * them alike; each rate is the median step time over all rounds. Not part of `npm test`.
+ * `npm run bench:train`: tokens/s and peak memory of an SFT step and of a DPO step (chosen + rejected), each with
+ * its AdamW step, for one model on the ORT engine (1 and 2 threads), the TensorFlow.js engine and the PyTorch
+ * peer (Debian's python3-torch, 1 and 2 threads), with the ratios ORT ÷ PyTorch (same thread count) and
+ * ORT ÷ TF.js, from one run, and a last line `targets: …` with issue 15's targets met or missed.
+ *
+ * Every contender runs each kind of step in a child process of its own (contenderProcess.ts), which reports its
+ * own peak resident set (VmHWM) at the end: the peak RSS of an SFT step is that of a process that has done SFT
+ * steps only, likewise DPO. The contenders take turns round by round (order rotated each round) so that load
+ * from elsewhere hits all of them alike; each rate is the median step time over all rounds. At the 135M preset
+ * each process lives for its turn only (--lifetime turn, see contenders.ts), so that one model at a time is in
+ * memory. Not part of `npm test`.
  *
  *   npm run bench:train [-- --rounds 8 --steps 4 --tf-steps 1 --spin on|off|both --hidden 128 --layers 4]
+ *   npm run bench:train -- --preset smollm2-135m     (SmolLM2-135M's shape, 8 × 128 tokens, 2 rounds of 1 step)
  */
 import { parseArgs } from "node:util";
-import { DEFAULT_OPTIMIZER, type ComputeEngine, type TokenBatch } from "../../src/core/engine/computeEngine";
-import { makeBatch } from "../../src/core/train/batching";
-import { Rng } from "../../src/core/util/rng";
-import { COMMON_OPTIONS, benchConfig, describeModel, fmtRate, fmtRatio, loadLine, median, pause, printTable, rotated, startContenders, stopContenders, type Contender } from "./contenders";
+import type { ContenderProcess } from "./contenderProcess";
+import { COMMON_OPTIONS, benchConfig, describeModel, fmtBytes, fmtRate, fmtRatio, lineup, loadLine, median, metOrMissed, pause, presetOf, printTable, rotated, type Contender } from "./contenders";
 
 const { values } = parseArgs({
   options: {
     ...COMMON_OPTIONS,
-    rounds: { type: "string", default: "8" },
-    steps: { type: "string", default: "4" },
+    rounds: { type: "string", default: "" },
+    steps: { type: "string", default: "" },
+    warmup: { type: "string", default: "" },
     "tf-steps": { type: "string", default: "1" },
-    batch: { type: "string", default: "16" },
-    length: { type: "string", default: "64" },
+    batch: { type: "string", default: "" },
+    length: { type: "string", default: "" },
   },
 });
-const rounds = Number(values.rounds);
-const B = Number(values.batch);
-const T = Number(values.length);
+const big = presetOf(values) === "smollm2-135m";
+const rounds = Number(values.rounds || (big ? 2 : 8));
+const stepsPerRound = Number(values.steps || (big ? 1 : 4));
+const B = Number(values.batch || (big ? 8 : 16));
+const T = Number(values.length || (big ? 128 : 64));
 const config = benchConfig(values);
 const KINDS = ["sft", "dpo"] as const;
 type Kind = (typeof KINDS)[number];
 
-interface Batches {
-  all: TokenBatch;
-  chosen: TokenBatch;
-  rejected: TokenBatch;
-  zeros: Float32Array;
-}
-
-function batches(): Batches {
-  const rng = new Rng(1);
-  // Random tokens; the first quarter of each row is prompt (mask 0), as in the peer.
-  const seqs = Array.from({ length: B }, () => ({ ids: Array.from({ length: T + 1 }, () => rng.int(3, config.vocab_size - 1)), promptLength: T / 4 }));
-  return {
-    all: makeBatch(seqs, config.pad_token_id, T),
-    chosen: makeBatch(seqs.slice(0, B / 2), config.pad_token_id, T),
-    rejected: makeBatch(seqs.slice(B / 2), config.pad_token_id, T),
-    zeros: new Float32Array(B / 2),
-  };
-}
-
-/** Seconds of one training step of ours: the backward pass, then the optimiser step. */
-async function ourStep(engine: ComputeEngine, kind: Kind, b: Batches): Promise<number> {
-  const t0 = performance.now();
-  if (kind === "sft") await engine.sftBackward(b.all, 1);
-  else await engine.dpoBackward(b.chosen, b.rejected, b.zeros, b.zeros, 0.1, 1);
-  await engine.optimizerStep(1e-4, DEFAULT_OPTIMIZER);
-  return (performance.now() - t0) / 1000;
-}
-
-async function steps(c: Contender, kind: Kind, reps: number, b: Batches): Promise<number[]> {
-  if (c.peer) return c.peer.time({ op: kind, batch: B, length: T, reps });
-  const out: number[] = [];
-  for (let i = 0; i < reps; i++) out.push(await ourStep(c.engine!, kind, b));
-  return out;
+/** One contender doing one kind of step, in its own process. */
+interface Unit {
+  c: Contender;
+  kind: Kind;
+  proc?: ContenderProcess;
+  times: number[];
+  peak: number;
+  failed?: string;
 }
 
 async function main(): Promise<void> {
@@ -70,53 +53,100 @@ async function main(): Promise<void> {
   console.log(`bench:train — model: ${describeModel(config)}`);
   console.log(`step: ${B} × ${T} tokens (DPO: ${B / 2} chosen + ${B / 2} rejected rows), backward + clipped AdamW; tokens/s counts every position (B × T) per step`);
   console.log(`load average at start (1, 5, 15 min): ${loadLine()}`);
-  const { contenders, notes } = await startContenders(config, values);
+  const { contenders, notes, lifetime } = lineup(config, values);
   for (const n of notes) console.log(n);
-  const b = batches();
-  const reps = (c: Contender): number => (c.family === "tfjs" ? Number(values["tf-steps"]) : Number(values.steps));
+  const warmup = Number(values.warmup || (lifetime === "turn" ? 1 : 2));
+  console.log(`each contender × step kind in its own process (${lifetime === "turn" ? "started for each turn and ended after it: one model in memory at a time" : "all kept for the run"}); ${warmup} untimed warm-up step(s) per process`);
+  const units: Unit[] = contenders.flatMap((c) => KINDS.map((kind) => ({ c, kind, times: [], peak: 0 })));
+  const reps = (u: Unit): number => (u.c.family === "tfjs" ? Number(values["tf-steps"]) : stepsPerRound);
+  const cmd = (u: Unit, n: number) => ({ op: u.kind, batch: B, length: T, reps: n }) as const;
+
+  const open = async (u: Unit): Promise<boolean> => {
+    try {
+      u.proc = await u.c.open();
+      // Warm-up, untimed: builds and opens sessions, compiles kernels, settles allocators.
+      if (warmup > 0) await u.proc.time(cmd(u, warmup));
+      return true;
+    } catch (e) {
+      u.failed = e instanceof Error ? e.message : String(e);
+      await u.proc?.close();
+      delete u.proc;
+      return false;
+    }
+  };
+  const close = async (u: Unit): Promise<void> => {
+    if (!u.proc) return;
+    try {
+      u.peak = Math.max(u.peak, await u.proc.peakBytes());
+    } catch (e) {
+      u.failed ??= e instanceof Error ? e.message : String(e);
+    }
+    await u.proc.close();
+    delete u.proc;
+  };
+
   try {
-    // Warm-up, untimed: builds and opens sessions, compiles kernels, settles allocators.
-    for (const c of contenders) for (const kind of KINDS) await steps(c, kind, 2, b);
-    const times = new Map<Contender, Record<Kind, number[]>>(contenders.map((c) => [c, { sft: [], dpo: [] }]));
+    if (lifetime === "run") for (const u of units) await open(u);
     for (let r = 0; r < rounds; r++) {
-      for (const c of rotated(contenders, r)) {
-        for (const kind of KINDS) times.get(c)![kind].push(...(await steps(c, kind, reps(c), b)));
+      for (const u of rotated(units, r)) {
+        if (u.failed) continue;
+        if (lifetime === "turn" && !(await open(u))) continue;
+        try {
+          u.times.push(...(await u.proc!.time(cmd(u, reps(u)))));
+        } catch (e) {
+          u.failed = e instanceof Error ? e.message : String(e);
+        }
+        if (lifetime === "turn") {
+          await close(u);
+          process.stderr.write(`\rround ${r + 1}/${rounds}: ${u.c.label} ${u.kind.toUpperCase()} done (load ${loadLine()}, ${((performance.now() - started) / 1000).toFixed(0)} s)   `);
+        }
         // Lets the last engine's idle threads stop spinning before the next one starts.
         await pause(Number(values.gap));
       }
-      process.stderr.write(`\rround ${r + 1}/${rounds} (load ${loadLine()})   `);
+      process.stderr.write(`\rround ${r + 1}/${rounds} (load ${loadLine()}, ${((performance.now() - started) / 1000).toFixed(0)} s)   `);
     }
     process.stderr.write("\n");
-    const rate = (c: Contender, kind: Kind): number => (B * T) / median(times.get(c)![kind]);
-    const best = (c: Contender, kind: Kind): number => (B * T) / Math.min(...times.get(c)![kind]);
-    const tf = contenders.find((c) => c.family === "tfjs");
-    const peerOf = (c: Contender): Contender | undefined => contenders.find((p) => p.family === "torch" && p.threads === c.threads);
-    const hasPeer = contenders.some((c) => c.family === "torch");
-    console.log(`\nmedian step over ${rounds} rounds (${values.steps} steps per round each; TF.js ${values["tf-steps"]}), engines interleaved, order rotated each round; load average at end: ${loadLine()}`);
-    const header = ["engine", "SFT tok/s", "DPO tok/s", ...(hasPeer ? ["SFT ÷ PyTorch", "DPO ÷ PyTorch"] : []), "SFT ÷ TF.js", "DPO ÷ TF.js", "best SFT / DPO tok/s"];
-    const rows = contenders.map((c) => {
-      const p = c.family === "ort" ? peerOf(c) : undefined;
-      const vsPeer = hasPeer ? KINDS.map((k) => (p ? fmtRatio(rate(c, k) / rate(p, k)) : "")) : [];
-      const vsTf = KINDS.map((k) => (c.family === "ort" && tf ? fmtRatio(rate(c, k) / rate(tf, k)) : ""));
-      return [c.label, fmtRate(rate(c, "sft")), fmtRate(rate(c, "dpo")), ...vsPeer, ...vsTf, `${fmtRate(best(c, "sft"))} / ${fmtRate(best(c, "dpo"))}`];
-    });
-    printTable(header, rows);
-    if (hasPeer) {
-      console.log("ORT ÷ PyTorch compares equal thread counts.");
-      const verdicts = contenders
-        .filter((c) => c.family === "ort")
-        .map((c) => {
-          const target = c.threads === 1 ? 1.0 : 1.3;
-          const p = peerOf(c)!;
-          const got = KINDS.map((k) => rate(c, k) / rate(p, k));
-          return `${c.label}: SFT ${fmtRatio(got[0]!)}, DPO ${fmtRatio(got[1]!)} vs target ≥ ${target.toFixed(1)}x — ${got.every((x) => x >= target) ? "met" : "missed"}`;
-        });
-      console.log(`targets (issue 7): ${verdicts.join("; ")}`);
-    }
   } finally {
-    stopContenders(contenders);
+    for (const u of units) await close(u);
   }
+  for (const u of units) if (u.failed) console.log(`${u.c.label} ${u.kind.toUpperCase()}: failed — ${u.failed}`);
+
+  const unit = (c: Contender, kind: Kind): Unit => units.find((u) => u.c === c && u.kind === kind)!;
+  const ok = (c: Contender, kind: Kind): boolean => unit(c, kind).times.length > 0;
+  const rate = (c: Contender, kind: Kind): number => (ok(c, kind) ? (B * T) / median(unit(c, kind).times) : NaN);
+  const best = (c: Contender, kind: Kind): number => (ok(c, kind) ? (B * T) / Math.min(...unit(c, kind).times) : NaN);
+  const peak = (c: Contender, kind: Kind): number => (unit(c, kind).peak > 0 ? unit(c, kind).peak : NaN);
+  const tf = contenders.find((c) => c.family === "tfjs");
+  const peerOf = (c: Contender): Contender | undefined => contenders.find((p) => p.family === "torch" && p.threads === c.threads);
+  const hasPeer = contenders.some((c) => c.family === "torch");
+  console.log(`\nmedian step over ${rounds} rounds (${stepsPerRound} step(s) per round each; TF.js ${values["tf-steps"]}), contenders interleaved, order rotated each round; load average at end (1, 5, 15 min): ${loadLine()}`);
+  console.log("peak RSS: the contender process's own VmHWM (model, optimiser state, sessions, runtime), one process per step kind");
+  const fmt = (x: number, f: (x: number) => string): string => (Number.isFinite(x) ? f(x) : "—");
+  const header = ["engine", "SFT tok/s", "DPO tok/s", ...(hasPeer ? ["SFT ÷ PyTorch", "DPO ÷ PyTorch"] : []), ...(tf ? ["SFT ÷ TF.js", "DPO ÷ TF.js"] : []), "SFT peak RSS", "DPO peak RSS", ...(hasPeer ? ["SFT RSS ÷ PyTorch", "DPO RSS ÷ PyTorch"] : []), "best SFT / DPO tok/s"];
+  const rows = contenders.map((c) => {
+    const p = c.family === "ort" ? peerOf(c) : undefined;
+    const vsPeer = hasPeer ? KINDS.map((k) => (p ? fmtRatio(rate(c, k) / rate(p, k)) : "")) : [];
+    const vsTf = tf ? KINDS.map((k) => (c.family === "ort" ? fmtRatio(rate(c, k) / rate(tf, k)) : "")) : [];
+    const memVsPeer = hasPeer ? KINDS.map((k) => (p ? fmtRatio(peak(c, k) / peak(p, k)) : "")) : [];
+    return [c.label, fmt(rate(c, "sft"), fmtRate), fmt(rate(c, "dpo"), fmtRate), ...vsPeer, ...vsTf, fmt(peak(c, "sft"), fmtBytes), fmt(peak(c, "dpo"), fmtBytes), ...memVsPeer, `${fmt(best(c, "sft"), fmtRate)} / ${fmt(best(c, "dpo"), fmtRate)}`];
+  });
+  printTable(header, rows);
   console.log(`bench:train took ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if (hasPeer) {
+    console.log("ORT ÷ PyTorch compares equal thread counts.");
+    const ours = contenders.filter((c) => c.family === "ort" && peerOf(c));
+    const memory = ours.map((c) => {
+      const got = KINDS.map((k) => peak(c, k) / peak(peerOf(c)!, k));
+      const verdict = got.every((x) => x <= 0.75) ? "met, moonshot too" : metOrMissed(got.every((x) => x <= 1.0));
+      return `${c.label} SFT ${fmtRatio(got[0]!)} DPO ${fmtRatio(got[1]!)} ${verdict}`;
+    });
+    const speed = ours.map((c) => {
+      const target = c.threads === 1 ? 1.0 : 1.3;
+      const got = KINDS.map((k) => rate(c, k) / rate(peerOf(c)!, k));
+      return `${c.label} SFT ${fmtRatio(got[0]!)} DPO ${fmtRatio(got[1]!)} (≥ ${target.toFixed(1)}x) ${metOrMissed(got.every((x) => x >= target))}`;
+    });
+    console.log(`targets: memory, peak RSS ≤ 1.0x PyTorch (moonshot 0.75x): ${memory.join("; ")} | speed, tokens/s vs PyTorch: ${speed.join("; ")}`);
+  } else console.log("targets: not judged (no PyTorch peer)");
 }
 
 main().catch((e: unknown) => {

@@ -5,7 +5,8 @@ import type { ModelConfig } from "./config";
  * The peak memory of SFT, DPO and sampling for a model and the run's settings, with the ONNX Runtime engine on
  * the CPU as it is built today (the state kept on the host as float32; see issue 15), and a plain verdict for
  * this machine. An estimate from the engine's design, calibrated on one measurement (SmolLM2-135M's shape, an SFT
- * step of 8 × 128 tokens: 12.7 GB peak RSS); `selftrain model inspect` prints it before anything runs.
+ * step of 8 × 128 tokens: 11.84 GiB peak RSS in `bench:train --preset smollm2-135m`); `selftrain model inspect`
+ * prints it before anything runs.
  */
 export interface TrainShape {
   microBatchSize: number;
@@ -30,6 +31,11 @@ export interface MemoryEstimate {
 }
 
 const F32 = 4;
+/**
+ * Vocabulary rows the engine's training and log-prob graphs take at a time (the ORT engine's VOCAB_CHUNK_ROWS; a
+ * test keeps the two equal): above it, logits and the embedding's gradient are never whole.
+ */
+export const VOCAB_CHUNK = 16_384;
 /** Node, ONNX Runtime and the graphs themselves. */
 const RUNTIME_BASE = 400 * 2 ** 20;
 /**
@@ -53,9 +59,9 @@ function training(c: ModelConfig, s: TrainShape, sequences: number, activity: "S
     { what: "weights, gradients and Adam moments (float32)", bytes: 4 * P * F32 },
     { what: "gradients and optimiser outputs handed back each step", bytes: 4 * P * F32 },
     { what: `activations (${sequences * s.microBatchSize} × ${s.maxLength} tokens)`, bytes: ACTIVATION_FACTOR * tokens * c.num_hidden_layers * floatsPerTokenLayer(c, s.maxLength) * F32 },
-    { what: `logits and their gradient (× ${c.vocab_size.toLocaleString("en-US")} vocabulary)`, bytes: 3 * tokens * c.vocab_size * F32 },
-    // The embedding's gradient is a one-hot [tokens, V] product (issue 15 chunks it).
-    { what: "embedding gradient (one-hot over the vocabulary)", bytes: tokens * c.vocab_size * F32 },
+    { what: `logits and their gradient (× ${Math.min(c.vocab_size, VOCAB_CHUNK).toLocaleString("en-US")} vocabulary rows at a time)`, bytes: 3 * tokens * Math.min(c.vocab_size, VOCAB_CHUNK) * F32 },
+    // The embedding's gradient: a one-hot [tokens, rows] product per vocabulary chunk.
+    { what: "embedding gradient (one-hot, one vocabulary chunk at a time)", bytes: tokens * Math.min(c.vocab_size, VOCAB_CHUNK) * F32 },
     { what: "runtime", bytes: RUNTIME_BASE },
   ];
   return { activity, bytes: parts.reduce((a, p) => a + p.bytes, 0), parts };
