@@ -233,9 +233,12 @@ test("workbench: Initialize → Use a model folder… shows what the folder hold
     await page.keyboard.press("Enter");
     // code-server's own folder dialog: a path box in the quick input; the title bar's button accepts.
     await page.locator(".quick-input-widget").filter({ hasText: /Model folder/ }).waitFor({ timeout: 20_000 });
-    await input.click();
-    await page.keyboard.press("Control+A");
+    // The dialog fills in its starting folder itself, a moment after it opens: replace it only once it is there.
+    for (let i = 0; i < 100 && !(await input.inputValue()).startsWith("/"); i++) await settle(100);
+    await settle(300);
+    await input.fill("");
     await input.pressSequentially(modelDir + "/", { delay: 20 });
+    assert.equal(await input.inputValue(), modelDir + "/");
     // A folder dialog lists sub-folders only: the model folder has none, so ".." alone once it is inside.
     await settle(1000);
     await page.locator(".quick-input-widget .monaco-button, .quick-input-widget .quick-input-action a").filter({ hasText: "Inspect" }).first().click();
