@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { loadCheckpoint, saveCheckpoint, stopTokenIds, type Checkpoint } from "../model/checkpoint";
 import { promptFormatFor, type PromptFormat } from "../model/promptFormat";
@@ -18,6 +18,7 @@ import { ensureBaseModel } from "./modelFiles";
 import { toSampleRecord, evaluateSplit } from "./evaluate";
 import { buildPairs, type Candidate } from "./pairs";
 import { selectPseudoLabels } from "./pseudoLabels";
+import { dropSamplingProgress, loadSamplingProgress, saveSamplingProgress, type SamplingProgress } from "./samplingProgress";
 import { humanDecisions, type HumanDecisions } from "./humanView";
 import type { SelfTrainConfig, StageTraining } from "./config";
 import type { Example } from "../data/example";
@@ -182,7 +183,7 @@ export class SelfTrainRunner {
         await writer.flush();
         chunks++;
         const ms = before + Date.now() - started;
-        await writeJsonAtomic(progressPath(path), { key, chunks, records: total, tokens, correct, ms } satisfies SamplingProgress);
+        await saveSamplingProgress(path, { key, chunks, records: total, tokens, correct, ms });
         const done = Math.min(data.train.length, i + perChunk);
         const elapsed = Date.now() - started;
         this.o.events.progress({ round, stage, done, total: data.train.length, etaMs: (elapsed / (done - first)) * (data.train.length - done) });
@@ -191,41 +192,20 @@ export class SelfTrainRunner {
       await writer.close();
       engine.dispose();
     }
-    rmSync(progressPath(path), { force: true });
+    dropSamplingProgress(path);
     return { samples: total, correct, tokens, ms: before + Date.now() - started };
   }
 
-  /**
-   * Where a sampling stage stopped (a cancel, a crash, a kill): the finished chunks of its file, checked against
-   * the questions they should hold, with the file cut back to them. Null to start from the first question: no
-   * progress recorded, other settings or another model since, or records that do not match.
-   */
+  /** The finished chunks of a sampling stage that stopped, or null to start from the first question (saying why). */
   private async resumeSampling(path: string, key: string, questions: readonly Example[], perChunk: number, n: number, round: number, stage: StageName): Promise<SamplingProgress | null> {
-    const progressFile = progressPath(path);
-    if (!existsSync(progressFile) || !existsSync(path)) return null;
-    let p: SamplingProgress;
-    try {
-      p = JSON.parse(readFileSync(progressFile, "utf8")) as SamplingProgress;
-    } catch {
+    const r = await loadSamplingProgress(path, key, questions, perChunk, n);
+    if ("restart" in r) {
+      if (r.restart) this.warn(`${relative(this.o.workspace, path)}: ${r.restart}; sampling starts again from the first question`);
       return null;
     }
-    const shown = relative(this.o.workspace, path);
-    if (p.key !== key) {
-      this.warn(`${shown}: the settings or the model changed since it was started; sampling starts again from the first question`);
-      return null;
-    }
-    const { records } = await readJsonl<SampleRecord>(path);
-    const kept = records.slice(0, p.records);
-    const expected = questions.slice(0, p.chunks * perChunk);
-    const matches = kept.length === expected.length * n && kept.every((r, j) => r.questionId === expected[Math.floor(j / n)]!.id && r.index === j % n);
-    if (!matches) {
-      this.warn(`${shown}: its records do not match the recorded progress; sampling starts again from the first question`);
-      return null;
-    }
-    // Records past the last finished chunk (a chunk cut short) are dropped: that chunk is sampled again whole.
-    if (records.length !== kept.length) await replaceJsonl(path, kept);
-    this.o.events.log({ level: "info", message: `round ${round} ${stage}: resuming after ${expected.length.toLocaleString("en-US")} of ${questions.length.toLocaleString("en-US")} questions (${kept.length.toLocaleString("en-US")} samples kept)` });
-    return p;
+    const done = r.progress.chunks * perChunk;
+    this.o.events.log({ level: "info", message: `round ${round} ${stage}: resuming after ${Math.min(done, questions.length).toLocaleString("en-US")} of ${questions.length.toLocaleString("en-US")} questions (${r.progress.records.toLocaleString("en-US")} samples kept)` });
+    return r.progress;
   }
 
   /**
@@ -400,17 +380,3 @@ function durationMs(s: { startedAt?: string; finishedAt?: string }): number {
   return (s.finishedAt ? Date.parse(s.finishedAt) : Date.now()) - Date.parse(s.startedAt);
 }
 
-/** What a sampling stage has finished, beside its file (`samples-dpo.jsonl.progress.json`), rewritten after every chunk. */
-interface SamplingProgress {
-  /** The settings and model it was started with; continuing needs the same. */
-  key: string;
-  chunks: number;
-  records: number;
-  tokens: number;
-  correct: number;
-  ms: number;
-}
-
-function progressPath(samplesFile: string): string {
-  return `${samplesFile}.progress.json`;
-}
