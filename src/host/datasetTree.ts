@@ -253,6 +253,18 @@ function modelNode(config: SelfTrainConfig, ws: string): ExplorerNode {
     return { kind: "model", init: "new", description: `new llama · ${formatCount(modelParameters(config, ws))} · trained from scratch`, tooltip: `A new model: ${m.layers} layers, hidden ${m.hiddenSize}, ${m.vocabSize}-token BPE vocabulary trained on the data.`, error: false };
   }
   const dir = isAbsolute(config.model.init) ? config.model.init : resolve(ws, config.model.init);
+  // The tree is redrawn often while a round runs: a folder's headers are read again only when its files change.
+  const stamp = ["config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json"].map((f) => (existsSync(join(dir, f)) ? statSync(join(dir, f)).mtimeMs : "-")).join("|");
+  const cached = modelNodes.get(dir);
+  if (cached?.stamp === stamp) return cached.node;
+  const node = inspectedNode(dir);
+  modelNodes.set(dir, { stamp, node });
+  return node;
+}
+
+const modelNodes = new Map<string, { stamp: string; node: ExplorerNode }>();
+
+function inspectedNode(dir: string): ExplorerNode {
   try {
     const m = inspectModelFolder(dir);
     return { kind: "model", init: dir, description: `${m.family} · ${formatCount(m.parameters)} · ${Object.keys(m.dtypes).join("/")} · ${basename(dir)}`, tooltip: describeInspection(m).join("\n"), error: false };
