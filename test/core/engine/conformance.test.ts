@@ -93,7 +93,7 @@ const ort = (executionProvider: "cpu" | "webgpu"): EngineUnderTest => ({
   decodeTunings: [undefined, { decodeEmbedLimitBytes: 0 }],
   refusesDisposedSession: true,
   copiesWeights: true,
-  gradients: (e) => Promise.resolve(byName((e as OrtEngine).accumulatedGradients())),
+  gradients: async (e) => byName(await (e as OrtEngine).accumulatedGradients()),
   tokenLogProbs: (e, batch) => (e as OrtEngine).tokenLogProbs(batch),
   dpo: { microBatchSize: 8, firstMarginTolerance: 1e-4 },
   families: true,

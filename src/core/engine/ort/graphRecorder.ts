@@ -139,6 +139,11 @@ export class GraphRecorder {
     });
   }
 
+  /** The graph's output names, in order. */
+  outputNames(): string[] {
+    return this.graphOutputs.map((o) => o.name);
+  }
+
   /** Node count by op type: for tests and for reading what a graph costs. */
   opCounts(): Map<string, number> {
     const m = new Map<string, number>();

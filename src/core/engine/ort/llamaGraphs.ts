@@ -1,11 +1,11 @@
 /**
  * The Llama-style model (RMSNorm, RoPE, SwiGLU, grouped-query attention, tied or untied embeddings, and the
  * families' attention biases and q/k norms of architecture.ts) as ONNX graphs computing what TfLlama computes
- * (up to float32 rounding): training steps (SFT and DPO: loss → gradients, by GraphBuilder's autodiff), the
- * AdamW step with global-norm clipping, per-token log-probabilities, and incremental decoding with a KV cache.
+ * (up to float32 rounding): training steps (SFT and DPO: loss → gradients, by GraphBuilder's autodiff),
+ * per-token log-probabilities, and incremental decoding with a KV cache (the optimiser's graphs: stateGraphs.ts).
  *
  * Parameters are graph inputs under their Hugging Face names, so one session serves changing weights and the
- * engine keeps weights, gradients and Adam moments on the host (OrtEngine). Batch and length are symbolic
+ * engine keeps weights, gradients and Adam moments where its provider computes (ortState.ts). Batch and length are symbolic
  * ("B", "T", "P" past length), so one session serves every shape.
  *
  * Shapes: B batch, T new tokens, P past tokens, Tk = P + T keys, D hidden, H heads, KV key/value heads,
@@ -16,13 +16,14 @@ import type { FloatType, Value } from "./graphRecorder";
 import { VOCAB_CHUNK_ROWS } from "./graphBuilder";
 import { projectedTokenLogProbs, rmsNorm, rope, swiglu, tokenLogProbs } from "./llamaOps";
 import { times, type Dim } from "./symbolicShape";
-import { attentionBiases, hasQkNorm, headDim, isDecayed, parameterShapes, ropeTables } from "../../model/architecture";
+import { attentionBiases, hasQkNorm, headDim, parameterShapes, ropeTables } from "../../model/architecture";
 import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 
 /** Graph input and output names shared by the graphs and the engine. */
 export const GraphNames = {
   grad: (param: string): string => `grad.${param}`,
+  gradIn: (param: string): string => `grad_in.${param}`,
   pastKey: (layer: number): string => `past_key.${layer}`,
   pastValue: (layer: number): string => `past_value.${layer}`,
   presentKey: (layer: number): string => `present_key.${layer}`,
@@ -44,48 +45,6 @@ export const DPO_METRIC_OUTPUTS = {
   "logps/rejected": "logps_rejected",
 } as const;
 
-/** Scalar inputs of the optimiser graph, fed as float32 except max_grad_norm (float64, see optimizerGraph). */
-export const OPTIMIZER_SCALARS = ["beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "bias_correction1", "bias_correction2", "eps", "lr", "decay_factor"] as const;
-
-export type ParamGroup = "decayed" | "other";
-
-/** Where a parameter lives in its group's flat buffer. */
-export interface ParamSlot {
-  name: string;
-  shape: number[];
-  group: ParamGroup;
-  offset: number;
-  size: number;
-}
-
-/**
- * The optimiser's view of the parameters: two flat buffers, weight-decayed ones and the rest (norm weights and
- * biases, architecture.ts isDecayed), in
- * parameterShapes order within each. The AdamW step is element-wise, so running it on two long vectors
- * instead of one small tensor per parameter gives ORT a handful of large kernels it can spread over threads.
- */
-export function parameterLayout(c: ModelConfig): { slots: ParamSlot[]; sizes: Record<ParamGroup, number> } {
-  const sizes: Record<ParamGroup, number> = { decayed: 0, other: 0 };
-  const slots: ParamSlot[] = [];
-  for (const [name, shape] of parameterShapes(c)) {
-    const group: ParamGroup = isDecayed(name) ? "decayed" : "other";
-    const size = shape.reduce((a, b) => a * b, 1);
-    slots.push({ name, shape, group, offset: sizes[group], size });
-    sizes[group] += size;
-  }
-  return { slots, sizes };
-}
-
-export const OptimizerNames = {
-  param: (g: ParamGroup): string => `params.${g}`,
-  grad: (g: ParamGroup): string => `grads.${g}`,
-  m: (g: ParamGroup): string => `adam_m.${g}`,
-  v: (g: ParamGroup): string => `adam_v.${g}`,
-  newParam: (g: ParamGroup): string => `new_params.${g}`,
-  newM: (g: ParamGroup): string => `new_adam_m.${g}`,
-  newV: (g: ParamGroup): string => `new_adam_v.${g}`,
-} as const;
-
 export interface GraphOptions {
   /** float64 builds the same graphs for gradient checks; the engine uses float32. */
   float?: FloatType;
@@ -96,6 +55,12 @@ export interface GraphOptions {
    * (graphBuilder VOCAB_CHUNK_ROWS by default); a vocabulary within it keeps the [B*T, V] logits whole.
    */
   vocabChunkRows?: number;
+  /**
+   * Training graphs: also take the gradients accumulated so far (grad_in.<name>) and a bool `accumulate` [], and
+   * output grad.<name> = (accumulate ? grad_in : 0) + this step's gradient. The device engine's form: the sum
+   * stays where it is computed. Where, not a multiply by 0, so that stale values never leak in as NaN.
+   */
+  accumulateGradients?: boolean;
 }
 
 /**
@@ -278,10 +243,15 @@ function pickedLogProbs(b: GraphBuilder, f: { hidden: Value; head: Value }, targ
   return b.reshape(picked, [Bd, Td]);
 }
 
-function gradientOutputs(b: GraphBuilder, loss: Value, params: Map<string, Value>, seed: Value): void {
+function gradientOutputs(b: GraphBuilder, loss: Value, params: Map<string, Value>, seed: Value, accumulate = false): void {
   const names = [...params.keys()];
   const grads = b.gradients(loss, names.map((n) => param(params, n)), seed);
-  grads.forEach((g, i) => b.output(g, GraphNames.grad(names[i]!)));
+  const keep = accumulate ? b.input("accumulate", "bool", []) : null;
+  grads.forEach((g, i) => {
+    const name = names[i]!;
+    const sum = keep ? b.add(b.where(keep, b.input(GraphNames.gradIn(name), b.float, g.shape), b.scalar(0)), g) : g;
+    b.output(sum, GraphNames.grad(name));
+  });
 }
 
 /**
@@ -300,7 +270,7 @@ export function sftGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuild
   const den = b.minMax("Max", b.reduceSum(t.mask, [0, 1], false), b.scalar(1));
   const loss = b.div(b.neg(num), den);
   b.output(loss, "loss");
-  gradientOutputs(b, loss, params, scale);
+  gradientOutputs(b, loss, params, scale, options.accumulateGradients);
   return b;
 }
 
@@ -340,47 +310,7 @@ export function dpoGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuild
   b.output(mean(b.cast(b.compare("Greater", chosenRewards, rejectedRewards), b.float)), DPO_METRIC_OUTPUTS["rewards/accuracies"]);
   b.output(mean(pc), DPO_METRIC_OUTPUTS["logps/chosen"]);
   b.output(mean(pr), DPO_METRIC_OUTPUTS["logps/rejected"]);
-  gradientOutputs(b, loss, params, scale);
-  return b;
-}
-
-/**
- * AdamW with global-norm clipping on the flat parameter groups (parameterLayout), the same float32 operations
- * in the same order as TfEngine.optimizerStep:
- *   norm = sqrt(Σ g²); clip = min(1, max_grad_norm / (norm + 1e-6)); g ← g · clip
- *   m ← m·β1 + g·(1−β1); v ← v·β2 + g²·(1−β2); u = (m / bc1) / (sqrt(v / bc2) + eps)
- *   p ← p·(1 − lr·wd) − u·lr      (norm weights: no decay, and p·1 is skipped)
- * The clip factor is computed in float64 from the float32 norm, as TfEngine does on the host, then rounded.
- * Inputs per group: params.<g>, grads.<g>, adam_m.<g>, adam_v.<g> [size]; the OPTIMIZER_SCALARS [] and
- * max_grad_norm [] (float64). Outputs: new_params.<g>, new_adam_m.<g>, new_adam_v.<g>, grad_norm [].
- */
-export function optimizerGraph(c: ModelConfig): GraphBuilder {
-  const b = new GraphBuilder("adamw", "float32");
-  const { sizes } = parameterLayout(c);
-  const groups = (["decayed", "other"] as const).filter((g) => sizes[g] > 0);
-  const inputs = groups.map((g) => ({
-    g,
-    p: b.input(OptimizerNames.param(g), "float32", [sizes[g]]),
-    grad: b.input(OptimizerNames.grad(g), "float32", [sizes[g]]),
-    m: b.input(OptimizerNames.m(g), "float32", [sizes[g]]),
-    v: b.input(OptimizerNames.v(g), "float32", [sizes[g]]),
-  }));
-  const s = Object.fromEntries(OPTIMIZER_SCALARS.map((k) => [k, b.input(k, "float32", [])])) as Record<(typeof OPTIMIZER_SCALARS)[number], Value>;
-  const maxNorm = b.input("max_grad_norm", "float64", []);
-  const norm = b.sqrt(b.sumAll(inputs.map((x) => b.sumSquares(x.grad))));
-  b.output(norm, "grad_norm");
-  const clip64 = b.minMax("Min", b.div(maxNorm, b.add(b.cast(norm, "float64"), b.scalar(1e-6, "float64"))), b.scalar(1, "float64"));
-  const clip = b.cast(clip64, "float32");
-  for (const x of inputs) {
-    const g = b.mul(x.grad, clip);
-    const m = b.add(b.mul(x.m, s.beta1), b.mul(g, s.one_minus_beta1));
-    const v = b.add(b.mul(x.v, s.beta2), b.mul(b.mul(g, g), s.one_minus_beta2));
-    const update = b.div(b.div(m, s.bias_correction1), b.add(b.sqrt(b.div(v, s.bias_correction2)), s.eps));
-    const decayed = x.g === "decayed" ? b.mul(x.p, s.decay_factor) : x.p;
-    b.output(b.sub(decayed, b.mul(update, s.lr)), OptimizerNames.newParam(x.g));
-    b.output(m, OptimizerNames.newM(x.g));
-    b.output(v, OptimizerNames.newV(x.g));
-  }
+  gradientOutputs(b, loss, params, scale, options.accumulateGradients);
   return b;
 }
 

@@ -1,16 +1,16 @@
 import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 import type { ComputeEngine, DecodeSession, DpoMetrics, OptimizerSettings, TokenBatch } from "../computeEngine";
-import { DPO_METRIC_OUTPUTS, GraphNames, OptimizerNames, dpoGraph, logProbGraph, optimizerGraph, parameterLayout, sftGraph, type ParamGroup, type ParamSlot } from "./llamaGraphs";
+import { DPO_METRIC_OUTPUTS, dpoGraph, logProbGraph, sftGraph, type GraphOptions } from "./llamaGraphs";
 import { OrtDecoding } from "./ortDecoding";
-import { createSession, defaultThreads, loadOrt, type Ort, type OrtFeeds, type OrtOutputs, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
+import { createSession, defaultThreads, loadOrt, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
+import { DeviceState, HostState, deviceOutputs, meteredRun, slotsOf, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./ortState";
 
-type GraphKind = "sft" | "dpo" | "optimizer" | "logprobs";
+type GraphKind = "sft" | "dpo" | "logprobs";
 
-const BUILDERS: Record<GraphKind, (c: ModelConfig) => { toBytes(): Uint8Array }> = {
+const BUILDERS: Record<GraphKind, (c: ModelConfig, o: GraphOptions) => { toBytes(): Uint8Array; outputNames(): string[] }> = {
   sft: sftGraph,
   dpo: dpoGraph,
-  optimizer: optimizerGraph,
   logprobs: logProbGraph,
 };
 
@@ -20,32 +20,25 @@ export interface OrtEngineTuning {
   decodeEmbedLimitBytes?: number;
 }
 
-/** One flat Float32Array per parameter group (see parameterLayout). */
-type Flat = Record<ParamGroup, Float32Array>;
-const GROUPS: readonly ParamGroup[] = ["decayed", "other"];
-
 /**
- * The fast engine: the model's forward, backward and AdamW step as ONNX graphs (src/core/engine/ort) run by the
- * stock onnxruntime-node. Weights, accumulated gradients and Adam moments live on the host in flat
- * Float32Arrays (two groups, see parameterLayout), fed to each run as per-parameter views under their Hugging
- * Face names: HostWeights in and out, so checkpoints are TfEngine's and a run can switch engines between
- * stages. Feeding costs a few milliseconds of a step; in exchange one session per graph kind serves every
- * weight value and (with symbolic batch and length) every shape. Decoding is the exception: its steps are short
- * enough that the feeding shows, so its session embeds the weights and is rebuilt when they change
- * (ortDecoding.ts).
+ * The fast engine: the model's forward and backward as ONNX graphs (src/core/engine/ort) run by the stock
+ * onnxruntime-node, with the model's state (weights, accumulated gradients, Adam moments) kept where the
+ * provider computes (ortState.ts): host arrays read in place on the CPU, gpu-buffer tensors on webgpu. HostWeights
+ * go in and out only through setWeights / getWeights, so checkpoints are TfEngine's and a run can switch engines
+ * between stages. One session per graph kind serves every weight value and (with symbolic batch and length)
+ * every shape. Decoding on the CPU embeds the weights in its graph and is rebuilt when they change
+ * (ortDecoding.ts); on a device it feeds them from the device.
+ *
+ * `transfers` counts the bytes moved between the host and the provider (meteredRun).
  */
 export class OrtEngine implements ComputeEngine {
   readonly name = "onnxruntime";
   readonly device: string;
+  /** Bytes moved so far: see TransferCounts. */
+  readonly transfers: TransferCounts = { toDevice: 0, toHost: 0, withinHost: 0 };
   private readonly ort: Ort;
-  private readonly slots: ParamSlot[];
-  private readonly sizes: Record<ParamGroup, number>;
-  private weights: Flat;
-  private grads: Flat | null = null;
-  /** The accumulation buffers, kept between steps: grads points at them while gradients are pending. */
-  private gradBuffer: Flat | null = null;
-  private m: Flat | null = null;
-  private v: Flat | null = null;
+  private readonly slots: Slot[];
+  private readonly state: ModelState;
   private step = 0;
   private readonly decoding: OrtDecoding;
   private readonly sessions = new Map<GraphKind, Promise<OrtSession>>();
@@ -61,31 +54,26 @@ export class OrtEngine implements ComputeEngine {
     this.settings = { ...settings, threads: settings.threads ?? defaultThreads(), executionProvider: settings.executionProvider ?? "cpu" };
     const threads = this.settings.threads!;
     this.device = `${this.settings.executionProvider} (${threads} thread${threads === 1 ? "" : "s"})`;
-    ({ slots: this.slots, sizes: this.sizes } = parameterLayout(config));
-    this.weights = this.zeros();
+    this.slots = slotsOf(config);
+    this.state = this.settings.executionProvider === "webgpu" ? new DeviceState(this.ort, config, this.slots, this.settings, this.transfers) : new HostState(this.ort, this.slots);
+    const state = this.state;
     this.decoding = new OrtDecoding(
       this.ort,
       config,
       this.settings,
-      { bytes: (this.sizes.decayed + this.sizes.other) * 4, views: () => this.hostWeightViews(), feeds: () => this.paramFeeds() },
-      tuning.decodeEmbedLimitBytes,
+      { bytes: this.slots.reduce((n, s) => n + s.size * 4, 0), views: () => state.hostViews(), feeds: () => state.paramFeeds() },
+      state.deviceIsHost ? tuning.decodeEmbedLimitBytes : 0,
     );
     this.setWeights(weights);
-  }
-
-  private zeros(): Flat {
-    return { decayed: new Float32Array(this.sizes.decayed), other: new Float32Array(this.sizes.other) };
-  }
-
-  private view(flat: Flat, slot: ParamSlot): Float32Array {
-    return flat[slot.group].subarray(slot.offset, slot.offset + slot.size);
   }
 
   /** The session of a graph kind, built and opened on first use. */
   private session(kind: GraphKind): Promise<OrtSession> {
     let s = this.sessions.get(kind);
     if (!s) {
-      s = createSession(BUILDERS[kind](this.config).toBytes(), this.settings, kind !== "optimizer");
+      const training = kind !== "logprobs";
+      const graph = BUILDERS[kind](this.config, { accumulateGradients: training && this.state.accumulatesInGraph });
+      s = createSession(graph.toBytes(), this.settings, true, this.state.deviceIsHost ? undefined : deviceOutputs(graph.outputNames()));
       // A failed build is not cached: the next call reports it again rather than a stale rejection.
       s.catch(() => this.sessions.delete(kind));
       this.sessions.set(kind, s);
@@ -93,19 +81,18 @@ export class OrtEngine implements ComputeEngine {
     return s;
   }
 
-  private async run(kind: GraphKind, feeds: OrtFeeds): Promise<OrtOutputs> {
+  /** A run with the weights (and, training, the gradients) from the state and `host` data fed from here. */
+  private async run(kind: GraphKind, host: OrtFeeds, fetches?: readonly string[]): Promise<OrtResults> {
     const session = await this.session(kind);
-    return (await session.run(feeds)) as unknown as OrtOutputs;
+    await this.state.prepare();
+    const state = kind === "logprobs" ? this.state.paramFeeds() : { ...this.state.paramFeeds(), ...this.state.gradientFeeds() };
+    const out = await meteredRun(session, this.transfers, this.state.deviceIsHost, state, host, fetches);
+    if (kind !== "logprobs") this.state.takeGradients(out);
+    return out;
   }
 
   private f32(data: Float32Array, dims: readonly number[]): OrtTensor {
     return new this.ort.Tensor("float32", data, dims);
-  }
-
-  private paramFeeds(): OrtFeeds {
-    const feeds: OrtFeeds = {};
-    for (const slot of this.slots) feeds[slot.name] = this.f32(this.view(this.weights, slot), slot.shape);
-    return feeds;
   }
 
   private batchFeeds(b: TokenBatch): OrtFeeds {
@@ -123,33 +110,18 @@ export class OrtEngine implements ComputeEngine {
     return this.f32(Float32Array.of(x), []);
   }
 
-  /** Adds a run's grad.<name> outputs to the accumulated gradients. */
-  private accumulate(out: OrtOutputs): void {
-    const first = !this.grads;
-    this.grads ??= this.gradBuffer ??= this.zeros();
-    for (const slot of this.slots) {
-      const g = out[GraphNames.grad(slot.name)]!.data as Float32Array;
-      const acc = this.view(this.grads, slot);
-      if (first) acc.set(g);
-      else for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) + (g[i] as number);
-    }
-  }
-
   /** How many decoding sessions were built so far (one per weight version that was decoded with): for tests. */
   get decodeSessionsBuilt(): number {
     return this.decoding.sessionsBuilt;
   }
 
   /** Copies of the gradients accumulated since the last optimizer step, by name (null when none): for parity tests. */
-  accumulatedGradients(): HostWeights | null {
-    const grads = this.grads;
-    if (!grads) return null;
-    return new Map(this.slots.map((slot) => [slot.name, { shape: slot.shape.slice(), data: this.view(grads, slot).slice() }]));
+  accumulatedGradients(): Promise<HostWeights | null> {
+    return this.state.accumulatedGradients();
   }
 
   async sftBackward(batch: TokenBatch, scale: number): Promise<{ loss: number }> {
-    const out = await this.run("sft", { ...this.paramFeeds(), ...this.batchFeeds(batch), scale: this.scalar(scale) });
-    this.accumulate(out);
+    const out = await this.run("sft", { ...this.batchFeeds(batch), scale: this.scalar(scale) });
     return { loss: (out["loss"]!.data as Float32Array)[0]! };
   }
 
@@ -160,14 +132,12 @@ export class OrtEngine implements ComputeEngine {
     const both = stackBatches(chosen, rejected, this.config.pad_token_id);
     const B = chosen.batch;
     const out = await this.run("dpo", {
-      ...this.paramFeeds(),
       ...this.batchFeeds(both),
       ref_chosen: this.f32(refChosen, [B]),
       ref_rejected: this.f32(refRejected, [B]),
       beta: this.scalar(beta),
       scale: this.scalar(scale),
     });
-    this.accumulate(out);
     const metric = (k: keyof typeof DPO_METRIC_OUTPUTS): number => (out[DPO_METRIC_OUTPUTS[k]]!.data as Float32Array)[0]!;
     return {
       loss: metric("loss"),
@@ -181,81 +151,39 @@ export class OrtEngine implements ComputeEngine {
   }
 
   async optimizerStep(lr: number, s: OptimizerSettings): Promise<{ gradNorm: number }> {
-    const grads = this.grads;
-    if (!grads) throw new Error("optimizerStep without accumulated gradients");
-    this.m ??= this.zeros();
-    this.v ??= this.zeros();
+    if (!this.state.hasGradients) throw new Error("optimizerStep without accumulated gradients");
     const step = this.step + 1;
-    const feeds: OrtFeeds = {};
-    for (const g of GROUPS) {
-      if (this.sizes[g] === 0) continue;
-      const dims = [this.sizes[g]];
-      feeds[OptimizerNames.param(g)] = this.f32(this.weights[g], dims);
-      feeds[OptimizerNames.grad(g)] = this.f32(grads[g], dims);
-      feeds[OptimizerNames.m(g)] = this.f32(this.m[g], dims);
-      feeds[OptimizerNames.v(g)] = this.f32(this.v[g], dims);
-    }
-    // Host numbers rounded to float32 exactly where TfEngine's scalars are.
-    const scalars = {
-      beta1: s.beta1,
-      one_minus_beta1: 1 - s.beta1,
-      beta2: s.beta2,
-      one_minus_beta2: 1 - s.beta2,
-      bias_correction1: 1 - Math.pow(s.beta1, step),
-      bias_correction2: 1 - Math.pow(s.beta2, step),
-      eps: s.eps,
-      lr,
-      decay_factor: 1 - lr * s.weightDecay,
-    };
-    for (const [k, x] of Object.entries(scalars)) feeds[k] = this.scalar(x);
-    feeds["max_grad_norm"] = new this.ort.Tensor("float64", Float64Array.of(s.maxGradNorm), []);
-    const out = await this.run("optimizer", feeds);
-    const gradNorm = (out["grad_norm"]!.data as Float32Array)[0]!;
-    this.grads = null;
-    if (!Number.isFinite(gradNorm)) throw new Error(`gradient norm is ${gradNorm}: the step was not applied`);
+    // Weights change even when the step is refused (the state may have been partly replaced): stale decoders go.
+    this.decoding.weightsChanged();
+    const gradNorm = await this.state.optimizerStep(step, lr, s);
     this.step = step;
-    this.weightsChanged();
-    for (const g of GROUPS) {
-      if (this.sizes[g] === 0) continue;
-      this.weights[g] = out[OptimizerNames.newParam(g)]!.data as Float32Array;
-      this.m[g] = out[OptimizerNames.newM(g)]!.data as Float32Array;
-      this.v[g] = out[OptimizerNames.newV(g)]!.data as Float32Array;
-    }
     return { gradNorm };
   }
 
   resetOptimizer(): void {
-    this.grads = null;
-    this.m = null;
-    this.v = null;
+    this.state.resetOptimizer();
     this.step = 0;
   }
 
   /** Log-probability of every target token, [B, T] (padding included; multiply by the mask to use). */
   async tokenLogProbs(batch: TokenBatch): Promise<Float32Array> {
-    const out = await this.run("logprobs", { ...this.paramFeeds(), ...this.batchFeeds(batch) });
+    const out = await this.run("logprobs", this.batchFeeds(batch), ["token_logps"]);
     return out["token_logps"]!.data as Float32Array;
   }
 
   async sequenceLogProbs(batch: TokenBatch): Promise<Float32Array> {
-    const out = await this.run("logprobs", { ...this.paramFeeds(), ...this.batchFeeds(batch) });
+    const out = await this.run("logprobs", this.batchFeeds(batch), ["seq_logps"]);
     return out["seq_logps"]!.data as Float32Array;
   }
 
-  /** The weights by name as views of the flat buffers (no copies: for building a graph from them at once). */
-  private hostWeightViews(): HostWeights {
-    return new Map(this.slots.map((slot) => [slot.name, { shape: slot.shape, data: this.view(this.weights, slot) }]));
-  }
-
   /** Decoding with a KV cache held on the host: see OrtDecoding. */
-  startDecoding(prompts: readonly number[][]): Promise<{ session: DecodeSession; logits: Float32Array }> {
+  async startDecoding(prompts: readonly number[][]): Promise<{ session: DecodeSession; logits: Float32Array }> {
+    await this.state.prepare();
     return this.decoding.start(prompts);
   }
 
   getWeights(): Promise<HostWeights> {
-    const out: HostWeights = new Map();
-    for (const slot of this.slots) out.set(slot.name, { shape: slot.shape.slice(), data: this.view(this.weights, slot).slice() });
-    return Promise.resolve(out);
+    return this.state.getWeights();
   }
 
   setWeights(weights: HostWeights): void {
@@ -264,21 +192,13 @@ export class OrtEngine implements ComputeEngine {
       if (!w) throw new Error(`missing parameter ${slot.name}`);
       if (w.data.length !== slot.size) throw new Error(`${slot.name} has ${w.data.length} values but the config needs [${slot.shape}]`);
     }
-    // Copies: the caller keeps its arrays, and ours are replaced (never written in place) by optimizer steps.
-    const next = this.zeros();
-    for (const slot of this.slots) this.view(next, slot).set(weights.get(slot.name)!.data);
-    this.weights = next;
-    this.weightsChanged();
-  }
-
-  private weightsChanged(): void {
+    this.state.setWeights(weights);
     this.decoding.weightsChanged();
   }
 
   dispose(): void {
-    this.resetOptimizer();
-    this.gradBuffer = null;
     this.decoding.dispose();
+    this.state.dispose();
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of sessions) void s.then((x) => x.release()).catch(() => undefined);

@@ -48,11 +48,11 @@ export function defaultThreads(): number {
  * sessions spin and never the optimiser's, whose few large kernels run between them. Under heavy load from
  * other processes spinning costs more than it saves: SessionSettings.spin turns it off everywhere.
  */
-export async function createSession(model: Uint8Array, settings: SessionSettings = {}, spin = true): Promise<OrtSession> {
+export async function createSession(model: Uint8Array, settings: SessionSettings = {}, spin = true, outputLocations?: Record<string, "cpu" | "gpu-buffer">): Promise<OrtSession> {
   const o = loadOrt();
   const provider = settings.executionProvider ?? "cpu";
   try {
-    return await openSession(o, model, settings, spin);
+    return await openSession(o, model, settings, spin, outputLocations);
   } catch (e) {
     throw new Error(providerProblem(provider, e instanceof Error ? e.message : String(e)));
   }
@@ -69,8 +69,13 @@ export function providerProblem(provider: string, message: string): string {
   return `ONNX Runtime (${provider}): ${message.split("\n")[0]}`;
 }
 
-async function openSession(o: Ort, model: Uint8Array, settings: SessionSettings, spin: boolean): Promise<OrtSession> {
+/**
+ * `outputLocations`: where each output is left, by name (the rest on the CPU). "gpu-buffer" keeps it on the
+ * WebGPU device, to be fed back to a run as it is (ortState.ts).
+ */
+async function openSession(o: Ort, model: Uint8Array, settings: SessionSettings, spin: boolean, outputLocations?: Record<string, "cpu" | "gpu-buffer">): Promise<OrtSession> {
   return o.InferenceSession.create(model, {
+    ...(outputLocations ? { preferredOutputLocation: outputLocations } : {}),
     executionProviders: [settings.executionProvider ?? "cpu"],
     graphOptimizationLevel: "all",
     intraOpNumThreads: settings.threads ?? defaultThreads(),

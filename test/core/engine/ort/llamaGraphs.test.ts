@@ -5,7 +5,8 @@ import { FAMILIES, MICRO_FAMILIES, randomWeights } from "../engineFixtures";
 import { parameterShapes } from "../../../../src/core/model/architecture";
 import { initWeights, type HostWeights } from "../../../../src/core/model/weights";
 import { makeBatch } from "../../../../src/core/train/batching";
-import { GraphNames, bufferedDecodeGraph, decodeGraph, dpoGraph, exportInferenceModel, logProbGraph, optimizerGraph, sftGraph } from "../../../../src/core/engine/ort/llamaGraphs";
+import { GraphNames, bufferedDecodeGraph, decodeGraph, dpoGraph, exportInferenceModel, logProbGraph, sftGraph } from "../../../../src/core/engine/ort/llamaGraphs";
+import { moveGraph, optimizerGraph, zerosGraph } from "../../../../src/core/engine/ort/stateGraphs";
 import { decodeModel } from "../../../../src/core/engine/ort/onnxProto";
 import { createSession, loadOrt } from "../../../../src/core/engine/ort/ortRuntime";
 import { OrtEngine } from "../../../../src/core/engine/ort/ortEngine";
@@ -66,7 +67,7 @@ for (const [label, c, init] of gradCases) {
 
 test("every graph uses standard opset-17 ops only (no contrib or training ops)", () => {
   const c = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32 });
-  for (const b of [c, ...Object.values(FAMILIES)].flatMap((c) => [sftGraph(c), dpoGraph(c), optimizerGraph(c), logProbGraph(c), decodeGraph(c), bufferedDecodeGraph(c)])) {
+  for (const b of [c, ...Object.values(FAMILIES)].flatMap((c) => [sftGraph(c), dpoGraph(c), sftGraph(c, { accumulateGradients: true }), optimizerGraph(c), moveGraph(c), zerosGraph(c), logProbGraph(c), decodeGraph(c), bufferedDecodeGraph(c)])) {
     const model = decodeModel(b.toBytes());
     assert.deepEqual(model.opset_import, [{ domain: "", version: 17 }]);
     assert.ok(model.graph.node.every((n) => !n.domain), model.graph.name);

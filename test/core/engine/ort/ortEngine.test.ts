@@ -71,7 +71,7 @@ test("on 2 threads, training computes the same gradients every run and the same 
   const gradients = async (threads: number): Promise<HostWeights> => {
     const e = new OrtEngine(c, w, { threads });
     await e.sftBackward(batch, 1);
-    const g = e.accumulatedGradients()!;
+    const g = (await e.accumulatedGradients())!;
     e.dispose();
     return g;
   };

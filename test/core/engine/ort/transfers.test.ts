@@ -1,0 +1,121 @@
+// What a training step moves between the host and the execution provider (issue 15 item 1): the batch and a
+// few scalars, the same for a model of 13k parameters as for one of 180k. OrtEngine.transfers counts it from
+// the tensors' own locations (ortState.ts meteredRun), so a state tensor that left the device would show.
+// STS_TRANSFER_PROVIDER=webgpu runs the checks on the webgpu provider; the test at the end starts a child so on
+// Mesa's software GPU.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { repoRoot } from "../../../helpers/paths";
+import { OrtEngine } from "../../../../src/core/engine/ort/ortEngine";
+import type { TransferCounts } from "../../../../src/core/engine/ort/ortState";
+import { DEFAULT_OPTIMIZER, type TokenBatch } from "../../../../src/core/engine/computeEngine";
+import { parameterCount } from "../../../../src/core/model/architecture";
+import { tinyConfig, type ModelConfig } from "../../../../src/core/model/config";
+import { initWeights } from "../../../../src/core/model/weights";
+import { makeBatch } from "../../../../src/core/train/batching";
+import { Rng } from "../../../../src/core/util/rng";
+
+const provider = process.env["STS_TRANSFER_PROVIDER"] === "webgpu" ? "webgpu" : "cpu";
+const onDevice = provider !== "cpu";
+
+const small = tinyConfig(64, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64 });
+const large = tinyConfig(256, { hidden_size: 64, intermediate_size: 192, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64 });
+
+function batchOf(rows: number, seed: number): TokenBatch {
+  const rng = new Rng(seed);
+  const seqs = Array.from({ length: rows }, () => ({ ids: Array.from({ length: 10 + Math.floor(rng.next() * 8) }, () => 3 + Math.floor(rng.next() * 60)), promptLength: 4 }));
+  return makeBatch(seqs, 0, 32);
+}
+
+const delta = (after: TransferCounts, before: TransferCounts): TransferCounts => ({
+  toDevice: after.toDevice - before.toDevice,
+  toHost: after.toHost - before.toHost,
+  withinHost: after.withinHost - before.withinHost,
+});
+
+/** A step of two SFT micro-batches and an optimizer step, counted after two warm-up steps. */
+async function sftStepMoves(c: ModelConfig): Promise<{ moved: TransferCounts; batchBytes: number; readBack: TransferCounts }> {
+  const e = new OrtEngine(c, initWeights(c, 3), { executionProvider: provider, threads: 1 });
+  try {
+    const batches = [batchOf(4, 1), batchOf(4, 2)];
+    const step = async (): Promise<void> => {
+      for (const b of batches) await e.sftBackward(b, 0.5);
+      await e.optimizerStep(1e-3, DEFAULT_OPTIMIZER);
+    };
+    await step();
+    await step();
+    const before = { ...e.transfers };
+    await step();
+    const moved = delta(e.transfers, before);
+    const batchBytes = batches.reduce((n, b) => n + b.inputs.byteLength + b.targets.byteLength + b.mask.byteLength, 0);
+    const beforeRead = { ...e.transfers };
+    await e.getWeights();
+    return { moved, batchBytes, readBack: delta(e.transfers, beforeRead) };
+  } finally {
+    e.dispose();
+  }
+}
+
+test(`an SFT step moves its batch and a constant, whatever the model's size (${provider})`, async () => {
+  const results = [];
+  for (const c of [small, large]) {
+    const r = await sftStepMoves(c);
+    const P = parameterCount(c);
+    // Per micro-batch: the batch, the scale (4 bytes) and, on a device, the accumulate flag (1 byte); the loss back.
+    // The optimizer step: on a device its nine float32 scalars and max_grad_norm (float64) in, the norm back; on
+    // the CPU it runs on the host arrays and moves nothing.
+    const expectedIn = r.batchBytes + 2 * 4 + (onDevice ? 2 * 1 + 9 * 4 + 8 : 0);
+    const expectedOut = 2 * 4 + (onDevice ? 4 : 0);
+    assert.equal(r.moved.toDevice, expectedIn, `${P} parameters: bytes to the device`);
+    assert.equal(r.moved.toHost, expectedOut, `${P} parameters: bytes read back`);
+    // The CPU provider's one copy: onnxruntime-node hands each gradient output over in a new buffer.
+    assert.equal(r.moved.withinHost, onDevice ? 0 : 2 * P * 4, `${P} parameters: gradient copies on the host`);
+    // Weights come back when asked for: all of them, once.
+    assert.deepEqual(r.readBack, onDevice ? { toDevice: 0, toHost: P * 4, withinHost: 0 } : { toDevice: 0, toHost: 0, withinHost: 0 });
+    results.push({ P, ...r.moved });
+  }
+  assert.ok(results[1]!.P > 10 * results[0]!.P, "the second model is over ten times larger");
+  assert.equal(results[0]!.toDevice + results[0]!.toHost, results[1]!.toDevice + results[1]!.toHost);
+});
+
+test(`a DPO step and scoring move their inputs and results only (${provider})`, async () => {
+  for (const c of [small, large]) {
+    const e = new OrtEngine(c, initWeights(c, 4), { executionProvider: provider, threads: 1 });
+    try {
+      const chosen = batchOf(3, 5);
+      const rejected = batchOf(3, 6);
+      const ref = Float32Array.of(-20, -21, -22);
+      await e.dpoBackward(chosen, rejected, ref, ref, 0.1, 1);
+      await e.optimizerStep(1e-3, DEFAULT_OPTIMIZER);
+      let before = { ...e.transfers };
+      await e.dpoBackward(chosen, rejected, ref, ref, 0.1, 1);
+      const L = Math.max(chosen.length, rejected.length);
+      const stacked = 6 * L * 4 * 3;
+      assert.equal(e.transfers.toDevice - before.toDevice, stacked + 2 * 3 * 4 + 2 * 4 + (onDevice ? 1 : 0));
+      assert.equal(e.transfers.toHost - before.toHost, 7 * 4, "the loss and six metrics");
+      before = { ...e.transfers };
+      await e.sequenceLogProbs(chosen);
+      const bytes = chosen.inputs.byteLength * 3;
+      assert.equal(e.transfers.toDevice - before.toDevice, bytes);
+      assert.equal(e.transfers.toHost - before.toHost, chosen.batch * 4, "the sequence log-probabilities only");
+    } finally {
+      e.dispose();
+    }
+  }
+});
+
+const lavapipeEnv = join(repoRoot, ".tools", "lavapipe", "env.sh");
+if (provider === "cpu") {
+  const skip = existsSync(lavapipeEnv) ? false : "no software GPU: run scripts/gpu/setup-lavapipe.sh to test the webgpu provider";
+  test("on the webgpu provider (software GPU) the state stays on the device: the same checks", { skip, timeout: 300_000 }, () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, STS_TRANSFER_PROVIDER: "webgpu" };
+    delete env["NODE_TEST_CONTEXT"];
+    const file = resolve(__dirname, "transfers.test.ts");
+    const r = spawnSync("bash", ["-c", `. "${lavapipeEnv}" && exec "${process.execPath}" --import tsx --test-reporter=spec "${file}"`], { cwd: repoRoot, env, encoding: "utf8", timeout: 290_000 });
+    assert.equal(r.status, 0, `the webgpu run failed:\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /ℹ pass 2/);
+  });
+}
