@@ -90,7 +90,7 @@ const ort = (executionProvider: "cpu" | "webgpu"): EngineUnderTest => ({
   device: new RegExp(`^${executionProvider} \\(\\d+ threads?\\)$`),
   trainingChoice: executionProvider === "cpu" ? { engine: "onnxruntime", tfBackend: "cpu", executionProvider, threads: 2 } : null,
   create: (c, w, threads, tuning) => Promise.resolve(new OrtEngine(c, w, { executionProvider, threads }, tuning)),
-  decodeTunings: [undefined, { decodeEmbedLimitBytes: 0 }],
+  decodeTunings: [undefined, { decodeEmbedLimitBytes: 0 }, { decodeWeights: "fed" }],
   refusesDisposedSession: true,
   copiesWeights: true,
   gradients: async (e) => byName(await (e as OrtEngine).accumulatedGradients()),
@@ -367,7 +367,7 @@ function parityChecks(engine: EngineUnderTest, kind: string, c: ModelConfig): vo
     e.dispose();
   });
 
-  test(`${at}: greedy decoding across the KV cache's growth to max_position_embeddings matches TF.js${engine.decodeTunings.length > 1 ? ", weights embedded or fed" : ""}`, async (t) => {
+  test(`${at}: greedy decoding across the KV cache's growth to max_position_embeddings matches TF.js${engine.decodeTunings.length > 1 ? ", weights embedded, in a file or fed" : ""}`, async (t) => {
     const tf = await cpuTf();
     const w = randomWeights(c, 29);
     const te = new TfEngine(tf, c, w, "cpu");
@@ -377,7 +377,7 @@ function parityChecks(engine: EngineUnderTest, kind: string, c: ModelConfig): vo
     const prompts = [30, 3, 29].map((n) => [1, ...Array.from({ length: n - 1 }, () => rng.int(3, c.vocab_size - 1))]);
     const steps = c.max_position_embeddings - 30 + 1;
     for (const tuning of engine.decodeTunings) {
-      const how = tuning?.decodeEmbedLimitBytes === 0 ? "fed" : "embedded";
+      const how = tuning?.decodeWeights ?? (tuning?.decodeEmbedLimitBytes === 0 ? "file" : "embedded");
       const e = await engine.create(c, w, 1, tuning);
       const { worst, tokens } = await greedyParity(te, e, prompts, steps);
       assert.ok(worst < 1e-4, `logits differ by ${worst} (${how} weights)`);

@@ -21,6 +21,11 @@ import {
   type ValueInfoProtoJson,
 } from "./onnxProto";
 import { dimParam, topLevelSplit, type Dim } from "./symbolicShape";
+import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+
+/** External data offsets are multiples of this (the page size and Windows' allocation granularity both divide it). */
+const PAGE = 65536;
 
 export type FloatType = "float32" | "float64";
 export type DType = FloatType | "int32" | "int64" | "bool";
@@ -73,7 +78,7 @@ export class GraphRecorder {
   private readonly graphOutputs: ValueInfoProtoJson[] = [];
   private readonly tape: TapeEntry[] = [];
   private readonly used = new Set<string>();
-  private counter = 0;
+  protected counter = 0;
   /** Where a symbolic dimension can be read at run time: the first graph input that declares it. */
   private readonly dimSources = new Map<string, { value: Value; axis: number }>();
   private readonly cache = new Map<string, Value>();
@@ -129,14 +134,57 @@ export class GraphRecorder {
 
   /** The serialized model. */
   toBytes(producer = "self-training-studio"): Uint8Array {
+    return this.encode(this.initializers, producer);
+  }
+
+  private encode(initializer: TensorProtoJson[], producer = "self-training-studio"): Uint8Array {
     const rename = (names: string[]): string[] => names.map((n) => this.aliases.get(n) ?? n);
     const node = this.aliases.size === 0 ? this.nodes : this.nodes.map((n) => ({ ...n, input: rename(n.input), output: rename(n.output) }));
     return encodeModel({
       ir_version: 8,
       producer_name: producer,
       opset_import: [{ domain: "", version: OPSET }],
-      graph: { name: this.graphName, node, initializer: this.initializers, input: this.graphInputs, output: this.graphOutputs },
+      graph: { name: this.graphName, node, initializer, input: this.graphInputs, output: this.graphOutputs },
     });
+  }
+
+  /**
+   * The model as two files in `dir`: model.onnx, and weights.bin with every initializer of at least `minBytes`
+   * as ONNX external data at page-aligned offsets (which ONNX Runtime can map rather than read). For models past
+   * protobuf's 2 GB limit on one message. Returns model.onnx's path.
+   */
+  writeFiles(dir: string, minBytes = 4096): string {
+    const file = "weights.bin";
+    const fd = openSync(join(dir, file), "w");
+    let offset = 0;
+    const initializer: TensorProtoJson[] = [];
+    try {
+      for (const t of this.initializers) {
+        const raw = t.raw_data;
+        if (!raw || raw.byteLength < minBytes) {
+          initializer.push(t);
+          continue;
+        }
+        offset = Math.ceil(offset / PAGE) * PAGE;
+        for (let done = 0; done < raw.byteLength; ) done += writeSync(fd, raw, done, raw.byteLength - done, offset + done);
+        const { raw_data: _, ...rest } = t;
+        initializer.push({
+          ...rest,
+          data_location: 1,
+          external_data: [
+            { key: "location", value: file },
+            { key: "offset", value: String(offset) },
+            { key: "length", value: String(raw.byteLength) },
+          ],
+        });
+        offset += raw.byteLength;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const model = join(dir, "model.onnx");
+    writeFileSync(model, this.encode(initializer));
+    return model;
   }
 
   /** The graph's output names, in order. */

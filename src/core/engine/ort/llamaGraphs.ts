@@ -51,8 +51,8 @@ export interface GraphOptions {
   /** Inference graphs: parameters embedded as initializers (a self-contained model for other ONNX tools), not inputs. */
   weights?: HostWeights;
   /**
-   * Rows of the embedding / output projection per chunk in the log-probabilities and the embedding gradient
-   * (graphBuilder VOCAB_CHUNK_ROWS by default); a vocabulary within it keeps the [B*T, V] logits whole.
+   * Rows of the output projection per chunk in the log-probabilities (graphBuilder VOCAB_CHUNK_ROWS by default);
+   * a vocabulary within it keeps the [B*T, V] logits whole.
    */
   vocabChunkRows?: number;
   /**
@@ -111,8 +111,6 @@ interface ForwardInputs {
   buffer?: Array<{ k: Value; v: Value }>;
   /** Logits of the last position only, [B, V] (decoding), instead of every position [B*T, V]. */
   lastOnly?: boolean;
-  /** Rows per chunk of the embedding gradient's one-hot (GraphOptions.vocabChunkRows). */
-  vocabChunkRows?: number;
 }
 
 /**
@@ -140,7 +138,7 @@ function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, in
   const projBias = attentionBiases(c);
   const qkNorm = hasQkNorm(c);
 
-  let h = b.reshape(b.gather(p("model.embed_tokens.weight"), inp.ids, inp.vocabChunkRows), [BT, D]); // [B*T, D]
+  let h = b.reshape(b.gather(p("model.embed_tokens.weight"), inp.ids), [BT, D]); // [B*T, D]
   const present: Array<{ k: Value; v: Value }> = [];
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const pre = `model.layers.${l}`;
@@ -264,7 +262,7 @@ export function sftGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuild
   const params = declareParams(b, c);
   const t = trainingInputs(b, c, "B");
   const scale = b.input("scale", b.float, []);
-  const f = forward(b, c, params, { ...t, vocabChunkRows: options.vocabChunkRows });
+  const f = forward(b, c, params, t);
   const picked = pickedLogProbs(b, f, t.targets, options.vocabChunkRows); // [B, T]
   const num = b.reduceSum(b.mul(picked, t.mask), [0, 1], false);
   const den = b.minMax("Max", b.reduceSum(t.mask, [0, 1], false), b.scalar(1));
@@ -289,7 +287,7 @@ export function dpoGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuild
   const refRejected = b.input("ref_rejected", b.float, ["B"]);
   const beta = b.input("beta", b.float, []);
   const scale = b.input("scale", b.float, []);
-  const f = forward(b, c, params, { ...t, vocabChunkRows: options.vocabChunkRows });
+  const f = forward(b, c, params, t);
   const seq = b.reduceSum(b.mul(pickedLogProbs(b, f, t.targets, options.vocabChunkRows), t.mask), [1], false); // [2B]
   const [pcRow, prRow] = b.split(b.reshape(seq, [2, "B"]), 0, [1, 1]);
   const pc = b.reshape(pcRow!, ["B"]);

@@ -59,6 +59,13 @@ message TensorProto {
   repeated int64 int64_data = 7 [packed = true];
   optional string name = 8;
   optional bytes raw_data = 9;
+  repeated StringStringEntryProto external_data = 13;
+  optional int32 data_location = 14;
+}
+
+message StringStringEntryProto {
+  optional string key = 1;
+  optional string value = 2;
 }
 
 message TensorShapeProto {
@@ -97,6 +104,9 @@ export interface TensorProtoJson {
   float_data?: number[];
   int64_data?: number[];
   raw_data?: Uint8Array;
+  /** With data_location 1 (EXTERNAL): location, offset and length of the bytes in a file beside the model. */
+  external_data?: Array<{ key: string; value: string }>;
+  data_location?: number;
 }
 
 export interface AttributeProtoJson {

@@ -7,14 +7,26 @@ import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 import { leftPadPrompts } from "../../model/promptFormat";
 import type { DecodeSession } from "../computeEngine";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { GraphBuilder } from "./graphBuilder";
 import { GraphNames, bufferedDecodeGraph } from "./llamaGraphs";
 import { createSession, type Ort, type OrtFeeds, type OrtOutputs, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 
 /**
- * Decoding embeds the weights in its graph up to this many bytes of parameters (far below protobuf's 2 GB cap on
- * a model, and the copy ORT keeps stays small beside the host's); larger models feed them every step.
+ * Decoding embeds the weights in its graph's bytes up to this many bytes of parameters (far below protobuf's 2 GB
+ * cap on a model); larger models' weights go to a file beside the graph (ONNX external data) that the session
+ * loads once. Either way ORT holds them as initializers and pre-packs the matrix products' weights, which a
+ * graph fed its weights at every step cannot do.
  */
 export const DECODE_EMBED_LIMIT_BYTES = 512 * 1024 * 1024;
+
+/**
+ * How a decoder gets the weights: in its graph's bytes, in a weights file loaded with the graph, or fed as inputs
+ * at every step (weights on a device, where the feeds are the device's own tensors and nothing moves).
+ */
+export type DecoderWeightsMode = "embedded" | "file" | "fed";
 
 /** The KV cache grows in steps of this many positions (a step's attention reads at most this many empty slots). */
 export const KV_BUCKET = 32;
@@ -23,8 +35,7 @@ export const KV_BUCKET = 32;
 interface Decoder {
   version: number;
   session: Promise<OrtSession>;
-  /** false: the weights are fed every run (a model too large to embed). */
-  embedded: boolean;
+  mode: DecoderWeightsMode;
   users: number;
   retired: boolean;
 }
@@ -33,9 +44,9 @@ interface Decoder {
 export interface DecoderWeights {
   /** Bytes of all parameters: whether the decoding graph may embed them. */
   readonly bytes: number;
-  /** The current weights by name as views (no copies: for building a graph from them at once). */
-  views(): HostWeights;
-  /** The current weights as feeds, for a decoding graph that takes them as inputs (too large to embed). */
+  /** The current weights by name as views (no copies: for building a graph from them at once); null: not on the host. */
+  views(): HostWeights | null;
+  /** The current weights as feeds, for a decoding graph that takes them as inputs. */
   feeds(): OrtFeeds;
 }
 
@@ -51,8 +62,10 @@ export class OrtDecoding {
     private readonly config: ModelConfig,
     private readonly settings: SessionSettings,
     private readonly weights: DecoderWeights,
-    /** Largest parameter size, in bytes, whose weights the decoding graph embeds. */
+    /** Largest parameter size, in bytes, whose weights the decoding graph embeds; above, a weights file. */
     private readonly embedLimitBytes: number = DECODE_EMBED_LIMIT_BYTES,
+    /** "fed": never build the weights in (tests; the state on a device does so anyway). */
+    private readonly force?: "fed",
   ) {}
 
   /** How many decoding sessions were built so far (one per weight version that was decoded with): for tests. */
@@ -63,7 +76,7 @@ export class OrtDecoding {
   /** A decoder built with the old weights is stale: released now (or when its last decode ends), not kept through training. */
   weightsChanged(): void {
     this.weightsVersion++;
-    if (this.decoder?.embedded) this.retire();
+    if (this.decoder && this.decoder.mode !== "fed") this.retire();
   }
 
   private f32(data: Float32Array, dims: readonly number[]): OrtTensor {
@@ -73,8 +86,9 @@ export class OrtDecoding {
   /**
    * The decoding session for the current weights: built once per weight version and shared by every
    * start() until the weights change (sampling decodes chunk after chunk of prompts with the same weights).
-   * The weights are embedded as initializers, so ORT pre-packs the Gemm weights once and a step feeds none. A
-   * model too large to embed gets one session that is fed the weights and serves every version.
+   * The weights are initializers (embedded, or in a weights file for a large model), so ORT pre-packs the Gemm
+   * weights once and a step feeds none. Weights that are not on the host get one session that is fed them and
+   * serves every version.
    *
    * It runs on the engine's threads, as training does. Measured on 2 cores: on a quiet machine 2 threads beat 1
    * at batch 64 (0.8M parameters: +15–20%) and at every batch for 12.5M parameters (+50–75%), and were within
@@ -85,15 +99,17 @@ export class OrtDecoding {
    */
   private acquire(): Decoder {
     const current = this.decoder;
-    if (current && (current.version === this.weightsVersion || !current.embedded)) {
+    if (current && (current.version === this.weightsVersion || current.mode === "fed")) {
       current.users++;
       return current;
     }
     this.retire();
     this.built++;
-    const embedded = this.weights.bytes <= this.embedLimitBytes;
-    const graph = embedded ? bufferedDecodeGraph(this.config, { weights: this.weights.views() }) : bufferedDecodeGraph(this.config);
-    const d: Decoder = { version: this.weightsVersion, session: createSession(graph.toBytes(), this.settings), embedded, users: 1, retired: false };
+    const views = this.force === "fed" ? null : this.weights.views();
+    const mode: DecoderWeightsMode = !views ? "fed" : this.weights.bytes <= this.embedLimitBytes ? "embedded" : "file";
+    const graph = views ? bufferedDecodeGraph(this.config, { weights: views }) : bufferedDecodeGraph(this.config);
+    const session = mode === "file" ? sessionFromFiles(graph, this.settings) : createSession(graph.toBytes(), this.settings);
+    const d: Decoder = { version: this.weightsVersion, session, mode, users: 1, retired: false };
     // A failed build is not kept: the next start() reports it again rather than a stale rejection.
     d.session.catch(() => {
       if (this.decoder === d) this.decoder = null;
@@ -132,7 +148,7 @@ export class OrtDecoding {
       this.release(decoder);
     };
     // Fed every run when the decoder does not embed them: the weights as they were when decoding started.
-    const weightFeeds = decoder.embedded ? {} : this.weights.feeds();
+    const weightFeeds = decoder.mode === "fed" ? this.weights.feeds() : {};
     const rowSize = hd; // floats per position of one (row, kv head)
     let capacity = 0;
     let keys: Float32Array[] = Array.from({ length: L }, () => new Float32Array(0));
@@ -211,6 +227,20 @@ export class OrtDecoding {
 
   dispose(): void {
     this.retire();
+  }
+}
+
+/** A session from the graph written as files (model and weights) to a temporary folder, removed once it is open. */
+async function sessionFromFiles(graph: GraphBuilder, settings: SessionSettings): Promise<OrtSession> {
+  const dir = mkdtempSync(join(tmpdir(), "selftrain-decode-"));
+  try {
+    return await createSession(graph.writeFiles(dir), settings);
+  } finally {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A platform that will not delete a mapped file: the folder stays in the temporary directory.
+    }
   }
 }
 

@@ -16,8 +16,10 @@ const BUILDERS: Record<GraphKind, (c: ModelConfig, o: GraphOptions) => { toBytes
 
 /** Choices the engine makes for itself, open to tests and benchmarks. */
 export interface OrtEngineTuning {
-  /** Largest parameter size, in bytes, whose weights the decoding graph embeds (ortDecoding's DECODE_EMBED_LIMIT_BYTES). */
+  /** Largest parameter size, in bytes, whose weights the decoding graph embeds; above, a weights file (ortDecoding's DECODE_EMBED_LIMIT_BYTES). */
   decodeEmbedLimitBytes?: number;
+  /** "fed": decoding takes the weights as inputs at every step, as it does when they are on a device. */
+  decodeWeights?: "fed";
 }
 
 /**
@@ -61,8 +63,9 @@ export class OrtEngine implements ComputeEngine {
       this.ort,
       config,
       this.settings,
-      { bytes: this.slots.reduce((n, s) => n + s.size * 4, 0), views: () => state.hostViews(), feeds: () => state.paramFeeds() },
-      state.deviceIsHost ? tuning.decodeEmbedLimitBytes : 0,
+      { bytes: this.slots.reduce((n, s) => n + s.size * 4, 0), views: () => (state.deviceIsHost ? state.hostViews() : null), feeds: () => state.paramFeeds() },
+      tuning.decodeEmbedLimitBytes,
+      tuning.decodeWeights,
     );
     this.setWeights(weights);
   }
@@ -73,7 +76,10 @@ export class OrtEngine implements ComputeEngine {
     if (!s) {
       const training = kind !== "logprobs";
       const graph = BUILDERS[kind](this.config, { accumulateGradients: training && this.state.accumulatesInGraph });
-      s = createSession(graph.toBytes(), this.settings, true, this.state.deviceIsHost ? undefined : deviceOutputs(graph.outputNames()));
+      s = createSession(graph.toBytes(), this.settings, {
+        memoryPattern: false,
+        ...(this.state.deviceIsHost ? {} : { outputLocations: deviceOutputs(graph.outputNames()) }),
+      });
       // A failed build is not cached: the next call reports it again rather than a stale rejection.
       s.catch(() => this.sessions.delete(kind));
       this.sessions.set(kind, s);

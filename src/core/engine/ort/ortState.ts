@@ -253,7 +253,7 @@ export class DeviceState implements ModelState {
     if (!s) {
       const graph = kind === "zeros" ? zerosGraph(this.config) : kind === "optimizer" ? optimizerGraph(this.config) : moveGraph(this.config);
       const onDevice = kind !== "download";
-      s = createSession(graph.toBytes(), this.settings, false, onDevice ? deviceOutputs(graph.outputNames()) : undefined);
+      s = createSession(graph.toBytes(), this.settings, { spin: false, ...(onDevice ? { outputLocations: deviceOutputs(graph.outputNames()) } : {}) });
       s.catch(() => this.sessions.delete(kind));
       this.sessions.set(kind, s);
     }

@@ -235,3 +235,46 @@ for (const [label, c] of [["llama", llama40] as const, ...Object.entries(FAMILIE
     await buffered.release();
   });
 }
+
+test("a graph written as files keeps its large weights in weights.bin at aligned offsets, and ORT loads them", async () => {
+  const { mkdtempSync, rmSync, statSync, readFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const c = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32 });
+  const w = initWeights(c, 2);
+  const dir = mkdtempSync(join(tmpdir(), "sts-files-"));
+  try {
+    const graph = bufferedDecodeGraph(c, { weights: w });
+    const path = graph.writeFiles(dir);
+    const model = decodeModel(readFileSync(path));
+    const external = model.graph.initializer.filter((t) => t.data_location === 1);
+    const embed = external.find((t) => t.name === "model.embed_tokens.weight");
+    assert.ok(embed, "the embedding (40 × 32 floats) is external");
+    const entry = (t: typeof embed, key: string): number => Number(t!.external_data!.find((e) => e.key === key)!.value);
+    for (const t of external) {
+      assert.equal(entry(t, "offset") % 65536, 0, `${t.name}: aligned`);
+      assert.equal(entry(t, "length"), t.dims.reduce((a, b) => a * b, 1) * 4);
+      assert.equal(t.raw_data, undefined);
+    }
+    // Small tensors (norm weights: 128 bytes) stay inline; the file holds the rest.
+    assert.ok(model.graph.initializer.some((t) => t.data_location !== 1 && t.raw_data));
+    assert.ok(statSync(join(dir, "weights.bin")).size >= entry(embed, "offset") + entry(embed, "length"));
+    const fromFiles = await createSession(path, { threads: 1 });
+    const inline = await createSession(graph.toBytes(), { threads: 1 });
+    const ort = loadOrt();
+    const feeds = {
+      input_ids: new ort.Tensor("int32", Int32Array.of(1, 5, 6), [1, 3]),
+      positions: new ort.Tensor("int32", Int32Array.of(0, 1, 2), [1, 3]),
+      attn_bias: new ort.Tensor("float32", new Float32Array(3 * 3).map((_, i) => (i % 3 > Math.floor(i / 3) ? -1e9 : 0)), [1, 1, 3, 3]),
+      [GraphNames.keyCache(0)]: new ort.Tensor("float32", new Float32Array(0), [1, 2, 0, 8]),
+      [GraphNames.valueCache(0)]: new ort.Tensor("float32", new Float32Array(0), [1, 2, 0, 8]),
+    };
+    const a = (await fromFiles.run(feeds))["logits"]!.data as Float32Array;
+    const b = (await inline.run(feeds))["logits"]!.data as Float32Array;
+    assert.deepEqual(a, b);
+    await fromFiles.release();
+    await inline.release();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -48,8 +48,15 @@ test("decoding follows the weights: one session per weight version, rebuilt afte
   assert.deepEqual(await decode(oe), await fresh(await oe.getWeights()));
   assert.equal(oe.decodeSessionsBuilt, 3);
   oe.dispose();
-  // A model too large to embed: one session, fed the weights current when each decode starts.
-  const fed = new OrtEngine(c, wa, { threads: 1 }, { decodeEmbedLimitBytes: 0 });
+  // Weights in a file beside the graph (a model too large to embed): a session per weight version, as embedded.
+  const filed = new OrtEngine(c, wa, { threads: 1 }, { decodeEmbedLimitBytes: 0 });
+  assert.deepEqual(await decode(filed), refA);
+  filed.setWeights(wb);
+  assert.deepEqual(await decode(filed), refB);
+  assert.equal(filed.decodeSessionsBuilt, 2);
+  filed.dispose();
+  // Weights fed (as on a device): one session, fed the weights current when each decode starts.
+  const fed = new OrtEngine(c, wa, { threads: 1 }, { decodeWeights: "fed" });
   const fedBefore = await fed.startDecoding(prompts);
   const close = (x: Float32Array[], y: Float32Array[]): void => x.forEach((a, i) => assert.ok(maxAbsDiff(a, y[i]!) < 1e-5));
   close([fedBefore.logits], [refA[0]!]);

@@ -36,8 +36,8 @@ test("the chunked output projection's log-probabilities match float64 finite dif
   assert.ok(r.maxRelError < 1e-6, `max relative error ${r.maxRelError.toExponential(2)}`);
 });
 
-test("the chunked embedding gradient matches float64 finite differences (repeated rows, several chunks)", async () => {
-  const r = await gradCheck([{ shape: [5, 3] }, { shape: [2, 3], ints: { values: [0, 2, 2, 4, 0, 0], dtype: "int32" } }], (b, [e, i]) => b.gather(e!, i!, 2));
+test("the embedding gradient over distinct rows matches float64 finite differences (repeated rows, unused rows)", async () => {
+  const r = await gradCheck([{ shape: [7, 3] }, { shape: [2, 4], ints: { values: [0, 2, 2, 6, 0, 0, 5, 2], dtype: "int32" } }], (b, [e, i]) => b.gather(e!, i!));
   assert.ok(r.maxRelError < 1e-6, `max relative error ${r.maxRelError.toExponential(2)}`);
 });
 
@@ -94,7 +94,8 @@ for (const tied of [false, true]) {
     ];
     for (const [name, make, extra] of graphs) {
       const chunkedGraph = make(c, { vocabChunkRows: 8 });
-      assert.ok((chunkedGraph.opCounts().get("Equal") ?? 0) >= (name === "logprobs" ? 0 : 5), `${name}: the embedding gradient is chunked`);
+      // The projection in five chunks: five Gemms forward (plus their recomputation and VJP in training).
+      assert.ok((chunkedGraph.opCounts().get("Gemm") ?? 0) >= (make(c, {}).opCounts().get("Gemm") ?? 0) + 4, `${name}: the projection is chunked`);
       const results = await Promise.all([make(c, {}), chunkedGraph].map(async (g) => {
         const session = await createSession(g.toBytes(), { threads: 1, executionProvider: provider });
         const out = await session.run(feeds(extra));

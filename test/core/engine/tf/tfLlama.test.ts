@@ -23,7 +23,7 @@ for (const [label, c, weights] of decodeCases) {
     const tf = await cpuTf();
     const tfEngine = new TfEngine(tf, c, weights, "cpu");
     const engines: Array<[string, ComputeEngine]> = [["tfjs", tfEngine]];
-    if (label !== "llama") engines.push(["ort embedded", new OrtEngine(c, weights, { threads: 1 })], ["ort fed", new OrtEngine(c, weights, { threads: 1 }, { decodeEmbedLimitBytes: 0 })]);
+    if (label !== "llama") engines.push(["ort embedded", new OrtEngine(c, weights, { threads: 1 })], ["ort file", new OrtEngine(c, weights, { threads: 1 }, { decodeEmbedLimitBytes: 0 })], ["ort fed", new OrtEngine(c, weights, { threads: 1 }, { decodeWeights: "fed" })]);
     const prompts = [[1, 5, 6, 7, 8], [1, 9, 3]];
     const cont = [[4, 11, 12], [13, 14, 15]];
     const V = c.vocab_size;
