@@ -8,8 +8,8 @@ import { trainSft, trainDpo, referenceLogProbs, type StepLog, type TrainSettings
 import { sampleRationales } from "../sample/sampler";
 import { CancelledError } from "../util/cancel";
 import { readJsonl, replaceJsonl, JsonlWriter } from "../store/jsonl";
-import { writeJsonAtomic, writeFileAtomic } from "../store/atomic";
-import { exportInferenceModel } from "../engine/ort/llamaGraphs";
+import { writeJsonAtomic } from "../store/atomic";
+import { writeInferenceModel } from "../engine/ort/llamaGraphs";
 import { contentHash } from "../store/hash";
 import type { RunStore } from "../store/runStore";
 import type { ReviewLog } from "../store/reviewLog";
@@ -346,8 +346,8 @@ export class SelfTrainRunner {
   /** A checkpoint, with the run's whole config beside it (so every model says how it was made). */
   private async save(dir: string, ckpt: Checkpoint, meta: Record<string, string>): Promise<void> {
     saveCheckpoint(dir, ckpt, meta);
-    // The inference model as ONNX (decoding with a KV cache, weights inside), for other ONNX tools.
-    await writeFileAtomic(join(dir, "model.onnx"), exportInferenceModel(ckpt.config, ckpt.weights));
+    // The inference model as ONNX (decoding with a KV cache, weights inside or beside), for other ONNX tools.
+    await writeInferenceModel(dir, ckpt.config, ckpt.weights);
     await writeJsonAtomic(join(dir, "selftrain-config.json"), this.c);
   }
 

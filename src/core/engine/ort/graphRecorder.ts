@@ -149,12 +149,12 @@ export class GraphRecorder {
   }
 
   /**
-   * The model as two files in `dir`: model.onnx, and weights.bin with every initializer of at least `minBytes`
+   * The model as two files in `dir` (model.onnx and weights.bin unless named): the graph, and every initializer of at least `minBytes`
    * as ONNX external data at page-aligned offsets (which ONNX Runtime can map rather than read). For models past
-   * protobuf's 2 GB limit on one message. Returns model.onnx's path.
+   * protobuf's 2 GB limit on one message. Returns the model file's path.
    */
-  writeFiles(dir: string, minBytes = 4096): string {
-    const file = "weights.bin";
+  writeFiles(dir: string, names: { model: string; weights: string } = { model: "model.onnx", weights: "weights.bin" }, minBytes = 4096): string {
+    const file = names.weights;
     const fd = openSync(join(dir, file), "w");
     let offset = 0;
     const initializer: TensorProtoJson[] = [];
@@ -182,7 +182,7 @@ export class GraphRecorder {
     } finally {
       closeSync(fd);
     }
-    const model = join(dir, "model.onnx");
+    const model = join(dir, names.model);
     writeFileSync(model, this.encode(initializer));
     return model;
   }

@@ -11,7 +11,10 @@
  * Shapes: B batch, T new tokens, P past tokens, Tk = P + T keys, D hidden, H heads, KV key/value heads,
  * G = H / KV, hd head dimension, I intermediate, V vocabulary.
  */
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { GraphBuilder } from "./graphBuilder";
+import { writeFileAtomic } from "../../store/atomic";
 import type { FloatType, Value } from "./graphRecorder";
 import { VOCAB_CHUNK_ROWS } from "./graphBuilder";
 import { projectedTokenLogProbs, rmsNorm, rope, swiglu, tokenLogProbs } from "./llamaOps";
@@ -384,4 +387,24 @@ function decodingGraph(c: ModelConfig, options: GraphOptions, form: "concat" | "
  */
 export function exportInferenceModel(c: ModelConfig, weights: HostWeights): Uint8Array {
   return decodeGraph(c, { weights }).toBytes("self-training-studio");
+}
+
+/** Weights above this many bytes go to model.onnx.data beside model.onnx (protobuf caps one message at 2 GB). */
+export const INLINE_EXPORT_LIMIT_BYTES = 1024 ** 3;
+
+/**
+ * exportInferenceModel's model written into `dir` as model.onnx, with the weights inside up to
+ * INLINE_EXPORT_LIMIT_BYTES and in model.onnx.data (ONNX external data, which ONNX tools load from beside the
+ * model) above. Returns the files written.
+ */
+export async function writeInferenceModel(dir: string, c: ModelConfig, weights: HostWeights, inlineLimitBytes = INLINE_EXPORT_LIMIT_BYTES): Promise<string[]> {
+  const bytes = [...weights.values()].reduce((n, w) => n + w.data.length * 4, 0);
+  const data = join(dir, "model.onnx.data");
+  if (bytes <= inlineLimitBytes) {
+    rmSync(data, { force: true });
+    await writeFileAtomic(join(dir, "model.onnx"), exportInferenceModel(c, weights));
+    return ["model.onnx"];
+  }
+  decodeGraph(c, { weights }).writeFiles(dir, { model: "model.onnx", weights: "model.onnx.data" });
+  return ["model.onnx", "model.onnx.data"];
 }

@@ -57,6 +57,7 @@ export class OrtEngine implements ComputeEngine {
     const threads = this.settings.threads!;
     this.device = `${this.settings.executionProvider} (${threads} thread${threads === 1 ? "" : "s"})`;
     this.slots = slotsOf(config);
+    if (this.settings.executionProvider === "webgpu") refuseOversizedBuffers(this.slots);
     this.state = this.settings.executionProvider === "webgpu" ? new DeviceState(this.ort, config, this.slots, this.settings, this.transfers) : new HostState(this.ort, this.slots);
     const state = this.state;
     this.decoding = new OrtDecoding(
@@ -208,6 +209,21 @@ export class OrtEngine implements ComputeEngine {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of sessions) void s.then((x) => x.release()).catch(() => undefined);
+  }
+}
+
+/** WebGPU's limit on one buffer (maxBufferSize, 1 GiB on common adapters), which one parameter's tensor must fit. */
+export const WEBGPU_BUFFER_LIMIT_BYTES = 1024 ** 3;
+
+/**
+ * A parameter larger than one WebGPU buffer would fail deep inside the provider; say which, and what to do. (Not
+ * yet split into row blocks: the first such family is Qwen3-1.7B, whose embedding is 151,936 × 2,048 floats.)
+ */
+function refuseOversizedBuffers(slots: readonly Slot[]): void {
+  const big = slots.find((s) => s.size * 4 > WEBGPU_BUFFER_LIMIT_BYTES);
+  if (big) {
+    const gb = (big.size * 4) / 1024 ** 3;
+    throw new Error(`engine.executionProvider "webgpu": ${big.name} [${big.shape.join(" × ")}] takes ${gb.toFixed(2)} GiB as float32, more than one WebGPU buffer may hold (1 GiB). Set engine.executionProvider to "cpu" for this model.`);
   }
 }
 

@@ -278,3 +278,35 @@ test("a graph written as files keeps its large weights in weights.bin at aligned
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the exported inference model keeps its weights beside model.onnx above the inline limit, and loads the same", async () => {
+  const { mkdtempSync, rmSync, existsSync, readFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const { writeInferenceModel } = await import("../../../../src/core/engine/ort/llamaGraphs");
+  const c = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32 });
+  const w = initWeights(c, 3);
+  const dir = mkdtempSync(join(tmpdir(), "sts-export-"));
+  try {
+    assert.deepEqual(await writeInferenceModel(dir, c, w, 1000), ["model.onnx", "model.onnx.data"]);
+    const split = await createSession(join(dir, "model.onnx"), { threads: 1 });
+    const inline = await createSession(exportInferenceModel(c, w), { threads: 1 });
+    const ort = loadOrt();
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+      input_ids: new ort.Tensor("int32", Int32Array.of(1, 7, 9), [1, 3]),
+      positions: new ort.Tensor("int32", Int32Array.of(0, 1, 2), [1, 3]),
+      attn_bias: new ort.Tensor("float32", new Float32Array(9).map((_, i) => (i % 3 > Math.floor(i / 3) ? -1e9 : 0)), [1, 1, 3, 3]),
+      [GraphNames.pastKey(0)]: new ort.Tensor("float32", new Float32Array(0), [1, 2, 0, 8]),
+      [GraphNames.pastValue(0)]: new ort.Tensor("float32", new Float32Array(0), [1, 2, 0, 8]),
+    };
+    assert.deepEqual((await split.run(feeds))["logits"]!.data, (await inline.run(feeds))["logits"]!.data);
+    await split.release();
+    await inline.release();
+    // Saved again small: one file, and no stale weights beside it.
+    assert.deepEqual(await writeInferenceModel(dir, c, w), ["model.onnx"]);
+    assert.ok(!existsSync(join(dir, "model.onnx.data")));
+    assert.ok(readFileSync(join(dir, "model.onnx")).byteLength > 40 * 32 * 4);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -12,7 +12,7 @@ import { repoRoot } from "../../../helpers/paths";
 import { OrtEngine } from "../../../../src/core/engine/ort/ortEngine";
 import type { TransferCounts } from "../../../../src/core/engine/ort/ortState";
 import { DEFAULT_OPTIMIZER, type TokenBatch } from "../../../../src/core/engine/computeEngine";
-import { parameterCount } from "../../../../src/core/model/architecture";
+import { parameterCount, parameterShapes } from "../../../../src/core/model/architecture";
 import { tinyConfig, type ModelConfig } from "../../../../src/core/model/config";
 import { initWeights } from "../../../../src/core/model/weights";
 import { makeBatch } from "../../../../src/core/train/batching";
@@ -116,6 +116,13 @@ if (provider === "cpu") {
     const file = resolve(__dirname, "transfers.test.ts");
     const r = spawnSync("bash", ["-c", `. "${lavapipeEnv}" && exec "${process.execPath}" --import tsx --test-reporter=spec "${file}"`], { cwd: repoRoot, env, encoding: "utf8", timeout: 290_000 });
     assert.equal(r.status, 0, `the webgpu run failed:\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /ℹ pass 2/);
+    assert.match(r.stdout, /ℹ pass 3/);
   });
 }
+
+test("on webgpu, a parameter larger than one GPU buffer (1 GiB) is refused before anything loads, naming it", () => {
+  // Qwen3-1.7B's embedding: 151,936 × 2,048 floats, 1.16 GiB. The check reads the shapes only.
+  const c = tinyConfig(151936, { hidden_size: 2048, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 16, num_key_value_heads: 8, max_position_embeddings: 64 });
+  const shapesOnly = new Map([...parameterShapes(c)].map(([name, shape]) => [name, { shape, data: { length: shape.reduce((a, b) => a * b, 1) } as unknown as Float32Array }]));
+  assert.throws(() => new OrtEngine(c, shapesOnly, { executionProvider: "webgpu", threads: 1 }), /model\.embed_tokens\.weight \[151936 × 2048\] takes 1\.16 GiB .*"cpu"/);
+});
