@@ -3,10 +3,10 @@ import type { ModelConfig } from "./config";
 
 /**
  * The peak memory of SFT, DPO and sampling for a model and the run's settings, with the ONNX Runtime engine on
- * the CPU as it is built today (the state kept on the host as float32; see issue 15), and a plain verdict for
- * this machine. An estimate from the engine's design, calibrated on one measurement (SmolLM2-135M's shape, an SFT
- * step of 8 × 128 tokens: 11.84 GiB peak RSS in `bench:train --preset smollm2-135m`); `selftrain model inspect`
- * prints it before anything runs.
+ * the CPU as it is built today (the state on the host as float32, see ortState.ts), and a plain verdict for this
+ * machine. An estimate from the engine's design, calibrated on one measurement (SmolLM2-135M's shape, 8 × 128
+ * tokens: peak RSS 4.35 GiB for an SFT step and 4.16 GiB for a DPO step of 4 pairs in
+ * `bench:train --preset smollm2-135m`); `selftrain model inspect` prints it before anything runs.
  */
 export interface TrainShape {
   microBatchSize: number;
@@ -36,13 +36,17 @@ const F32 = 4;
  * test keeps the two equal): above it, logits and the embedding's gradient are never whole.
  */
 export const VOCAB_CHUNK = 16_384;
+/** Vocabularies up to this many rows are taken whole (the ORT engine's WHOLE_VOCABULARY_ROWS; the same test). */
+export const WHOLE_VOCABULARY = 65_536;
+
+
 /** Node, ONNX Runtime and the graphs themselves. */
 const RUNTIME_BASE = 400 * 2 ** 20;
 /**
- * Live activation bytes per saved float: the backward pass holds the forward's values and their gradients, and
- * ONNX Runtime's arena rounds allocations up. Fitted to the 135M measurement (see the module comment).
+ * Live activation bytes per counted float (floatsPerTokenLayer counts generously: ORT frees many of them before
+ * the backward pass peaks). Fitted to the 135M measurement (see the module comment).
  */
-const ACTIVATION_FACTOR = 4;
+const ACTIVATION_FACTOR = 0.6;
 
 /** Floats one token keeps per layer for the backward pass (norms, projections, rotary q/k, scores and softmax over T keys, MLP). */
 function floatsPerTokenLayer(c: ModelConfig, T: number): number {
@@ -56,12 +60,17 @@ function training(c: ModelConfig, s: TrainShape, sequences: number, activity: "S
   const P = parameterCount(c);
   const tokens = sequences * s.microBatchSize * s.maxLength;
   const parts: MemoryPart[] = [
-    { what: "weights, gradients and Adam moments (float32)", bytes: 4 * P * F32 },
-    { what: "gradients and optimiser outputs handed back each step", bytes: 4 * P * F32 },
+    { what: "weights and Adam moments (float32, updated in place)", bytes: 3 * P * F32 },
+    { what: "gradients (the copy onnxruntime-node hands back, kept as the sum)", bytes: P * F32 },
+    { what: "gradients inside ONNX Runtime's arena while a step runs", bytes: P * F32 },
     { what: `activations (${sequences * s.microBatchSize} × ${s.maxLength} tokens)`, bytes: ACTIVATION_FACTOR * tokens * c.num_hidden_layers * floatsPerTokenLayer(c, s.maxLength) * F32 },
-    { what: `logits and their gradient (× ${Math.min(c.vocab_size, VOCAB_CHUNK).toLocaleString("en-US")} vocabulary rows at a time)`, bytes: 3 * tokens * Math.min(c.vocab_size, VOCAB_CHUNK) * F32 },
-    // The embedding's gradient: a one-hot [tokens, rows] product per vocabulary chunk.
-    { what: "embedding gradient (one-hot, one vocabulary chunk at a time)", bytes: tokens * Math.min(c.vocab_size, VOCAB_CHUNK) * F32 },
+    // Whole: the log-softmax kept for the backward pass (the logits themselves are freed). In chunks: a chunk's
+    // logits, their recomputation and gradient.
+    c.vocab_size <= WHOLE_VOCABULARY
+      ? { what: `log-probabilities over the whole vocabulary (${c.vocab_size.toLocaleString("en-US")} rows)`, bytes: tokens * c.vocab_size * F32 }
+      : { what: `logits and their gradient (× ${VOCAB_CHUNK.toLocaleString("en-US")} vocabulary rows at a time)`, bytes: 3 * tokens * VOCAB_CHUNK * F32 },
+    // The embedding's gradient: a one-hot [tokens, distinct tokens] product, scattered into zeros [V, D].
+    { what: "embedding gradient (over the batch's distinct tokens)", bytes: (tokens * tokens + 2 * c.vocab_size * c.hidden_size) * F32 },
     { what: "runtime", bytes: RUNTIME_BASE },
   ];
   return { activity, bytes: parts.reduce((a, p) => a + p.bytes, 0), parts };
@@ -73,8 +82,8 @@ function sampling(c: ModelConfig, s: MemorySettings["sampling"]): MemoryEstimate
   const context = s.promptTokens + s.maxNewTokens;
   const parts: MemoryPart[] = [
     { what: "weights (float32)", bytes: weights },
-    // The decode graph embeds weights up to 512 MB (a second copy inside the session); above, they are fed.
-    { what: "weights inside the decoding graph", bytes: weights <= 512 * 2 ** 20 ? weights : 0 },
+    // The decoding session holds the weights as its initializers (from its graph, or a weights file above 512 MB).
+    { what: "weights inside the decoding session", bytes: weights },
     { what: `key/value cache (${s.batchSize} rows × ${context} tokens)`, bytes: 2 * s.batchSize * context * c.num_hidden_layers * c.num_key_value_heads * headDim(c) * F32 },
     { what: "next-token logits", bytes: 2 * s.batchSize * c.vocab_size * F32 },
     { what: "runtime", bytes: RUNTIME_BASE },

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { GraphBuilder } from "./graphBuilder";
 import { writeFileAtomic } from "../../store/atomic";
 import type { FloatType, Value } from "./graphRecorder";
-import { VOCAB_CHUNK_ROWS } from "./graphBuilder";
+import { vocabularyChunkRows } from "./graphBuilder";
 import { projectedTokenLogProbs, rmsNorm, rope, swiglu, tokenLogProbs } from "./llamaOps";
 import { times, type Dim } from "./symbolicShape";
 import { attentionBiases, hasQkNorm, headDim, parameterShapes, ropeTables } from "../../model/architecture";
@@ -54,8 +54,8 @@ export interface GraphOptions {
   /** Inference graphs: parameters embedded as initializers (a self-contained model for other ONNX tools), not inputs. */
   weights?: HostWeights;
   /**
-   * Rows of the output projection per chunk in the log-probabilities (graphBuilder VOCAB_CHUNK_ROWS by default);
-   * a vocabulary within it keeps the [B*T, V] logits whole.
+   * Rows of the output projection per chunk in the log-probabilities (by default graphBuilder's
+   * vocabularyChunkRows: whole up to 65,536, else 16,384); a vocabulary within it keeps the [B*T, V] logits whole.
    */
   vocabChunkRows?: number;
   /**
@@ -235,11 +235,12 @@ function trainingInputs(b: GraphBuilder, c: ModelConfig, batch: Dim) {
  * Log-probability of each target token, [B, T]. A vocabulary larger than `chunkRows` goes through the output
  * projection a chunk at a time (projectedTokenLogProbs) instead of holding [B*T, V] logits.
  */
-function pickedLogProbs(b: GraphBuilder, f: { hidden: Value; head: Value }, targets: Value, chunkRows: number = VOCAB_CHUNK_ROWS): Value {
+function pickedLogProbs(b: GraphBuilder, f: { hidden: Value; head: Value }, targets: Value, rows?: number): Value {
   const [Bd, Td] = targets.shape as [Dim, Dim];
   const BT = `${Bd}*${Td}`;
   const flat = b.reshape(targets, [BT]);
   const V = f.head.shape[0] as number;
+  const chunkRows = rows ?? vocabularyChunkRows(V);
   const picked = V <= chunkRows ? tokenLogProbs(b, logits(b, f), flat) : projectedTokenLogProbs(b, f.hidden, f.head, flat, chunkRows);
   return b.reshape(picked, [Bd, Td]);
 }
