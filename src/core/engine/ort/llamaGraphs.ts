@@ -64,6 +64,8 @@ export interface GraphOptions {
    * stays where it is computed. Where, not a multiply by 0, so that stale values never leak in as NaN.
    */
   accumulateGradients?: boolean;
+  /** Parameters taken as row blocks (graph inputs `<name>#<k>`), for a provider whose buffers cannot hold them whole. */
+  blocks?: RowBlocks;
 }
 
 /**
@@ -78,9 +80,25 @@ function signedRopeTables(c: ModelConfig): { cos: Float32Array; sinSigned: Float
   return { cos, sinSigned };
 }
 
-function declareParams(b: GraphBuilder, c: ModelConfig, weights?: HostWeights): Map<string, Value> {
+/**
+ * Parameters split into row blocks, by name: the rows of each block in order. The webgpu engine splits a
+ * parameter larger than one GPU buffer so (ortState.ts): each block is a graph input of its own,
+ * `<name>#<k>`, with its own gradient output.
+ */
+export type RowBlocks = ReadonlyMap<string, readonly number[]>;
+
+export function blockName(name: string, k: number): string {
+  return `${name}#${k}`;
+}
+
+function declareParams(b: GraphBuilder, c: ModelConfig, weights?: HostWeights, blocks?: RowBlocks): Map<string, Value> {
   const params = new Map<string, Value>();
   for (const [name, shape] of parameterShapes(c)) {
+    const rows = blocks?.get(name);
+    if (rows && !weights) {
+      rows.forEach((n, k) => params.set(blockName(name, k), b.input(blockName(name, k), b.float, [n, ...shape.slice(1)])));
+      continue;
+    }
     if (!weights) {
       params.set(name, b.input(name, b.float, shape));
       continue;
@@ -96,6 +114,38 @@ function param(params: Map<string, Value>, name: string): Value {
   const v = params.get(name);
   if (!v) throw new Error(`no parameter ${name}`);
   return v;
+}
+
+/** A parameter's row blocks in order, or the parameter itself as one block. */
+function blocksOf(params: Map<string, Value>, name: string): Value[] {
+  const whole = params.get(name);
+  if (whole) return [whole];
+  const parts: Value[] = [];
+  for (let k = 0; params.has(blockName(name, k)); k++) parts.push(params.get(blockName(name, k))!);
+  if (parts.length === 0) throw new Error(`no parameter ${name}`);
+  return parts;
+}
+
+/**
+ * Rows of a table in row blocks at integer ids [...]: each block's rows at its ids (clamped into it) times a 0/1
+ * mask of the ids it holds, summed. Differentiable through Gather and Mul, so each block gets its own gradient.
+ */
+function blockedGather(b: GraphBuilder, blocks: Value[], ids: Value): Value {
+  if (blocks.length === 1) return b.gather(blocks[0]!, ids);
+  const ids64 = b.cast(ids, "int64");
+  let start = 0;
+  let sum: Value | null = null;
+  for (const block of blocks) {
+    const n = block.shape[0] as number;
+    const local = b.emit1("Sub", [ids64, b.intScalar(start)], "int64", ids64.shape);
+    const clamped = b.minMax("Max", b.minMax("Min", local, b.intScalar(n - 1)), b.intScalar(0));
+    const inside = b.emit1("And", [b.compare("GreaterOrEqual", local, b.intScalar(0)), b.compare("Less", local, b.intScalar(n))], "bool", ids64.shape);
+    const mask = b.unsqueeze(b.cast(inside, block.dtype), [ids64.rank]);
+    const rows = b.mul(b.gather(block, clamped), mask);
+    sum = sum ? b.add(sum, rows) : rows;
+    start += n;
+  }
+  return sum!;
 }
 
 interface ForwardInputs {
@@ -128,7 +178,7 @@ interface ForwardInputs {
  * (Concatenating the q/k/v or gate/up weights into one Gemm measured slower here: the wider outputs fall out of
  * cache and the splits cost more than the saved launches.)
  */
-function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, inp: ForwardInputs): { hidden: Value; head: Value; present: Array<{ k: Value; v: Value }> } {
+function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, inp: ForwardInputs): { hidden: Value; head: Value[]; present: Array<{ k: Value; v: Value }> } {
   const [Bd, Td] = inp.ids.shape as [Dim, Dim];
   const BT = `${Bd}*${Td}`;
   const D = c.hidden_size;
@@ -141,7 +191,7 @@ function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, in
   const projBias = attentionBiases(c);
   const qkNorm = hasQkNorm(c);
 
-  let h = b.reshape(b.gather(p("model.embed_tokens.weight"), inp.ids), [BT, D]); // [B*T, D]
+  let h = b.reshape(blockedGather(b, blocksOf(params, "model.embed_tokens.weight"), inp.ids), [BT, D]); // [B*T, D]
   const present: Array<{ k: Value; v: Value }> = [];
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const pre = `model.layers.${l}`;
@@ -206,12 +256,13 @@ function forward(b: GraphBuilder, c: ModelConfig, params: Map<string, Value>, in
     h = b.reshape(last, [Bd, D]);
   }
   const hidden = rmsNorm(b, h, p("model.norm.weight"), c.rms_norm_eps);
-  return { hidden, head: p(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"), present };
+  return { hidden, head: blocksOf(params, c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"), present };
 }
 
-/** Logits hidden · headᵀ: [B*T, V] or [B, V]. */
-function logits(b: GraphBuilder, f: { hidden: Value; head: Value }): Value {
-  return b.gemm(f.hidden, f.head, false, true);
+/** Logits hidden · headᵀ: [B*T, V] or [B, V] (joined over the head's row blocks). */
+function logits(b: GraphBuilder, f: { hidden: Value; head: Value[] }): Value {
+  const parts = f.head.map((w) => b.gemm(f.hidden, w, false, true));
+  return parts.length === 1 ? parts[0]! : b.concat(parts, 1);
 }
 
 /** Training inputs: ids, targets and mask [B, T] (right-padded, see TokenBatch), causal bias and RoPE for 0..T-1. */
@@ -235,11 +286,11 @@ function trainingInputs(b: GraphBuilder, c: ModelConfig, batch: Dim) {
  * Log-probability of each target token, [B, T]. A vocabulary larger than `chunkRows` goes through the output
  * projection a chunk at a time (projectedTokenLogProbs) instead of holding [B*T, V] logits.
  */
-function pickedLogProbs(b: GraphBuilder, f: { hidden: Value; head: Value }, targets: Value, rows?: number): Value {
+function pickedLogProbs(b: GraphBuilder, f: { hidden: Value; head: Value[] }, targets: Value, rows?: number): Value {
   const [Bd, Td] = targets.shape as [Dim, Dim];
   const BT = `${Bd}*${Td}`;
   const flat = b.reshape(targets, [BT]);
-  const V = f.head.shape[0] as number;
+  const V = f.head.reduce((n, w) => n + (w.shape[0] as number), 0);
   const chunkRows = rows ?? vocabularyChunkRows(V);
   const picked = V <= chunkRows ? tokenLogProbs(b, logits(b, f), flat) : projectedTokenLogProbs(b, f.hidden, f.head, flat, chunkRows);
   return b.reshape(picked, [Bd, Td]);
@@ -263,7 +314,7 @@ function gradientOutputs(b: GraphBuilder, loss: Value, params: Map<string, Value
  */
 export function sftGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
   const b = new GraphBuilder("llama_sft", options.float);
-  const params = declareParams(b, c);
+  const params = declareParams(b, c, undefined, options.blocks);
   const t = trainingInputs(b, c, "B");
   const scale = b.input("scale", b.float, []);
   const f = forward(b, c, params, t);
@@ -285,7 +336,7 @@ export function sftGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuild
  */
 export function dpoGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
   const b = new GraphBuilder("llama_dpo", options.float);
-  const params = declareParams(b, c);
+  const params = declareParams(b, c, undefined, options.blocks);
   const t = trainingInputs(b, c, "N");
   const refChosen = b.input("ref_chosen", b.float, ["B"]);
   const refRejected = b.input("ref_rejected", b.float, ["B"]);
@@ -322,7 +373,7 @@ export function dpoGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuild
  */
 export function logProbGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
   const b = new GraphBuilder("llama_logprobs", options.float);
-  const params = declareParams(b, c, options.weights);
+  const params = declareParams(b, c, options.weights, options.blocks);
   const t = trainingInputs(b, c, "B");
   const f = forward(b, c, params, t);
   const picked = pickedLogProbs(b, f, t.targets, options.vocabChunkRows);
@@ -358,7 +409,7 @@ export function bufferedDecodeGraph(c: ModelConfig, options: GraphOptions = {}):
 
 function decodingGraph(c: ModelConfig, options: GraphOptions, form: "concat" | "buffer"): GraphBuilder {
   const b = new GraphBuilder(form === "concat" ? "llama_decode" : "llama_decode_buffered", options.float);
-  const params = declareParams(b, c, options.weights);
+  const params = declareParams(b, c, options.weights, options.blocks);
   const hd = headDim(c);
   const KV = c.num_key_value_heads;
   const ids = b.input("input_ids", "int32", ["B", "T"]);

@@ -109,14 +109,22 @@ export function tokenLogProbs(b: GraphBuilder, logits: Value, targets: Value): V
  * 0.9 GB more at the peak). An SFT step of a hidden-32 model with that vocabulary peaked at 6.8 GB with whole
  * logits and at 0.72 GB so, for about a third more time on the CPU (one more Gemm per chunk).
  */
-export function projectedTokenLogProbs(b: GraphBuilder, h: Value, w: Value, targets: Value, chunkRows: number = VOCAB_CHUNK_ROWS): Value {
+export function projectedTokenLogProbs(b: GraphBuilder, h: Value, w: Value | Value[], targets: Value, chunkRows: number = VOCAB_CHUNK_ROWS): Value {
   const [N, D] = h.shape as [Dim, Dim];
-  const V = w.shape[0]!;
-  if (typeof V !== "number" || typeof D !== "number") throw new Error("projectedTokenLogProbs needs a fixed vocabulary and width");
+  // w in row blocks (a table larger than one GPU buffer, llamaGraphs RowBlocks): chunks are taken within blocks.
+  const blocks = Array.isArray(w) ? w : [w];
+  const sizes = blocks.map((x) => x.shape[0]!);
+  if (sizes.some((n) => typeof n !== "number") || typeof D !== "number") throw new Error("projectedTokenLogProbs needs a fixed vocabulary and width");
+  const starts = (sizes as number[]).map((_, k) => (sizes as number[]).slice(0, k).reduce((a, n) => a + n, 0));
   const f = h.dtype as FloatType;
   const col: Dim[] = [N, 1];
-  const rows = (c: { start: number; size: number }): Value => b.emit1("Slice", [w, b.ints([c.start]), b.ints([c.start + c.size]), b.ints([0])], f, [c.size, D]);
-  const chunks = vocabularyChunks(V, chunkRows);
+  /** A chunk: rows start … start+size of the whole table, in block `block` from row `local`. */
+  type Chunk = { start: number; size: number; block: number; local: number };
+  const chunks: Chunk[] = (sizes as number[]).flatMap((n, k) => vocabularyChunks(n, chunkRows).map((c) => ({ start: starts[k]! + c.start, size: c.size, block: k, local: c.start })));
+  const rows = (c: Chunk): Value => {
+    const block = blocks[c.block]!;
+    return c.local === 0 && c.size === sizes[c.block] ? block : b.emit1("Slice", [block, b.ints([c.local]), b.ints([c.local + c.size]), b.ints([0])], f, [c.size, D]);
+  };
   // Stable log-sum-exp over the last axis: max + log Σ exp(x − max). (Not ReduceLogSumExp: not every provider subtracts the max.)
   const logSumExp = (x: Value): Value => {
     const m = b.emit1("ReduceMax", [x], f, col, { axes: [1], keepdims: 1 });
@@ -128,17 +136,29 @@ export function projectedTokenLogProbs(b: GraphBuilder, h: Value, w: Value, targ
   const lse = partial.length === 1 ? partial[0]! : logSumExp(b.emit1("Concat", partial, f, [N, partial.length], { axis: 1 }));
   const t = b.emit1("Cast", [targets], "int64", [N], { to: DTYPE_CODE.int64 });
   const tCol = b.emit1("Unsqueeze", [t, b.ints([1])], "int64", col);
-  const picked = b.emit1("ReduceSum", [b.emit1("Mul", [h, b.emit1("Gather", [w, t], f, [N, D], { axis: 0 })], f, [N, D]), b.ints([1])], f, col, { keepdims: 1 });
+  // The target's row of w: from its block (ids clamped into each block, rows of other blocks zeroed).
+  const targetRows = blocks.length === 1
+    ? b.emit1("Gather", [blocks[0]!, t], f, [N, D], { axis: 0 })
+    : blocks
+        .map((block, k) => {
+          const local = b.emit1("Sub", [t, b.intScalar(starts[k]!)], "int64", [N]);
+          const clamped = b.emit1("Max", [b.emit1("Min", [local, b.intScalar((sizes[k] as number) - 1)], "int64", [N]), b.intScalar(0)], "int64", [N]);
+          const inside = b.emit1("And", [b.compare("GreaterOrEqual", local, b.intScalar(0)), b.compare("Less", local, b.intScalar(sizes[k] as number))], "bool", [N]);
+          const mask = b.emit1("Unsqueeze", [b.cast(inside, f), b.ints([1])], f, col);
+          return b.emit1("Mul", [b.emit1("Gather", [block, clamped], f, [N, D], { axis: 0 }), mask], f, [N, D]);
+        })
+        .reduce((x, y) => b.emit1("Add", [x, y], f, [N, D]));
+  const picked = b.emit1("ReduceSum", [b.emit1("Mul", [h, targetRows], f, [N, D]), b.ints([1])], f, col, { keepdims: 1 });
   const y = b.emit1("Squeeze", [b.emit1("Sub", [picked, lse], f, col), b.ints([1])], f, [N]);
-  b.composite("ProjectedTokenLogProbs", [h, w], [y], (gs, needs) => {
+  b.composite("ProjectedTokenLogProbs", [h, ...blocks], [y], (gs, needs) => {
     // d log p / d logits = onehot − softmax = −s: the sign goes with g.
     const negG = b.emit1("Neg", [b.emit1("Unsqueeze", [gs[0]!, b.ints([1])], f, col)], f, col);
-    const gh = needs[1] ? b.emit1("Mul", [h, negG], f, [N, D]) : null;
+    const gh = needs.slice(1).some((x) => x) ? b.emit1("Mul", [h, negG], f, [N, D]) : null;
     const negLse = b.emit1("Neg", [lse], f, col);
     const zero = b.scalar(0, f);
     const minusOne = b.scalar(-1, f);
     let acc: Value | null = null; // Σ_k s_k w_k, [N, D]
-    const dw: Value[] = []; // dw_k [rows, D]
+    const dw: Value[][] = blocks.map(() => []); // per block, its chunks' dw [rows, D]
     let previous: Value[] = [];
     for (const c of chunks) {
       const wk = rows(c);
@@ -162,7 +182,7 @@ export function projectedTokenLogProbs(b: GraphBuilder, h: Value, w: Value, targ
       previous = [];
       if (gh) {
         const dwk = b.emit1("Gemm", [s, gh], f, [c.size, D], { transA: 1 });
-        dw.push(dwk);
+        dw[c.block]!.push(dwk);
         previous.push(dwk);
       }
       if (needs[0]) {
@@ -171,8 +191,8 @@ export function projectedTokenLogProbs(b: GraphBuilder, h: Value, w: Value, targ
       }
     }
     const dh = needs[0] ? b.emit1("Mul", [acc!, negG], f, [N, D]) : null;
-    const dW = gh ? (dw.length === 1 ? dw[0]! : b.emit1("Concat", dw, f, [V, D], { axis: 0 })) : null;
-    return [dh, dW];
+    const dW = blocks.map((_, k) => (gh && needs[k + 1] ? (dw[k]!.length === 1 ? dw[k]![0]! : b.emit1("Concat", dw[k]!, f, [sizes[k]!, D], { axis: 0 })) : null));
+    return [dh, ...dW];
   });
   return y;
 }

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { GraphBuilder } from "./graphBuilder";
-import { GraphNames, bufferedDecodeGraph } from "./llamaGraphs";
+import { GraphNames, bufferedDecodeGraph, type RowBlocks } from "./llamaGraphs";
 import { createSession, type Ort, type OrtFeeds, type OrtOutputs, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 
 /**
@@ -66,6 +66,8 @@ export class OrtDecoding {
     private readonly embedLimitBytes: number = DECODE_EMBED_LIMIT_BYTES,
     /** "fed": never build the weights in (tests; the state on a device does so anyway). */
     private readonly force?: "fed",
+    /** Fed weights in row blocks (a device's tables larger than one buffer): the graph takes them so. */
+    private readonly blocks?: RowBlocks,
   ) {}
 
   /** How many decoding sessions were built so far (one per weight version that was decoded with): for tests. */
@@ -107,7 +109,7 @@ export class OrtDecoding {
     this.built++;
     const views = this.force === "fed" ? null : this.weights.views();
     const mode: DecoderWeightsMode = !views ? "fed" : this.weights.bytes <= this.embedLimitBytes ? "embedded" : "file";
-    const graph = views ? bufferedDecodeGraph(this.config, { weights: views }) : bufferedDecodeGraph(this.config);
+    const graph = views ? bufferedDecodeGraph(this.config, { weights: views }) : bufferedDecodeGraph(this.config, this.blocks ? { blocks: this.blocks } : {});
     const session = mode === "file" ? sessionFromFiles(graph, this.settings) : createSession(graph.toBytes(), this.settings);
     const d: Decoder = { version: this.weightsVersion, session, mode, users: 1, retired: false };
     // A failed build is not kept: the next start() reports it again rather than a stale rejection.

@@ -1,10 +1,10 @@
 import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 import type { ComputeEngine, DecodeSession, DpoMetrics, OptimizerSettings, TokenBatch } from "../computeEngine";
-import { DPO_METRIC_OUTPUTS, dpoGraph, logProbGraph, sftGraph, type GraphOptions } from "./llamaGraphs";
+import { DPO_METRIC_OUTPUTS, dpoGraph, logProbGraph, sftGraph, type GraphOptions, type RowBlocks } from "./llamaGraphs";
 import { OrtDecoding } from "./ortDecoding";
 import { createSession, defaultThreads, loadOrt, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
-import { DeviceState, HostState, deviceOutputs, meteredRun, slotsOf, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./ortState";
+import { DeviceState, HostState, deviceOutputs, meteredRun, slotsOf, splitSlots, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./ortState";
 
 type GraphKind = "sft" | "dpo" | "logprobs";
 
@@ -20,6 +20,8 @@ export interface OrtEngineTuning {
   decodeEmbedLimitBytes?: number;
   /** "fed": decoding takes the weights as inputs at every step, as it does when they are on a device. */
   decodeWeights?: "fed";
+  /** webgpu: the largest tensor, in bytes, one GPU buffer holds (WEBGPU_BUFFER_LIMIT_BYTES); larger parameters go in row blocks. */
+  bufferLimitBytes?: number;
 }
 
 /**
@@ -41,6 +43,8 @@ export class OrtEngine implements ComputeEngine {
   private readonly ort: Ort;
   private readonly slots: Slot[];
   private readonly state: ModelState;
+  /** Parameters the device holds in row blocks (webgpu, larger than one buffer): the graphs take them so. */
+  private readonly blocks: RowBlocks | undefined;
   private step = 0;
   private readonly decoding: OrtDecoding;
   private readonly sessions = new Map<GraphKind, Promise<OrtSession>>();
@@ -57,8 +61,11 @@ export class OrtEngine implements ComputeEngine {
     const threads = this.settings.threads!;
     this.device = `${this.settings.executionProvider} (${threads} thread${threads === 1 ? "" : "s"})`;
     this.slots = slotsOf(config);
-    if (this.settings.executionProvider === "webgpu") refuseOversizedBuffers(this.slots);
-    this.state = this.settings.executionProvider === "webgpu" ? new DeviceState(this.ort, config, this.slots, this.settings, this.transfers) : new HostState(this.ort, this.slots);
+    if (this.settings.executionProvider === "webgpu") {
+      const split = splitSlots(this.slots, tuning.bufferLimitBytes ?? WEBGPU_BUFFER_LIMIT_BYTES);
+      if (split.blocks.size > 0) this.blocks = split.blocks;
+      this.state = new DeviceState(this.ort, this.slots, split.slots, this.settings, this.transfers);
+    } else this.state = new HostState(this.ort, this.slots);
     const state = this.state;
     this.decoding = new OrtDecoding(
       this.ort,
@@ -67,6 +74,7 @@ export class OrtEngine implements ComputeEngine {
       { bytes: this.slots.reduce((n, s) => n + s.size * 4, 0), views: () => (state.deviceIsHost ? state.hostViews() : null), feeds: () => state.paramFeeds() },
       tuning.decodeEmbedLimitBytes,
       tuning.decodeWeights,
+      this.blocks,
     );
     this.setWeights(weights);
   }
@@ -76,7 +84,7 @@ export class OrtEngine implements ComputeEngine {
     let s = this.sessions.get(kind);
     if (!s) {
       const training = kind !== "logprobs";
-      const graph = BUILDERS[kind](this.config, { accumulateGradients: training && this.state.accumulatesInGraph });
+      const graph = BUILDERS[kind](this.config, { accumulateGradients: training && this.state.accumulatesInGraph, ...(this.blocks ? { blocks: this.blocks } : {}) });
       s = createSession(graph.toBytes(), this.settings, {
         memoryPattern: false,
         ...(this.state.deviceIsHost ? {} : { outputLocations: deviceOutputs(graph.outputNames()) }),
@@ -115,6 +123,11 @@ export class OrtEngine implements ComputeEngine {
 
   private scalar(x: number): OrtTensor {
     return this.f32(Float32Array.of(x), []);
+  }
+
+  /** The parameters kept in row blocks, with their blocks' rows (webgpu, larger than one buffer): for tests. */
+  get rowBlocks(): RowBlocks {
+    return this.blocks ?? new Map();
   }
 
   /** How many decoding sessions were built so far (one per weight version that was decoded with): for tests. */
@@ -212,20 +225,11 @@ export class OrtEngine implements ComputeEngine {
   }
 }
 
-/** WebGPU's limit on one buffer (maxBufferSize, 1 GiB on common adapters), which one parameter's tensor must fit. */
-export const WEBGPU_BUFFER_LIMIT_BYTES = 1024 ** 3;
-
 /**
- * A parameter larger than one WebGPU buffer would fail deep inside the provider; say which, and what to do. (Not
- * yet split into row blocks: the first such family is Qwen3-1.7B, whose embedding is 151,936 × 2,048 floats.)
+ * WebGPU's limit on one buffer (maxBufferSize, 1 GiB on common adapters): a parameter larger than this (Qwen3-1.7B's
+ * embedding, 151,936 × 2,048 floats) is kept in row blocks (splitSlots).
  */
-function refuseOversizedBuffers(slots: readonly Slot[]): void {
-  const big = slots.find((s) => s.size * 4 > WEBGPU_BUFFER_LIMIT_BYTES);
-  if (big) {
-    const gb = (big.size * 4) / 1024 ** 3;
-    throw new Error(`engine.executionProvider "webgpu": ${big.name} [${big.shape.join(" × ")}] takes ${gb.toFixed(2)} GiB as float32, more than one WebGPU buffer may hold (1 GiB). Set engine.executionProvider to "cpu" for this model.`);
-  }
-}
+export const WEBGPU_BUFFER_LIMIT_BYTES = 1024 ** 3;
 
 /** Chosen rows then rejected rows, right-padded to a common length with mask 0: [2B, max(Tc, Tr)]. */
 export function stackBatches(a: TokenBatch, b: TokenBatch, padId: number): TokenBatch {

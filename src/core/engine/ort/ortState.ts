@@ -22,7 +22,7 @@ import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 import type { OptimizerSettings } from "../computeEngine";
 import { adamwInPlace, clipFactor, sumSquares } from "./adamw";
-import { GraphNames } from "./llamaGraphs";
+import { GraphNames, blockName, type RowBlocks } from "./llamaGraphs";
 import { createSession, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 import { MoveNames, OPTIMIZER_SCALARS, OptimizerNames, moveGraph, optimizerGraph, zerosGraph } from "./stateGraphs";
 
@@ -41,10 +41,47 @@ export interface Slot {
   shape: number[];
   size: number;
   decayed: boolean;
+  /** A row block of a larger parameter: its name and the block's first row. */
+  of?: { name: string; row: number };
 }
 
 export function slotsOf(c: ModelConfig): Slot[] {
   return [...parameterShapes(c)].map(([name, shape]) => ({ name, shape, size: shape.reduce((a, b) => a * b, 1), decayed: isDecayed(name) }));
+}
+
+/** The tables the graphs can take in row blocks (llamaGraphs blockedGather, projectedTokenLogProbs). */
+const SPLITTABLE = new Set(["model.embed_tokens.weight", "lm_head.weight"]);
+
+/**
+ * The slots with the vocabulary tables split into row blocks of near-equal size that each fit `limitBytes` as
+ * float32 (WebGPU: one buffer per tensor, at most 1 GiB on common adapters), and the blocks for the graphs. In the
+ * families supported only these tables grow past a buffer (vocabulary × hidden); any other parameter that large
+ * is refused by name.
+ */
+export function splitSlots(slots: readonly Slot[], limitBytes: number): { slots: Slot[]; blocks: RowBlocks } {
+  const out: Slot[] = [];
+  const blocks = new Map<string, number[]>();
+  for (const s of slots) {
+    if (s.size * 4 <= limitBytes) {
+      out.push(s);
+      continue;
+    }
+    if (!SPLITTABLE.has(s.name)) throw new Error(`${s.name} [${s.shape.join(" × ")}] takes ${((s.size * 4) / 1024 ** 3).toFixed(2)} GiB as float32, more than one buffer of the device holds; only the vocabulary tables are split. Set engine.executionProvider to "cpu" for this model.`);
+    const rows = s.shape[0]!;
+    const width = s.size / rows;
+    const maxRows = Math.floor(limitBytes / (width * 4));
+    if (maxRows < 1) throw new Error(`${s.name}: one row of ${width} floats is larger than the device's ${limitBytes}-byte buffers`);
+    const count = Math.ceil(rows / maxRows);
+    const per = Math.ceil(rows / count);
+    const sizes: number[] = [];
+    for (let row = 0, k = 0; row < rows; row += per, k++) {
+      const n = Math.min(per, rows - row);
+      sizes.push(n);
+      out.push({ name: blockName(s.name, k), shape: [n, ...s.shape.slice(1)], size: n * width, decayed: s.decayed, of: { name: s.name, row } });
+    }
+    blocks.set(s.name, sizes);
+  }
+  return { slots: out, blocks };
 }
 
 /** A run's outputs as tensors. */
@@ -239,19 +276,48 @@ export class DeviceState implements ModelState {
   private v: TensorMap | null = null;
   private readonly sessions = new Map<string, Promise<OrtSession>>();
 
+  /**
+   * `slots`: the device's tensors, some of them row blocks of `params` (splitSlots); weights and gradients go in
+   * and come out by parameter, split and joined here.
+   */
   constructor(
     private readonly ort: Ort,
-    private readonly config: ModelConfig,
+    private readonly params: readonly Slot[],
     private readonly slots: readonly Slot[],
     private readonly settings: SessionSettings,
     private readonly counts: TransferCounts,
   ) {}
 
+  /** A device slot's part of a parameter's host array. */
+  private part(w: HostWeights, s: Slot): Float32Array {
+    const src = w.get(s.of?.name ?? s.name)!.data as Float32Array;
+    if (!s.of) return src;
+    const width = s.size / s.shape[0]!;
+    return src.subarray(s.of.row * width, s.of.row * width + s.size);
+  }
+
+  /** Device slots' arrays joined into parameters. */
+  private join(parts: ReadonlyMap<string, Float32Array>): HostWeights {
+    const out: HostWeights = new Map();
+    for (const p of this.params) {
+      const whole = parts.get(p.name);
+      if (whole) {
+        out.set(p.name, { shape: p.shape.slice(), data: whole });
+        continue;
+      }
+      const data = new Float32Array(p.size);
+      const width = p.size / p.shape[0]!;
+      for (const s of this.slots) if (s.of?.name === p.name) data.set(parts.get(s.name)!, s.of.row * width);
+      out.set(p.name, { shape: p.shape.slice(), data });
+    }
+    return out;
+  }
+
   /** upload: outputs on the device; download: on the host; zeros: made on the device; optimizer: state on the device. */
   private session(kind: "upload" | "download" | "zeros" | "optimizer"): Promise<OrtSession> {
     let s = this.sessions.get(kind);
     if (!s) {
-      const graph = kind === "zeros" ? zerosGraph(this.config) : kind === "optimizer" ? optimizerGraph(this.config) : moveGraph(this.config);
+      const graph = kind === "zeros" ? zerosGraph(this.slots) : kind === "optimizer" ? optimizerGraph(this.slots) : moveGraph(this.slots);
       const onDevice = kind !== "download";
       s = createSession(graph.toBytes(), this.settings, { spin: false, ...(onDevice ? { outputLocations: deviceOutputs(graph.outputNames()) } : {}) });
       s.catch(() => this.sessions.delete(kind));
@@ -274,7 +340,7 @@ export class DeviceState implements ModelState {
     const pending = this.pending;
     if (pending) {
       const feeds: OrtFeeds = {};
-      for (const s of this.slots) feeds[s.name] = new this.ort.Tensor("float32", pending.get(s.name)!.data as Float32Array, s.shape);
+      for (const s of this.slots) feeds[s.name] = new this.ort.Tensor("float32", this.part(pending, s), s.shape);
       const out = await this.move("upload", feeds);
       if (this.pending === pending) {
         disposeAll(this.weights);
@@ -357,7 +423,7 @@ export class DeviceState implements ModelState {
 
   private async download(map: TensorMap): Promise<HostWeights> {
     const out = await this.move("download", Object.fromEntries(this.slots.map((s) => [s.name, map.get(s.name)!])));
-    return new Map(this.slots.map((s) => [s.name, { shape: s.shape.slice(), data: out[MoveNames.output(s.name)]!.data as Float32Array }]));
+    return this.join(new Map(this.slots.map((s) => [s.name, out[MoveNames.output(s.name)]!.data as Float32Array])));
   }
 
   async accumulatedGradients(): Promise<HostWeights | null> {
@@ -365,13 +431,13 @@ export class DeviceState implements ModelState {
   }
 
   async getWeights(): Promise<HostWeights> {
-    if (this.pending) return new Map(this.slots.map((s) => [s.name, { shape: s.shape.slice(), data: (this.pending!.get(s.name)!.data as Float32Array).slice() }]));
+    if (this.pending) return new Map(this.params.map((s) => [s.name, { shape: s.shape.slice(), data: (this.pending!.get(s.name)!.data as Float32Array).slice() }]));
     await this.prepare();
     return this.download(this.weights!);
   }
 
   setWeights(w: HostWeights): void {
-    this.pending = new Map(this.slots.map((s) => [s.name, { shape: s.shape.slice(), data: Float32Array.from(w.get(s.name)!.data) }]));
+    this.pending = new Map(this.params.map((s) => [s.name, { shape: s.shape.slice(), data: Float32Array.from(w.get(s.name)!.data) }]));
   }
 
   hostViews(): HostWeights {

@@ -6,8 +6,12 @@
  */
 import { GraphBuilder } from "./graphBuilder";
 import type { Value } from "./graphRecorder";
-import { isDecayed, parameterShapes } from "../../model/architecture";
-import type { ModelConfig } from "../../model/config";
+/** A state tensor: a parameter, or one row block of it (ortState.ts Slot). */
+export interface StateSlot {
+  name: string;
+  shape: number[];
+  decayed: boolean;
+}
 
 /** The optimiser graph's inputs and outputs, one of each per parameter. */
 export const OptimizerNames = {
@@ -33,10 +37,11 @@ export const OPTIMIZER_SCALARS = ["beta1", "one_minus_beta1", "beta2", "one_minu
  * Inputs per parameter: params.<name>, grads.<name>, adam_m.<name>, adam_v.<name>; the OPTIMIZER_SCALARS []
  * and max_grad_norm [] (float64). Outputs: new_params.<name>, new_adam_m.<name>, new_adam_v.<name>, grad_norm [].
  */
-export function optimizerGraph(c: ModelConfig): GraphBuilder {
+export function optimizerGraph(slots: readonly StateSlot[]): GraphBuilder {
   const b = new GraphBuilder("adamw", "float32");
-  const inputs = [...parameterShapes(c)].map(([name, shape]) => ({
+  const inputs = slots.map(({ name, shape, decayed }) => ({
     name,
+    decayed,
     p: b.input(OptimizerNames.param(name), "float32", shape),
     grad: b.input(OptimizerNames.grad(name), "float32", shape),
     m: b.input(OptimizerNames.m(name), "float32", shape),
@@ -53,7 +58,7 @@ export function optimizerGraph(c: ModelConfig): GraphBuilder {
     const m = b.add(b.mul(x.m, s.beta1), b.mul(g, s.one_minus_beta1));
     const v = b.add(b.mul(x.v, s.beta2), b.mul(b.mul(g, g), s.one_minus_beta2));
     const update = b.div(b.div(m, s.bias_correction1), b.add(b.sqrt(b.div(v, s.bias_correction2)), s.eps));
-    const decayed = isDecayed(x.name) ? b.mul(x.p, s.decay_factor) : x.p;
+    const decayed = x.decayed ? b.mul(x.p, s.decay_factor) : x.p;
     b.output(b.sub(decayed, b.mul(update, s.lr)), OptimizerNames.newParam(x.name));
     b.output(m, OptimizerNames.newM(x.name));
     b.output(v, OptimizerNames.newV(x.name));
@@ -68,9 +73,9 @@ export const MoveNames = { output: (name: string): string => `out.${name}` } as 
  * One output per parameter equal to its input (an Identity): run with the outputs on the device it uploads
  * weights there, run with device tensors in and the outputs on the CPU it reads them back.
  */
-export function moveGraph(c: ModelConfig): GraphBuilder {
+export function moveGraph(slots: readonly StateSlot[]): GraphBuilder {
   const b = new GraphBuilder("move", "float32");
-  for (const [name, shape] of parameterShapes(c)) {
+  for (const { name, shape } of slots) {
     const x = b.input(name, "float32", shape);
     b.output(b.emit1("Identity", [x], "float32", shape), MoveNames.output(name));
   }
@@ -78,8 +83,8 @@ export function moveGraph(c: ModelConfig): GraphBuilder {
 }
 
 /** One zero tensor per parameter (out.<name>), made where the session's outputs live: Adam's first moments. */
-export function zerosGraph(c: ModelConfig): GraphBuilder {
+export function zerosGraph(slots: readonly StateSlot[]): GraphBuilder {
   const b = new GraphBuilder("zeros", "float32");
-  for (const [name, shape] of parameterShapes(c)) b.output(b.expand(b.scalar(0), shape), MoveNames.output(name));
+  for (const { name, shape } of slots) b.output(b.expand(b.scalar(0), shape), MoveNames.output(name));
   return b;
 }

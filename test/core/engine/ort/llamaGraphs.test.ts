@@ -7,6 +7,7 @@ import { initWeights, type HostWeights } from "../../../../src/core/model/weight
 import { makeBatch } from "../../../../src/core/train/batching";
 import { GraphNames, bufferedDecodeGraph, decodeGraph, dpoGraph, exportInferenceModel, logProbGraph, sftGraph } from "../../../../src/core/engine/ort/llamaGraphs";
 import { moveGraph, optimizerGraph, zerosGraph } from "../../../../src/core/engine/ort/stateGraphs";
+import { slotsOf } from "../../../../src/core/engine/ort/ortState";
 import { decodeModel } from "../../../../src/core/engine/ort/onnxProto";
 import { createSession, loadOrt } from "../../../../src/core/engine/ort/ortRuntime";
 import { OrtEngine } from "../../../../src/core/engine/ort/ortEngine";
@@ -67,7 +68,7 @@ for (const [label, c, init] of gradCases) {
 
 test("every graph uses standard opset-17 ops only (no contrib or training ops)", () => {
   const c = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32 });
-  for (const b of [c, ...Object.values(FAMILIES)].flatMap((c) => [sftGraph(c), dpoGraph(c), sftGraph(c, { accumulateGradients: true }), optimizerGraph(c), moveGraph(c), zerosGraph(c), logProbGraph(c), decodeGraph(c), bufferedDecodeGraph(c)])) {
+  for (const b of [c, ...Object.values(FAMILIES)].flatMap((c) => [sftGraph(c), dpoGraph(c), sftGraph(c, { accumulateGradients: true }), optimizerGraph(slotsOf(c)), moveGraph(slotsOf(c)), zerosGraph(slotsOf(c)), logProbGraph(c), decodeGraph(c), bufferedDecodeGraph(c)])) {
     const model = decodeModel(b.toBytes());
     assert.deepEqual(model.opset_import, [{ domain: "", version: 17 }]);
     assert.ok(model.graph.node.every((n) => !n.domain), model.graph.name);
