@@ -2,6 +2,7 @@ import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 import type { ComputeEngine, DecodeSession, DpoMetrics, OptimizerSettings, TokenBatch } from "../computeEngine";
 import { DPO_METRIC_OUTPUTS, dpoGraph, logProbGraph, sftGraph, type GraphOptions, type RowBlocks } from "./llamaGraphs";
+import { VOCAB_CHUNK_ROWS } from "./graphBuilder";
 import { OrtDecoding } from "./ortDecoding";
 import { createSession, defaultThreads, loadOrt, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 import { DeviceState, HostState, deviceOutputs, meteredRun, slotsOf, splitSlots, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./ortState";
@@ -84,7 +85,10 @@ export class OrtEngine implements ComputeEngine {
     let s = this.sessions.get(kind);
     if (!s) {
       const training = kind !== "logprobs";
-      const graph = BUILDERS[kind](this.config, { accumulateGradients: training && this.state.accumulatesInGraph, ...(this.blocks ? { blocks: this.blocks } : {}) });
+      // On a device the vocabulary always goes in chunks: whole logits [B*T, V] pass one GPU buffer's 1 GiB from
+      // about 5,000 tokens at SmolLM2's 49,152 rows; a [B*T, 16,384] chunk only past 16,384 tokens.
+      const device = this.state.deviceIsHost ? {} : { vocabChunkRows: VOCAB_CHUNK_ROWS };
+      const graph = BUILDERS[kind](this.config, { accumulateGradients: training && this.state.accumulatesInGraph, ...device, ...(this.blocks ? { blocks: this.blocks } : {}) });
       s = createSession(graph.toBytes(), this.settings, {
         memoryPattern: false,
         ...(this.state.deviceIsHost ? {} : { outputLocations: deviceOutputs(graph.outputNames()) }),
