@@ -11,7 +11,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { GraphBuilder } from "./graphBuilder";
-import { GraphNames, bufferedDecodeGraph, type RowBlocks } from "./llamaGraphs";
+import { GraphNames, bufferedDecodeGraph } from "./llamaGraphs";
+import type { RowBlocks } from "./rowBlocks";
 import { createSession, type Ort, type OrtFeeds, type OrtOutputs, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 
 /**

@@ -1,11 +1,13 @@
 import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 import type { ComputeEngine, DecodeSession, DpoMetrics, OptimizerSettings, TokenBatch } from "../computeEngine";
-import { DPO_METRIC_OUTPUTS, dpoGraph, logProbGraph, sftGraph, type GraphOptions, type RowBlocks } from "./llamaGraphs";
+import { DPO_METRIC_OUTPUTS, dpoGraph, logProbGraph, sftGraph, type GraphOptions } from "./llamaGraphs";
+import type { RowBlocks } from "./rowBlocks";
 import { VOCAB_CHUNK_ROWS } from "./graphBuilder";
 import { OrtDecoding } from "./ortDecoding";
 import { createSession, defaultThreads, loadOrt, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
-import { DeviceState, HostState, deviceOutputs, meteredRun, slotsOf, splitSlots, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./ortState";
+import { DeviceState } from "./deviceState";
+import { HostState, deviceOutputs, meteredRun, slotsOf, splitSlots, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./ortState";
 
 type GraphKind = "sft" | "dpo" | "logprobs";
 
