@@ -9,7 +9,7 @@ import { sampleRationales } from "../sample/sampler";
 import { CancelledError } from "../util/cancel";
 import { readJsonl, replaceJsonl, JsonlWriter } from "../store/jsonl";
 import { writeJsonAtomic } from "../store/atomic";
-import { writeInferenceModel } from "../engine/ort/llamaGraphs";
+import { writeInferenceModel } from "../engine/ort/inferenceModel";
 import { contentHash } from "../store/hash";
 import type { RunStore } from "../store/runStore";
 import type { ReviewLog } from "../store/reviewLog";

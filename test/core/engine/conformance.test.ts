@@ -1,11 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type * as TfCore from "@tensorflow/tfjs-core";
 import { cpuTf } from "../../helpers/tf";
 import { repoRoot, tempDir } from "../../helpers/paths";
+import { runOnSoftwareGpu, softwareGpuSkip } from "../../helpers/softwareGpu";
 import { CONFIGS, FAMILIES, greedyParity, maxAbsDiff, randomSequences, randomWeights, relError } from "./engineFixtures";
 import { tinyConfig, type ModelConfig } from "../../../src/core/model/config";
 import { initWeights, type HostWeights } from "../../../src/core/model/weights";
@@ -115,7 +114,6 @@ const tfjs: EngineUnderTest = {
   families: false,
 };
 
-const lavapipeEnv = join(repoRoot, ".tools", "lavapipe", "env.sh");
 const child = process.env["STS_CONFORMANCE_ENGINE"];
 const GRAD_TOL = 1e-5;
 
@@ -487,12 +485,8 @@ if (child === "webgpu") {
 } else {
   conformanceSuite(tfjs);
   conformanceSuite(ort("cpu"));
-  const skip = existsSync(lavapipeEnv) ? false : "no software GPU: run scripts/gpu/setup-lavapipe.sh (Debian bookworm) to test the webgpu provider";
-  test("onnxruntime (webgpu) on a software GPU: the whole suite, in a process started with the GPU's environment", { skip, timeout: 600_000 }, (t) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, STS_CONFORMANCE_ENGINE: "webgpu" };
-    delete env["NODE_TEST_CONTEXT"]; // the child reports as a plain test file, not to this runner
-    const file = join(repoRoot, "test", "core", "engine", "conformance.test.ts");
-    const r = spawnSync("bash", ["-c", `. "${lavapipeEnv}" && exec "${process.execPath}" --import tsx --test-reporter=spec "${file}"`], { cwd: repoRoot, env, encoding: "utf8", timeout: 590_000 });
+  test("onnxruntime (webgpu) on a software GPU: the whole suite, in a process started with the GPU's environment", { skip: softwareGpuSkip, timeout: 600_000 }, (t) => {
+    const r = runOnSoftwareGpu(join(repoRoot, "test", "core", "engine", "conformance.test.ts"), { STS_CONFORMANCE_ENGINE: "webgpu" }, { timeoutMs: 590_000 });
     assert.equal(r.status, 0, `the webgpu suite failed:\n${r.stdout}\n${r.stderr}`);
     t.diagnostic(r.stdout.split("\n").filter((l) => /^\s*(ℹ|✔)/.test(l)).join("\n"));
   });

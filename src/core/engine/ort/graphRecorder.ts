@@ -15,17 +15,14 @@ import {
   encodeModel,
   rawLittleEndian,
   type AttributeProtoJson,
+  type ModelProtoJson,
   type NodeProtoJson,
   type OnnxDataTypeCode,
   type TensorProtoJson,
   type ValueInfoProtoJson,
 } from "./onnxProto";
 import { dimParam, topLevelSplit, type Dim } from "./symbolicShape";
-import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
-import { join } from "node:path";
 
-/** External data offsets are multiples of this (the page size and Windows' allocation granularity both divide it). */
-const PAGE = 65536;
 
 export type FloatType = "float32" | "float64";
 export type DType = FloatType | "int32" | "int64" | "bool";
@@ -134,57 +131,19 @@ export class GraphRecorder {
 
   /** The serialized model. */
   toBytes(producer = "self-training-studio"): Uint8Array {
-    return this.encode(this.initializers, producer);
+    return encodeModel(this.toModel(producer));
   }
 
-  private encode(initializer: TensorProtoJson[], producer = "self-training-studio"): Uint8Array {
+  /** The model as protobuf's JSON form (initializers with their raw bytes), before encoding. */
+  toModel(producer = "self-training-studio"): ModelProtoJson {
     const rename = (names: string[]): string[] => names.map((n) => this.aliases.get(n) ?? n);
     const node = this.aliases.size === 0 ? this.nodes : this.nodes.map((n) => ({ ...n, input: rename(n.input), output: rename(n.output) }));
-    return encodeModel({
+    return {
       ir_version: 8,
       producer_name: producer,
       opset_import: [{ domain: "", version: OPSET }],
-      graph: { name: this.graphName, node, initializer, input: this.graphInputs, output: this.graphOutputs },
-    });
-  }
-
-  /**
-   * The model as two files in `dir` (model.onnx and weights.bin unless named): the graph, and every initializer of at least `minBytes`
-   * as ONNX external data at page-aligned offsets (which ONNX Runtime can map rather than read). For models past
-   * protobuf's 2 GB limit on one message. Returns the model file's path.
-   */
-  writeFiles(dir: string, names: { model: string; weights: string } = { model: "model.onnx", weights: "weights.bin" }, minBytes = 4096): string {
-    const file = names.weights;
-    const fd = openSync(join(dir, file), "w");
-    let offset = 0;
-    const initializer: TensorProtoJson[] = [];
-    try {
-      for (const t of this.initializers) {
-        const raw = t.raw_data;
-        if (!raw || raw.byteLength < minBytes) {
-          initializer.push(t);
-          continue;
-        }
-        offset = Math.ceil(offset / PAGE) * PAGE;
-        for (let done = 0; done < raw.byteLength; ) done += writeSync(fd, raw, done, raw.byteLength - done, offset + done);
-        const { raw_data: _, ...rest } = t;
-        initializer.push({
-          ...rest,
-          data_location: 1,
-          external_data: [
-            { key: "location", value: file },
-            { key: "offset", value: String(offset) },
-            { key: "length", value: String(raw.byteLength) },
-          ],
-        });
-        offset += raw.byteLength;
-      }
-    } finally {
-      closeSync(fd);
-    }
-    const model = join(dir, names.model);
-    writeFileSync(model, this.encode(initializer));
-    return model;
+      graph: { name: this.graphName, node, initializer: this.initializers, input: this.graphInputs, output: this.graphOutputs },
+    };
   }
 
   /** The graph's output names, in order. */

@@ -11,11 +11,8 @@
  * Shapes: B batch, T new tokens, P past tokens, Tk = P + T keys, D hidden, H heads, KV key/value heads,
  * G = H / KV, hd head dimension, I intermediate, V vocabulary.
  */
-import { rmSync } from "node:fs";
-import { join } from "node:path";
 import { GraphBuilder } from "./graphBuilder";
 import { blockName, blockedGather, blocksOf, type RowBlocks } from "./rowBlocks";
-import { writeFileAtomic } from "../../store/atomic";
 import type { FloatType, Value } from "./graphRecorder";
 import { vocabularyChunkRows } from "./graphBuilder";
 import { projectedTokenLogProbs, rmsNorm, rope, swiglu, tokenLogProbs } from "./llamaOps";
@@ -346,7 +343,7 @@ export function logProbGraph(c: ModelConfig, options: GraphOptions = {}): GraphB
  * [B, 1, T, P+T] hides padding and the future; past_key.<l> / past_value.<l> [B, KV, P, hd].
  * Outputs: logits [B, V] of the last position, present_key.<l> / present_value.<l> [B, KV, P+T, hd].
  * With `options.weights` it is the self-contained inference model users can take to other ONNX tools
- * (exportInferenceModel).
+ * (inferenceModel.ts).
  */
 export function decodeGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
   return decodingGraph(c, options, "concat");
@@ -388,33 +385,4 @@ function decodingGraph(c: ModelConfig, options: GraphOptions, form: "concat" | "
     b.output(kv.v, form === "concat" ? GraphNames.presentValue(l) : GraphNames.newValue(l));
   });
   return b;
-}
-
-/**
- * The decoding graph with the weights embedded: a standalone ONNX model (inputs input_ids, positions,
- * attn_bias, past_key.<l> / past_value.<l>; outputs logits and present_key.<l> / present_value.<l>) that runs in
- * any ONNX Runtime. Protobuf caps a model at 2 GB, so this suits models up to ~500M float32 parameters.
- */
-export function exportInferenceModel(c: ModelConfig, weights: HostWeights): Uint8Array {
-  return decodeGraph(c, { weights }).toBytes("self-training-studio");
-}
-
-/** Weights above this many bytes go to model.onnx.data beside model.onnx (protobuf caps one message at 2 GB). */
-export const INLINE_EXPORT_LIMIT_BYTES = 1024 ** 3;
-
-/**
- * exportInferenceModel's model written into `dir` as model.onnx, with the weights inside up to
- * INLINE_EXPORT_LIMIT_BYTES and in model.onnx.data (ONNX external data, which ONNX tools load from beside the
- * model) above. Returns the files written.
- */
-export async function writeInferenceModel(dir: string, c: ModelConfig, weights: HostWeights, inlineLimitBytes = INLINE_EXPORT_LIMIT_BYTES): Promise<string[]> {
-  const bytes = [...weights.values()].reduce((n, w) => n + w.data.length * 4, 0);
-  const data = join(dir, "model.onnx.data");
-  if (bytes <= inlineLimitBytes) {
-    rmSync(data, { force: true });
-    await writeFileAtomic(join(dir, "model.onnx"), exportInferenceModel(c, weights));
-    return ["model.onnx"];
-  }
-  decodeGraph(c, { weights }).writeFiles(dir, { model: "model.onnx", weights: "model.onnx.data" });
-  return ["model.onnx", "model.onnx.data"];
 }

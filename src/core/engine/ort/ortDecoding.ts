@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { GraphBuilder } from "./graphBuilder";
+import { writeModelFiles } from "./modelFiles";
 import { GraphNames, bufferedDecodeGraph } from "./llamaGraphs";
 import type { RowBlocks } from "./rowBlocks";
 import { createSession, type Ort, type OrtFeeds, type OrtOutputs, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
@@ -237,7 +238,7 @@ export class OrtDecoding {
 async function sessionFromFiles(graph: GraphBuilder, settings: SessionSettings): Promise<OrtSession> {
   const dir = mkdtempSync(join(tmpdir(), "selftrain-decode-"));
   try {
-    return await createSession(graph.writeFiles(dir), settings);
+    return await createSession(writeModelFiles(graph, dir), settings);
   } finally {
     try {
       rmSync(dir, { recursive: true, force: true });

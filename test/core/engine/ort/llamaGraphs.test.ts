@@ -1,11 +1,16 @@
 import { test } from "node:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import assert from "node:assert/strict";
 import { tinyConfig, type ModelConfig } from "../../../../src/core/model/config";
 import { FAMILIES, MICRO_FAMILIES, randomWeights } from "../engineFixtures";
 import { parameterShapes } from "../../../../src/core/model/architecture";
 import { initWeights, type HostWeights } from "../../../../src/core/model/weights";
 import { makeBatch } from "../../../../src/core/train/batching";
-import { GraphNames, bufferedDecodeGraph, decodeGraph, dpoGraph, exportInferenceModel, logProbGraph, sftGraph } from "../../../../src/core/engine/ort/llamaGraphs";
+import { GraphNames, bufferedDecodeGraph, decodeGraph, dpoGraph, logProbGraph, sftGraph } from "../../../../src/core/engine/ort/llamaGraphs";
+import { exportInferenceModel, writeInferenceModel } from "../../../../src/core/engine/ort/inferenceModel";
+import { writeModelFiles } from "../../../../src/core/engine/ort/modelFiles";
 import { moveGraph, optimizerGraph, zerosGraph } from "../../../../src/core/engine/ort/stateGraphs";
 import { slotsOf } from "../../../../src/core/engine/ort/ortState";
 import { decodeModel } from "../../../../src/core/engine/ort/onnxProto";
@@ -237,16 +242,27 @@ for (const [label, c] of [["llama", llama40] as const, ...Object.entries(FAMILIE
   });
 }
 
+/** A three-token prompt pass of a decoding graph of `tiny` with an empty cache: the feeds. */
+const tiny = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32 });
+function promptFeeds(form: "buffer" | "concat"): Record<string, InstanceType<ReturnType<typeof loadOrt>["Tensor"]>> {
+  const ort = loadOrt();
+  const empty = (): InstanceType<typeof ort.Tensor> => new ort.Tensor("float32", new Float32Array(0), [1, 2, 0, 8]);
+  return {
+    input_ids: new ort.Tensor("int32", Int32Array.of(1, 7, 9), [1, 3]),
+    positions: new ort.Tensor("int32", Int32Array.of(0, 1, 2), [1, 3]),
+    attn_bias: new ort.Tensor("float32", new Float32Array(9).map((_, i) => (i % 3 > Math.floor(i / 3) ? -1e9 : 0)), [1, 1, 3, 3]),
+    [form === "buffer" ? GraphNames.keyCache(0) : GraphNames.pastKey(0)]: empty(),
+    [form === "buffer" ? GraphNames.valueCache(0) : GraphNames.pastValue(0)]: empty(),
+  };
+}
+
 test("a graph written as files keeps its large weights in weights.bin at aligned offsets, and ORT loads them", async () => {
-  const { mkdtempSync, rmSync, statSync, readFileSync } = await import("node:fs");
-  const { join } = await import("node:path");
-  const { tmpdir } = await import("node:os");
-  const c = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32 });
+  const c = tiny;
   const w = initWeights(c, 2);
   const dir = mkdtempSync(join(tmpdir(), "sts-files-"));
   try {
     const graph = bufferedDecodeGraph(c, { weights: w });
-    const path = graph.writeFiles(dir);
+    const path = writeModelFiles(graph, dir);
     const model = decodeModel(readFileSync(path));
     const external = model.graph.initializer.filter((t) => t.data_location === 1);
     const embed = external.find((t) => t.name === "model.embed_tokens.weight");
@@ -262,14 +278,7 @@ test("a graph written as files keeps its large weights in weights.bin at aligned
     assert.ok(statSync(join(dir, "weights.bin")).size >= entry(embed, "offset") + entry(embed, "length"));
     const fromFiles = await createSession(path, { threads: 1 });
     const inline = await createSession(graph.toBytes(), { threads: 1 });
-    const ort = loadOrt();
-    const feeds = {
-      input_ids: new ort.Tensor("int32", Int32Array.of(1, 5, 6), [1, 3]),
-      positions: new ort.Tensor("int32", Int32Array.of(0, 1, 2), [1, 3]),
-      attn_bias: new ort.Tensor("float32", new Float32Array(3 * 3).map((_, i) => (i % 3 > Math.floor(i / 3) ? -1e9 : 0)), [1, 1, 3, 3]),
-      [GraphNames.keyCache(0)]: new ort.Tensor("float32", new Float32Array(0), [1, 2, 0, 8]),
-      [GraphNames.valueCache(0)]: new ort.Tensor("float32", new Float32Array(0), [1, 2, 0, 8]),
-    };
+    const feeds = promptFeeds("buffer");
     const a = (await fromFiles.run(feeds))["logits"]!.data as Float32Array;
     const b = (await inline.run(feeds))["logits"]!.data as Float32Array;
     assert.deepEqual(a, b);
@@ -281,25 +290,14 @@ test("a graph written as files keeps its large weights in weights.bin at aligned
 });
 
 test("the exported inference model keeps its weights beside model.onnx above the inline limit, and loads the same", async () => {
-  const { mkdtempSync, rmSync, existsSync, readFileSync } = await import("node:fs");
-  const { join } = await import("node:path");
-  const { tmpdir } = await import("node:os");
-  const { writeInferenceModel } = await import("../../../../src/core/engine/ort/llamaGraphs");
-  const c = tinyConfig(40, { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32 });
+  const c = tiny;
   const w = initWeights(c, 3);
   const dir = mkdtempSync(join(tmpdir(), "sts-export-"));
   try {
     assert.deepEqual(await writeInferenceModel(dir, c, w, 1000), ["model.onnx", "model.onnx.data"]);
     const split = await createSession(join(dir, "model.onnx"), { threads: 1 });
     const inline = await createSession(exportInferenceModel(c, w), { threads: 1 });
-    const ort = loadOrt();
-    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
-      input_ids: new ort.Tensor("int32", Int32Array.of(1, 7, 9), [1, 3]),
-      positions: new ort.Tensor("int32", Int32Array.of(0, 1, 2), [1, 3]),
-      attn_bias: new ort.Tensor("float32", new Float32Array(9).map((_, i) => (i % 3 > Math.floor(i / 3) ? -1e9 : 0)), [1, 1, 3, 3]),
-      [GraphNames.pastKey(0)]: new ort.Tensor("float32", new Float32Array(0), [1, 2, 0, 8]),
-      [GraphNames.pastValue(0)]: new ort.Tensor("float32", new Float32Array(0), [1, 2, 0, 8]),
-    };
+    const feeds = promptFeeds("concat");
     assert.deepEqual((await split.run(feeds))["logits"]!.data, (await inline.run(feeds))["logits"]!.data);
     await split.release();
     await inline.release();

@@ -5,10 +5,8 @@
 // Mesa's software GPU.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { repoRoot } from "../../../helpers/paths";
+import { resolve } from "node:path";
+import { runOnSoftwareGpu, softwareGpuSkip } from "../../../helpers/softwareGpu";
 import { OrtEngine, WEBGPU_BUFFER_LIMIT_BYTES } from "../../../../src/core/engine/ort/ortEngine";
 import { slotsOf, splitSlots, type TransferCounts } from "../../../../src/core/engine/ort/ortState";
 import { DEFAULT_OPTIMIZER, type TokenBatch } from "../../../../src/core/engine/computeEngine";
@@ -158,14 +156,9 @@ test(`with its vocabulary tables in row blocks the engine trains, reads back and
   }
 });
 
-const lavapipeEnv = join(repoRoot, ".tools", "lavapipe", "env.sh");
 if (provider === "cpu") {
-  const skip = existsSync(lavapipeEnv) ? false : "no software GPU: run scripts/gpu/setup-lavapipe.sh to test the webgpu provider";
-  test("on the webgpu provider (software GPU) the state stays on the device: the same checks", { skip, timeout: 300_000 }, () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, STS_TRANSFER_PROVIDER: "webgpu" };
-    delete env["NODE_TEST_CONTEXT"];
-    const file = resolve(__dirname, "transfers.test.ts");
-    const r = spawnSync("bash", ["-c", `. "${lavapipeEnv}" && exec "${process.execPath}" --import tsx --test-reporter=spec "${file}"`], { cwd: repoRoot, env, encoding: "utf8", timeout: 290_000 });
+  test("on the webgpu provider (software GPU) the state stays on the device: the same checks", { skip: softwareGpuSkip, timeout: 300_000 }, () => {
+    const r = runOnSoftwareGpu(resolve(__dirname, "transfers.test.ts"), { STS_TRANSFER_PROVIDER: "webgpu" }, { timeoutMs: 290_000 });
     assert.equal(r.status, 0, `the webgpu run failed:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /ℹ pass 4/);
   });

@@ -1,9 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { repoRoot } from "../../../helpers/paths";
+import { execFileSync } from "node:child_process";
+import { resolve } from "node:path";
+import { runOnSoftwareGpu, softwareGpuSkip } from "../../../helpers/softwareGpu";
 import { gradCheck } from "./gradCheck";
 import { GraphBuilder, vocabularyChunks } from "../../../../src/core/engine/ort/graphBuilder";
 import { projectedTokenLogProbs, tokenLogProbs } from "../../../../src/core/engine/ort/llamaOps";
@@ -129,14 +128,9 @@ for (const kind of ["sft", "dpo"]) {
 
 // The same equality on the webgpu provider, on Mesa's software GPU as conformance.test.ts runs it: this file's
 // chunk tests again in a child started with the GPU's environment.
-const lavapipeEnv = join(repoRoot, ".tools", "lavapipe", "env.sh");
 if (provider === "cpu") {
-  const skip = existsSync(lavapipeEnv) ? false : "no software GPU: run scripts/gpu/setup-lavapipe.sh to test the webgpu provider";
-  test("graphs in vocabulary chunks equal the whole-vocabulary graphs on the webgpu provider (software GPU)", { skip, timeout: 300_000 }, () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, STS_VOCAB_PROVIDER: "webgpu" };
-    delete env["NODE_TEST_CONTEXT"];
-    const file = resolve(__dirname, "vocabularyChunks.test.ts");
-    const r = spawnSync("bash", ["-c", `. "${lavapipeEnv}" && exec "${process.execPath}" --import tsx --test-reporter=spec --test-name-pattern=webgpu "${file}"`], { cwd: repoRoot, env, encoding: "utf8", timeout: 290_000 });
+  test("graphs in vocabulary chunks equal the whole-vocabulary graphs on the webgpu provider (software GPU)", { skip: softwareGpuSkip, timeout: 300_000 }, () => {
+    const r = runOnSoftwareGpu(resolve(__dirname, "vocabularyChunks.test.ts"), { STS_VOCAB_PROVIDER: "webgpu" }, { pattern: "webgpu", timeoutMs: 290_000 });
     assert.equal(r.status, 0, `the webgpu run failed:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /ℹ pass 2/);
   });
