@@ -5,6 +5,7 @@
  * rule through its pieces would be.
  */
 import { VOCAB_CHUNK_ROWS, vocabularyChunks, type GraphBuilder } from "./graphBuilder";
+import { rowsWithin } from "./rowBlocks";
 import { DTYPE_CODE, type FloatType, type Value } from "./graphRecorder";
 import { broadcastShapes, type Dim } from "./symbolicShape";
 
@@ -141,11 +142,9 @@ export function projectedTokenLogProbs(b: GraphBuilder, h: Value, w: Value | Val
     ? b.emit1("Gather", [blocks[0]!, t], f, [N, D], { axis: 0 })
     : blocks
         .map((block, k) => {
-          const local = b.emit1("Sub", [t, b.intScalar(starts[k]!)], "int64", [N]);
-          const clamped = b.emit1("Max", [b.emit1("Min", [local, b.intScalar((sizes[k] as number) - 1)], "int64", [N]), b.intScalar(0)], "int64", [N]);
-          const inside = b.emit1("And", [b.compare("GreaterOrEqual", local, b.intScalar(0)), b.compare("Less", local, b.intScalar(sizes[k] as number))], "bool", [N]);
+          const { inside, index } = rowsWithin(b, t, starts[k]!, sizes[k] as number);
           const mask = b.emit1("Unsqueeze", [b.cast(inside, f), b.ints([1])], f, col);
-          return b.emit1("Mul", [b.emit1("Gather", [block, clamped], f, [N, D], { axis: 0 }), mask], f, [N, D]);
+          return b.emit1("Mul", [b.emit1("Gather", [block, index], f, [N, D], { axis: 0 }), mask], f, [N, D]);
         })
         .reduce((x, y) => b.emit1("Add", [x, y], f, [N, D]));
   const picked = b.emit1("ReduceSum", [b.emit1("Mul", [h, targetRows], f, [N, D]), b.ints([1])], f, col, { keepdims: 1 });
@@ -174,9 +173,7 @@ export function projectedTokenLogProbs(b: GraphBuilder, h: Value, w: Value | Val
       // logits − lse in the Gemm (its addend broadcast over columns), then softmax = exp of that.
       const soft = b.emit1("Exp", [b.emit1("Gemm", [hk, wk, negLse], f, [N, c.size], { transB: 1 })], f, [N, c.size]);
       // − onehot: −1 at the target's column in rows whose target falls in this chunk (column 0 gets + 0 elsewhere).
-      const local = b.emit1("Sub", [tCol, b.intScalar(c.start)], "int64", col);
-      const inChunk = b.emit1("And", [b.compare("GreaterOrEqual", local, b.intScalar(0)), b.compare("Less", local, b.intScalar(c.size))], "bool", col);
-      const index = b.emit1("Where", [inChunk, local, b.intScalar(0)], "int64", col);
+      const { inside: inChunk, index } = rowsWithin(b, tCol, c.start, c.size);
       const update = b.emit1("Where", [inChunk, minusOne, zero], f, col);
       const s = b.emit1("ScatterElements", [soft, index, update], f, [N, c.size], { axis: 1, reduction: "add" });
       previous = [];

@@ -29,7 +29,17 @@ export function blocksOf(params: Map<string, Value>, name: string): Value[] {
 }
 
 /**
- * Rows of a table in row blocks at integer ids [...]: each block's rows at its ids (clamped into it) times a 0/1
+ * Where int64 ids fall in rows start … start+n−1 of a table: `inside` (bool, the ids' shape), and `index`, the id's
+ * row within them where inside and 0 elsewhere (so a Gather or a scatter stays in range; the caller masks).
+ */
+export function rowsWithin(b: GraphBuilder, ids: Value, start: number, n: number): { inside: Value; index: Value } {
+  const local = b.emit1("Sub", [ids, b.intScalar(start)], "int64", ids.shape);
+  const inside = b.emit1("And", [b.compare("GreaterOrEqual", local, b.intScalar(0)), b.compare("Less", local, b.intScalar(n))], "bool", ids.shape);
+  return { inside, index: b.emit1("Where", [inside, local, b.intScalar(0)], "int64", ids.shape) };
+}
+
+/**
+ * Rows of a table in row blocks at integer ids [...]: each block's rows at its ids (0 outside it) times a 0/1
  * mask of the ids it holds, summed. Differentiable through Gather and Mul, so each block gets its own gradient.
  */
 export function blockedGather(b: GraphBuilder, blocks: Value[], ids: Value): Value {
@@ -39,11 +49,9 @@ export function blockedGather(b: GraphBuilder, blocks: Value[], ids: Value): Val
   let sum: Value | null = null;
   for (const block of blocks) {
     const n = block.shape[0] as number;
-    const local = b.emit1("Sub", [ids64, b.intScalar(start)], "int64", ids64.shape);
-    const clamped = b.minMax("Max", b.minMax("Min", local, b.intScalar(n - 1)), b.intScalar(0));
-    const inside = b.emit1("And", [b.compare("GreaterOrEqual", local, b.intScalar(0)), b.compare("Less", local, b.intScalar(n))], "bool", ids64.shape);
+    const { inside, index } = rowsWithin(b, ids64, start, n);
     const mask = b.unsqueeze(b.cast(inside, block.dtype), [ids64.rank]);
-    const rows = b.mul(b.gather(block, clamped), mask);
+    const rows = b.mul(b.gather(block, index), mask);
     sum = sum ? b.add(sum, rows) : rows;
     start += n;
   }
