@@ -20,7 +20,7 @@ import { PerformanceObserver } from "node:perf_hooks";
 import { headDim } from "../../src/core/model/architecture";
 import { initWeights } from "../../src/core/model/weights";
 import { bufferedDecodeGraph, decodeGraph, GraphNames } from "../../src/core/engine/ort/llamaGraphs";
-import { KV_BUCKET, bufferedBiasData } from "../../src/core/engine/ort/ortDecoding";
+import { KV_BUCKET, bufferedBiasData } from "../../src/core/engine/ort/kvCache";
 import { loadOrt, type OrtSession, type OrtTensor } from "../../src/core/engine/ort/ortRuntime";
 import { Rng } from "../../src/core/util/rng";
 import { COMMON_OPTIONS, benchConfig, fmtRate, loadLine, pause, printTable } from "./contenders";

@@ -74,10 +74,18 @@ export class OrtEngine implements ComputeEngine {
       this.ort,
       config,
       this.settings,
-      { bytes: this.slots.reduce((n, s) => n + s.size * 4, 0), views: () => (state.deviceIsHost ? state.hostViews() : null), feeds: () => state.paramFeeds() },
-      tuning.decodeEmbedLimitBytes,
-      tuning.decodeWeights,
-      this.blocks,
+      {
+        bytes: this.slots.reduce((n, s) => n + s.size * 4, 0),
+        views: () => (state.deviceIsHost ? state.hostViews() : null),
+        feeds: () => state.paramFeeds(),
+        onDevice: !state.deviceIsHost,
+      },
+      this.transfers,
+      {
+        ...(tuning.decodeEmbedLimitBytes !== undefined ? { embedLimitBytes: tuning.decodeEmbedLimitBytes } : {}),
+        ...(tuning.decodeWeights ? { force: tuning.decodeWeights } : {}),
+        ...(this.blocks ? { blocks: this.blocks } : {}),
+      },
     );
     this.setWeights(weights);
   }
