@@ -5,6 +5,9 @@ import { pendingCalculation, calculatorCompletion } from "../data/annotations";
 import { promptFormatFor, type PromptFormat } from "../model/promptFormat";
 import type { TextTokenizer } from "../tokenizer/tokenizer";
 import type { ComputeEngine } from "../engine/computeEngine";
+import { chooseToken } from "./tokenChoice";
+
+export { sampleToken } from "./tokenChoice";
 
 export interface SamplingOptions {
   /** Samples per prompt. */
@@ -97,8 +100,9 @@ async function decodeBatch(engine: ComputeEngine, tokenizer: TextTokenizer, stop
         if (row.forced.length > 0) {
           token = row.forced.shift() as number;
         } else {
-          token = o.temperature <= 0 ? argmax(l) : sampleToken(l, o.temperature, o.topP ?? 1, o.topK ?? 0, rng);
-          row.logProb += logSoftmaxAt(l, token);
+          const choice = chooseToken(l, o.temperature, o.topP ?? 1, o.topK ?? 0, rng);
+          token = choice.token;
+          row.logProb += choice.logProb;
         }
         next.push(token);
         if (stop.has(token)) {
@@ -123,59 +127,4 @@ async function decodeBatch(engine: ComputeEngine, tokenizer: TextTokenizer, stop
     session.dispose();
   }
   return rows.map((r) => ({ text: tokenizer.decode(r.tokens), tokens: r.tokens, logProb: r.logProb, calculatorCalls: r.calls, finished: r.finished }));
-}
-
-function argmax(l: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < l.length; i++) if ((l[i] as number) > (l[best] as number)) best = i;
-  return best;
-}
-
-function logSoftmaxAt(l: Float32Array, i: number): number {
-  let max = -Infinity;
-  for (const x of l) if (x > max) max = x;
-  let sum = 0;
-  for (const x of l) sum += Math.exp(x - max);
-  return (l[i] as number) - max - Math.log(sum);
-}
-
-/** Temperature, then top-k, then nucleus (top-p) filtering, then a draw from the seeded generator. */
-export function sampleToken(l: Float32Array, temperature: number, topP: number, topK: number, rng: Rng): number {
-  // Indexed loops, not iterators: this runs for every row of every decoding step (at batch 64 the iterators
-  // cost a third of it).
-  let max = -Infinity;
-  for (let i = 0; i < l.length; i++) if ((l[i] as number) > max) max = l[i] as number;
-  const probs = new Float64Array(l.length);
-  let sum = 0;
-  for (let i = 0; i < l.length; i++) sum += probs[i] = Math.exp(((l[i] as number) - max) / temperature);
-  let order: number[] | null = null;
-  if ((topK > 0 && topK < l.length) || topP < 1) {
-    order = Array.from(probs.keys()).sort((a, b) => (probs[b] as number) - (probs[a] as number));
-    let keep = topK > 0 ? Math.min(topK, order.length) : order.length;
-    if (topP < 1) {
-      let acc = 0;
-      for (let j = 0; j < keep; j++) {
-        acc += (probs[order[j] as number] as number) / sum;
-        if (acc >= topP) {
-          keep = j + 1;
-          break;
-        }
-      }
-    }
-    order = order.slice(0, keep);
-    sum = order.reduce((a, i) => a + (probs[i] as number), 0);
-  }
-  let u = rng.next() * sum;
-  if (order) {
-    for (const i of order) {
-      u -= probs[i] as number;
-      if (u <= 0) return i;
-    }
-    return order[order.length - 1] as number;
-  }
-  for (let i = 0; i < probs.length; i++) {
-    u -= probs[i] as number;
-    if (u <= 0) return i;
-  }
-  return l.length - 1;
 }
