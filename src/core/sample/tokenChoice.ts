@@ -3,10 +3,13 @@
  * share of every decoding step. At a real vocabulary it is not small: at SmolLM2's 49,152 rows and batch 64 it
  * took about a fifth of a 135M model's generation on one core, and with top-p or top-k, which sorted the whole
  * vocabulary per row, several times the model's own step. So: one pass for the maximum, one for the tempered
- * probabilities and the untempered partition sum together, a scratch buffer reused across calls, and for top-p
- * and top-k a sort of only the tokens that can be in the kept set. The arithmetic is the same, in the same
- * order, as the plain definitions (sampleTokenByDefinition in the tests): the same draws, the same log-probs.
+ * probabilities and the untempered partition sum together, with exponentials in plain arithmetic (exp2.ts,
+ * about four times Math.exp's speed, within a few units in the last place), a scratch buffer reused across
+ * calls, and for top-p and top-k a sort of only the tokens that can be in the kept set. The tests hold it to
+ * the plain definitions: the same draws and log-probabilities as they give with the same exponentials, bit for
+ * bit, and with Math.exp's, the same draws and log-probabilities within 1e-12.
  */
+import { exp2 } from "../util/exp2";
 import type { Rng } from "../util/rng";
 
 /** Probabilities of the current row; grown to the largest vocabulary seen, never shrunk. */
@@ -42,14 +45,18 @@ export function chooseToken(l: Float32Array, temperature: number, topP: number, 
   const probs = scratch;
   let sum = 0;
   let sum1 = 0;
+  // e^((l − max)/T) = 2^(l·scale − offset)
+  const scale = Math.LOG2E / temperature;
+  const offset = max * scale;
   if (temperature === 1 || !withLogProb) {
-    for (let i = 0; i < n; i++) sum += probs[i] = Math.exp(((l[i] as number) - max) / temperature);
+    for (let i = 0; i < n; i++) sum += probs[i] = exp2((l[i] as number) * scale - offset);
     sum1 = sum;
   } else {
+    const offset1 = max * Math.LOG2E;
     for (let i = 0; i < n; i++) {
-      const x = (l[i] as number) - max;
-      sum += probs[i] = Math.exp(x / temperature);
-      sum1 += Math.exp(x);
+      const x = l[i] as number;
+      sum += probs[i] = exp2(x * scale - offset);
+      sum1 += exp2(x * Math.LOG2E - offset1);
     }
   }
   const token = draw(probs, n, sum, l, max, temperature, topP, topK, rng);
@@ -58,8 +65,9 @@ export function chooseToken(l: Float32Array, temperature: number, topP: number, 
 
 /** Σ exp(l − max), in index order. */
 function partition(l: Float32Array, max: number): number {
+  const offset = max * Math.LOG2E;
   let sum = 0;
-  for (let i = 0; i < l.length; i++) sum += Math.exp((l[i] as number) - max);
+  for (let i = 0; i < l.length; i++) sum += exp2((l[i] as number) * Math.LOG2E - offset);
   return sum;
 }
 
