@@ -15,7 +15,7 @@ import { writeModelFiles } from "./modelFiles";
 import { bufferedDecodeGraph, decodeGraph } from "./llamaGraphs";
 import { DeviceKvCache, HostKvCache, bufferedBiasData, decodeOutputLocations, type KvCache } from "./kvCache";
 import type { RowBlocks } from "./rowBlocks";
-import { meteredRun, type TransferCounts } from "./ortState";
+import { meteredRun, type OrtResults, type TransferCounts } from "./ortState";
 import { createSession, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 
 /**
@@ -173,6 +173,12 @@ export class OrtDecoding {
     const keyValid = valid.map((row) => [...Array.from({ length: cache.lead }, () => false), ...row]);
     let past = 0;
     let disposed = false;
+    let running = false;
+    /** The cache and the decoder let go: at dispose, or once the run in flight has ended (it reads the cache). */
+    const finish = (): void => {
+      cache.dispose();
+      release();
+    };
     const run = async (tokens: Int32Array, positions: Int32Array, n: number): Promise<Float32Array> => {
       if (disposed) throw new Error("decode session was disposed");
       if (past + n > c.max_position_embeddings) throw new Error(`sequence of ${past + n} tokens is longer than max_position_embeddings ${c.max_position_embeddings}`);
@@ -181,10 +187,20 @@ export class OrtDecoding {
         positions: new this.ort.Tensor("int32", positions, [B, n]),
         attn_bias: this.f32(bufferedBiasData(keyValid, n, cache.filled, cache.slots), [B, 1, n, cache.slots + n]),
       };
-      const out = await meteredRun(await decoder.session, this.counts, !this.weights.onDevice, { ...weightFeeds, ...cache.feeds() }, host);
-      // Disposed while running: the cache is gone and nobody wants the result.
+      let out: OrtResults;
+      running = true;
+      try {
+        out = await meteredRun(await decoder.session, this.counts, !this.weights.onDevice, { ...weightFeeds, ...cache.feeds() }, host);
+      } catch (e) {
+        if (disposed) finish();
+        throw e;
+      } finally {
+        running = false;
+      }
+      // Disposed while running: nobody wants the result, and the cache can go now.
       if (disposed) {
         cache.drop(out);
+        finish();
         throw new Error("decode session was disposed");
       }
       cache.take(out, n);
@@ -195,8 +211,7 @@ export class OrtDecoding {
     try {
       first = await run(ids, pos, T);
     } catch (e) {
-      cache.dispose();
-      release();
+      if (!disposed) finish();
       throw e;
     }
     const session: DecodeSession = {
@@ -210,8 +225,7 @@ export class OrtDecoding {
       dispose: () => {
         if (disposed) return;
         disposed = true;
-        cache.dispose();
-        release();
+        if (!running) finish();
       },
     };
     return { session, logits: first };

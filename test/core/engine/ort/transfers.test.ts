@@ -136,7 +136,13 @@ test(`a decoding step moves its tokens, positions and attention bias in and its 
         assert.equal(d.withinHost, onDevice ? 0 : 2 * L * B * kvRow, `step ${step}: new keys and values on the host`);
         if (step === 2) moved.push(d);
       }
+      // Disposed while a step runs: the cache that step reads is released after it, and the step says so.
+      const inFlight = session.step([9, 9]);
       session.dispose();
+      await assert.rejects(inFlight, /disposed/);
+      const again = await e.startDecoding(prompts);
+      assert.equal(again.logits.length, B * c.vocab_size);
+      again.session.dispose();
     } finally {
       e.dispose();
     }
