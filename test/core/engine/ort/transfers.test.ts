@@ -1,6 +1,7 @@
 // What a training step moves between the host and the execution provider (issue 15 item 1): the batch and a
-// few scalars, the same for a model of 13k parameters as for one of 180k. OrtEngine.transfers counts it from
-// the tensors' own locations (ortState.ts meteredRun), so a state tensor that left the device would show.
+// few scalars, the same for a model of 13k parameters as for one of 180k; and a decoding step its tokens in and
+// its logits out, its KV cache staying on the device. OrtEngine.transfers counts it from the tensors' own
+// locations (ortState.ts meteredRun), so a state tensor that left the device would show.
 // STS_TRANSFER_PROVIDER=webgpu runs the checks on the webgpu provider; the test at the end starts a child so on
 // Mesa's software GPU.
 import { test } from "node:test";
@@ -15,6 +16,7 @@ import { tinyConfig, type ModelConfig } from "../../../../src/core/model/config"
 import { initWeights } from "../../../../src/core/model/weights";
 import { makeBatch } from "../../../../src/core/train/batching";
 import { Rng } from "../../../../src/core/util/rng";
+import { FAMILIES, randomWeights } from "../engineFixtures";
 
 const provider = process.env["STS_TRANSFER_PROVIDER"] === "webgpu" ? "webgpu" : "cpu";
 const onDevice = provider !== "cpu";
@@ -201,10 +203,36 @@ test(`with its vocabulary tables in row blocks the engine trains, reads back and
   }
 });
 
+test(`decoding each family with its KV cache on the device gives the CPU's logits (${provider})`, { skip: onDevice ? false : "the webgpu provider's form: runs in the child below" }, async () => {
+  for (const [name, c] of Object.entries(FAMILIES)) {
+    const w = randomWeights(c, 3);
+    const V = c.vocab_size;
+    const cpu = new OrtEngine(c, w, { executionProvider: "cpu", threads: 1 });
+    const device = new OrtEngine(c, w, { executionProvider: provider, threads: 1 });
+    try {
+      // Rows of 5 and 2 tokens (the second left-padded), then 30 steps: the device's cache grows by one each step.
+      const prompts = [[1, 5, 9, 13, 20].map((t) => t % V), [1, 7]];
+      const [a, b] = [await cpu.startDecoding(prompts), await device.startDecoding(prompts)];
+      const worst = (x: Float32Array, y: Float32Array): number => x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i]!)), 0);
+      let err = worst(a.logits, b.logits);
+      for (let s = 0; s < 30; s++) {
+        const next = [(3 + s) % V, (4 + 2 * s) % V];
+        err = Math.max(err, worst(await a.session.step(next), await b.session.step(next)));
+      }
+      assert.ok(err < 1e-4, `${name}: logits differ by ${err}`);
+      a.session.dispose();
+      b.session.dispose();
+    } finally {
+      cpu.dispose();
+      device.dispose();
+    }
+  }
+});
+
 if (provider === "cpu") {
   test("on the webgpu provider (software GPU) the state stays on the device: the same checks", { skip: softwareGpuSkip, timeout: 300_000 }, () => {
     const r = runOnSoftwareGpu(resolve(__dirname, "transfers.test.ts"), { STS_TRANSFER_PROVIDER: "webgpu" }, { timeoutMs: 290_000 });
     assert.equal(r.status, 0, `the webgpu run failed:\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /ℹ pass 5/);
+    assert.match(r.stdout, /ℹ pass 6/);
   });
 }
