@@ -37,8 +37,6 @@ interface Decoder {
   version: number;
   session: Promise<OrtSession>;
   mode: DecoderWeightsMode;
-  /** Where its decode sessions keep the KV cache: on the device whenever the weights are (kvCache.ts). */
-  cache: "host" | "device";
   users: number;
   retired: boolean;
 }
@@ -122,16 +120,15 @@ export class OrtDecoding {
     const { embedLimitBytes = DECODE_EMBED_LIMIT_BYTES, force, blocks } = this.options;
     const views = force === "fed" ? null : this.weights.views();
     const mode: DecoderWeightsMode = !views ? "fed" : this.weights.bytes <= embedLimitBytes ? "embedded" : "file";
-    const cache = this.weights.onDevice ? "device" : "host";
     let session: Promise<OrtSession>;
-    if (cache === "device") {
+    if (this.weights.onDevice) {
       const graph = decodeGraph(this.config, blocks ? { blocks } : {});
       session = createSession(graph.toBytes(), this.settings, { outputLocations: decodeOutputLocations(graph.outputNames()) });
     } else {
       const graph = bufferedDecodeGraph(this.config, views ? { weights: views } : {});
       session = mode === "file" ? sessionFromFiles(graph, this.settings) : createSession(graph.toBytes(), this.settings);
     }
-    const d: Decoder = { version: this.weightsVersion, session, mode, cache, users: 1, retired: false };
+    const d: Decoder = { version: this.weightsVersion, session, mode, users: 1, retired: false };
     // A failed build is not kept: the next start() reports it again rather than a stale rejection.
     d.session.catch(() => {
       if (this.decoder === d) this.decoder = null;
@@ -168,7 +165,8 @@ export class OrtDecoding {
     };
     // Fed every run when the decoder does not embed them: the weights as they were when decoding started.
     const weightFeeds = decoder.mode === "fed" ? this.weights.feeds() : {};
-    const cache: KvCache = decoder.cache === "device" ? new DeviceKvCache(this.ort, c, B) : new HostKvCache(this.ort, c, B, T);
+    // On a device the cache stays there beside the weights (decodeGraph); on the CPU it is host arrays (bufferedDecodeGraph).
+    const cache: KvCache = this.weights.onDevice ? new DeviceKvCache(this.ort, c, B) : new HostKvCache(this.ort, c, B, T);
     // The key slots' validity, the cache's masked lead first: the prompts' padding, then every new token.
     const keyValid = valid.map((row) => [...Array.from({ length: cache.lead }, () => false), ...row]);
     let past = 0;
