@@ -3,9 +3,10 @@
  * share of every decoding step. At a real vocabulary it is not small: at SmolLM2's 49,152 rows and batch 64 it
  * took about a fifth of a 135M model's generation on one core, and with top-p or top-k, which sorted the whole
  * vocabulary per row, several times the model's own step. So: one pass for the maximum, one for the tempered
- * probabilities and the untempered partition sum together, with exponentials in plain arithmetic (exp2.ts,
- * about four times Math.exp's speed, within a few units in the last place), a scratch buffer reused across
- * calls, and for top-p and top-k a sort of only the tokens that can be in the kept set. The tests hold it to
+ * probabilities (at temperature 1 also the log-probability's partition; otherwise a pass of its own), with
+ * exponentials in plain arithmetic (exp2.ts, about four times Math.exp's speed, within a few units in the last
+ * place), a scratch buffer reused across calls, and for top-p and top-k a sort of only the tokens that can be in
+ * the kept set. The tests hold it to
  * the plain definitions: the same draws and log-probabilities as they give with the same exponentials, bit for
  * bit, and with Math.exp's, the same draws and log-probabilities within 1e-12.
  */
@@ -44,23 +45,14 @@ export function chooseToken(l: Float32Array, temperature: number, topP: number, 
   if (scratch.length < n) scratch = new Float64Array(n);
   const probs = scratch;
   let sum = 0;
-  let sum1 = 0;
   // e^((l − max)/T) = 2^(l·scale − offset)
   const scale = Math.LOG2E / temperature;
   const offset = max * scale;
-  if (temperature === 1 || !withLogProb) {
-    for (let i = 0; i < n; i++) sum += probs[i] = exp2((l[i] as number) * scale - offset);
-    sum1 = sum;
-  } else {
-    const offset1 = max * Math.LOG2E;
-    for (let i = 0; i < n; i++) {
-      const x = l[i] as number;
-      sum += probs[i] = exp2(x * scale - offset);
-      sum1 += exp2(x * Math.LOG2E - offset1);
-    }
-  }
+  for (let i = 0; i < n; i++) sum += probs[i] = exp2((l[i] as number) * scale - offset);
   const token = draw(probs, n, sum, l, max, temperature, topP, topK, rng);
-  return { token, logProb: withLogProb ? (l[token] as number) - max - Math.log(sum1) : NaN };
+  if (!withLogProb) return { token, logProb: NaN };
+  // At temperature 1 the tempered sum is the partition itself (the same terms in the same order).
+  return { token, logProb: (l[token] as number) - max - Math.log(temperature === 1 ? sum : partition(l, max)) };
 }
 
 /** Σ exp(l − max), in index order. */

@@ -163,7 +163,7 @@ export class DeviceKvCache implements KvCache {
   }
 
   drop(out: OrtResults): void {
-    for (const [name, t] of Object.entries(out)) if (name.startsWith("present_") && t.location !== "cpu") t.dispose();
+    for (const [name, t] of Object.entries(out)) if (isPresent(name) && t.location !== "cpu") t.dispose();
   }
 
   /** The current past tensors' device buffers (the first run's host zeros need nothing). */
@@ -179,7 +179,12 @@ export class DeviceKvCache implements KvCache {
 
 /** decodeGraph's outputs for a device: present_* stay in GPU buffers, the logits come to the host. */
 export function decodeOutputLocations(names: readonly string[]): Record<string, "cpu" | "gpu-buffer"> {
-  return Object.fromEntries(names.map((n) => [n, n.startsWith("present_") ? "gpu-buffer" : "cpu"]));
+  return Object.fromEntries(names.map((n) => [n, isPresent(n) ? "gpu-buffer" : "cpu"]));
+}
+
+/** decodeGraph's present_key.<l> / present_value.<l> (GraphNames). */
+function isPresent(name: string): boolean {
+  return name.startsWith("present_");
 }
 
 /**
