@@ -98,6 +98,11 @@ export class WorkerClient {
     });
   }
 
+  /** The worker process's pid while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Sends a signal to the worker process (SIGKILL in crash tests; the host uses it when cancel is ignored). */
   kill(signal: NodeJS.Signals): void {
     this.child?.kill(signal);

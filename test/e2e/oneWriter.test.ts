@@ -32,10 +32,22 @@ test("two rounds on one run: the second is refused with the holder's pid, the fi
   await first.start();
   t.after(() => first.dispose());
   let second: ReturnType<typeof selftrain> | null = null;
+  let heldBy: unknown;
   await first.run({ type: "runRound", id: "first", workspace: ws, round: 0 }, (e) => {
-    // While the warm-up trains, a second process (the CLI) asks for the same run.
-    if (second === null && e.type === "metric" && e.record.kind === "train" && e.record.stage === "warmup" && e.record.step === 2) second = selftrain("round", "-w", ws, "--round", "0");
+    // While the warm-up trains, a second process (the CLI) asks for the same run. The first is held (SIGSTOP)
+    // until the second has answered, so the second meets it mid-round however fast either process is; a
+    // stopped process is alive and keeps its lock, as a busy one does.
+    if (second !== null || e.type !== "metric" || e.record.kind !== "train" || e.record.stage !== "warmup" || e.record.step !== 2) return;
+    first.kill("SIGSTOP");
+    try {
+      const lock = lockPath(RunStore.list(selftrainDir(ws)).map((id) => join(selftrainDir(ws), "runs", id))[0]!);
+      heldBy = (JSON.parse(readFileSync(lock, "utf8")) as { pid?: unknown }).pid;
+      second = selftrain("round", "-w", ws, "--round", "0");
+    } finally {
+      first.kill("SIGCONT");
+    }
   });
+  assert.equal(heldBy, first.pid, "the first process held the run's lock while the second asked");
   assert.ok(second !== null, "the second process was started");
   const refused = second as ReturnType<typeof selftrain>;
   assert.equal(refused.status, 1, refused.stderr);
