@@ -4,16 +4,22 @@
  * the PyTorch peer on 1 and 2 threads. Also the model presets, the statistics and the table printing of
  * bench:train and bench:sample.
  *
+ * The peer is made as fast as this machine lets it be (issue 22): both PyTorch builds present (--python: Debian's
+ * python3-torch 1.13 on OpenBLAS, and PyTorch 2.x on MKL in .venv from `npm run setup:python`), each in every
+ * thread setup that applies (contenderProcess.ts PeerSetup: OpenBLAS threads, torch threads, OpenBLAS on torch's
+ * OpenMP pool), and every ratio is against the fastest of them at the same thread count for that measure.
+ *
  * Process lifetime (--lifetime): "run" keeps every contender's process for the whole run (cheap at the tiny
  * default); "turn" starts it for each of its turns and ends it before the next contender starts, so that only
  * one model is in memory at a time (the 135M preset: an ORT process peaks at ~12.7 GB, PyTorch at ~6 GB, on a
  * machine with less than all of them together). "auto": "turn" above 50M parameters.
  */
 import { loadavg } from "node:os";
+import { isAbsolute, join } from "node:path";
 import { parameterCount } from "../../src/core/model/architecture";
 import { tinyConfig, type ModelConfig } from "../../src/core/model/config";
 import type { ChildSpec } from "./childProtocol";
-import { ContenderProcess, peerUnavailable } from "./contenderProcess";
+import { ContenderProcess, describePeer, openmpOpenblasDir, probePeer, type PeerSetup } from "./contenderProcess";
 
 /** Options both benchmarks take (parseArgs declarations). Size options left empty take the preset's value. */
 export const COMMON_OPTIONS = {
@@ -21,7 +27,8 @@ export const COMMON_OPTIONS = {
   hidden: { type: "string", default: "" },
   layers: { type: "string", default: "" },
   vocab: { type: "string", default: "" },
-  python: { type: "string", default: "/usr/bin/python3" },
+  python: { type: "string", default: "/usr/bin/python3,.venv/bin/python" },
+  "peer-setups": { type: "string", default: "blas,torch,openmp" },
   "peer-device": { type: "string", default: "cpu" },
   "tf-backend": { type: "string", default: "wasm" },
   "tf-threads": { type: "string", default: "" },
@@ -39,6 +46,7 @@ export interface CommonValues {
   layers: string;
   vocab: string;
   python: string;
+  "peer-setups": string;
   "peer-device": string;
   "tf-backend": string;
   "tf-threads": string;
@@ -86,6 +94,8 @@ export interface Contender {
   threads: number;
   open(): Promise<ContenderProcess>;
   proc?: ContenderProcess;
+  /** PyTorch only: what its first process reported on its BLAS, the float64 check and matmul GFLOP/s. */
+  about?: string;
 }
 
 const plural = (n: number): string => `${n} thread${n === 1 ? "" : "s"}`;
@@ -134,22 +144,94 @@ export function lineup(config: ModelConfig, v: CommonValues): Lineup {
     };
     contenders.push(c);
   } else if (!v.tfjs) notes.push("TF.js: left out at this preset (on WebAssembly a 135M step takes minutes); --tfjs on adds it");
-  const device = v["peer-device"];
-  const missing = peerUnavailable(v.python, device);
-  if (missing) notes.push(missing);
-  else {
-    for (const threads of device === "cuda" ? [1] : threadCounts) {
-      const c: Contender = { label: `PyTorch ${device === "cuda" ? "CUDA" : plural(threads)}`, family: "torch", threads, open: () => ContenderProcess.torch(v.python, config, threads, device) };
-      c.open = async () => {
-        const p = await ContenderProcess.torch(v.python, config, threads, device);
-        c.label = `PyTorch ${p.version} ${device === "cuda" ? "CUDA" : plural(threads)}`;
-        return p;
-      };
-      contenders.push(c);
-    }
-  }
+  contenders.push(...peers(config, v, threadCounts, notes));
   const lifetime = v.lifetime === "auto" ? (parameterCount(config) > 50e6 ? "turn" : "run") : (v.lifetime as "run" | "turn");
   return { contenders, notes, lifetime };
+}
+
+const repoRoot = join(__dirname, "..", "..");
+
+/**
+ * The PyTorch contenders: for every interpreter in --python (relative paths from the repository root) that has
+ * torch, each thread setup that applies at each thread count (a missing interpreter or library is a note):
+ *   1 thread: one (torch 1, BLAS 1; the setups differ in how they share threads only);
+ *   N > 1 on OpenBLAS: "blas" (OpenBLAS N, torch 1), "torch" (torch N, OpenBLAS 1), "openmp" (Debian's OpenMP
+ *     OpenBLAS on torch's pool, both N);
+ *   N > 1 on another BLAS (the MKL of PyTorch's wheels, which follows torch's threads): "torch" only.
+ * --peer-setups leaves setups out (the 1-thread one stays). On CUDA, one contender per interpreter.
+ */
+function peers(config: ModelConfig, v: CommonValues, threadCounts: readonly number[], notes: string[]): Contender[] {
+  const device = v["peer-device"];
+  const wanted = v["peer-setups"].split(",").filter(Boolean);
+  for (const w of wanted) if (!["blas", "torch", "openmp"].includes(w)) throw new Error(`--peer-setups takes blas, torch and openmp, not ${w}`);
+  const out: Contender[] = [];
+  for (const given of v.python.split(",").filter(Boolean)) {
+    const python = given.includes("/") && !isAbsolute(given) ? join(repoRoot, given) : given;
+    const probe = probePeer(python, device);
+    if (!probe.ok) {
+      notes.push(probe.why);
+      continue;
+    }
+    const blas = probe.openblas ? "OpenBLAS" : probe.blas.toUpperCase();
+    const add = (threads: number, setup: PeerSetup, how: string): void => {
+      const c: Contender = {
+        label: `PyTorch ${probe.torch} ${device === "cuda" ? "CUDA" : `${plural(threads)} (${how})`}`,
+        family: "torch",
+        threads,
+        open: async () => {
+          // The matmul GFLOP/s are measured once per contender, in its first process.
+          const p = await ContenderProcess.torch(python, config, threads, device, setup, !c.about);
+          if (p.peer && !c.about) c.about = `${c.label}: ${describePeer(p.peer)}`;
+          return p;
+        },
+      };
+      out.push(c);
+    };
+    if (device === "cuda") {
+      add(1, "cuda", "CUDA");
+      continue;
+    }
+    for (const n of threadCounts) {
+      if (n === 1) add(1, "torch", blas);
+      else if (!probe.openblas) add(n, "torch", `torch ${n}, ${blas} following`);
+      else {
+        if (wanted.includes("blas")) add(n, "blas", `OpenBLAS pthreads ${n}, torch 1`);
+        if (wanted.includes("torch")) add(n, "torch", `torch ${n}, OpenBLAS 1`);
+        if (wanted.includes("openmp")) {
+          if (openmpOpenblasDir()) add(n, "openmp", `OpenBLAS-OpenMP on torch's pool, both ${n}`);
+          else if (n === threadCounts.find((x) => x > 1)) notes.push(`PyTorch ${probe.torch}: OpenBLAS-on-OpenMP setup left out (apt-get install libopenblas0-openmp)`);
+        }
+      }
+    }
+  }
+  if (!out.length) notes.push("PyTorch peer: none available, ratios against PyTorch not judged");
+  return out;
+}
+
+/**
+ * The fair PyTorch peer of `c` for one measure: of the PyTorch contenders at c's thread count, the one fastest by
+ * `rate` (a rate per contender; NaN where it has none). Undefined when there is no PyTorch at that count; the
+ * first one when none has a rate (its ratios print as missing).
+ */
+export function fastestPeer(contenders: readonly Contender[], c: Contender, rate: (p: Contender) => number): Contender | undefined {
+  const same = contenders.filter((p) => p.family === "torch" && p.threads === c.threads);
+  let best: Contender | undefined;
+  for (const p of same) if (!best || rate(p) > rate(best) || (Number.isNaN(rate(best)) && !Number.isNaN(rate(p)))) best = p;
+  return best;
+}
+
+/** The peers' reports, one line each (contenders started at least once). */
+export function peerReports(contenders: readonly Contender[]): string[] {
+  return contenders.flatMap((c) => (c.about ? [c.about] : []));
+}
+
+/**
+ * Issue 22's verdict on a set of ratios: "target met" when every one reaches the target, else "floor met" when
+ * every one reaches the floor, else "missed" (a missing ratio misses). `higher`: speed (≥); else memory (≤).
+ */
+export function judge(got: readonly number[], target: number, floor: number, higher: boolean): string {
+  const reaches = (bound: number): boolean => got.length > 0 && got.every((x) => Number.isFinite(x) && (higher ? x >= bound : x <= bound));
+  return reaches(target) ? "target met" : reaches(floor) ? "floor met" : "missed";
 }
 
 /** Starts every contender's process (lifetime "run"); one that fails to start is left out with a note. */

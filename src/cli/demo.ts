@@ -16,7 +16,8 @@ The project's main job, end to end on a CPU in about 5 minutes: generates a synt
 operation a problem, rationales in three styles) into DIR (default ./selftrain-demo), checks it, writes
 DIR/.selftrain/config.json for a small model trained from scratch, runs the warm-up SFT and one round of
 DPO-augmented self-training, and prints the per-round table. DIR is then a workspace the extension opens. The
-same seed gives the same numbers.
+same seed gives the same numbers on the same kind of machine (ONNX Runtime on the CPU, pinned; another processor's
+SIMD kernels or core count can change the last bits, and with them the samples).
 `;
 
 /**
@@ -29,6 +30,9 @@ same seed gives the same numbers.
  */
 const DEMO_SETTINGS = {
   data: { devSize: 100, testSize: 200 },
+  // The engine pinned, not chosen by timing ("auto" could pick another engine on a slower or busier machine, and
+  // another engine draws other samples); threads too, since a reduction split another way rounds otherwise.
+  engine: { name: "onnxruntime", executionProvider: "cpu", threads: 2 },
   model: { vocabSize: 768, hiddenSize: 128, intermediateSize: 352, layers: 4, heads: 4, kvHeads: 2, maxPositions: 320 },
   warmup: { epochs: 0, steps: 480, batchSize: 32, microBatchSize: 32, learningRate: 3e-3, warmupRatio: 0.05, maxLength: 256 },
   sampling: { dpoSamples: 4, sftSamples: 3, maxNewTokens: 128, batchSize: 128 },
@@ -67,6 +71,12 @@ export async function demoCommand(argv: string[]): Promise<number> {
   if (!done || done.type !== "roundFinished") return 1;
   const store = await RunStore.open(selftrainDir(dir), done.runId);
   console.log("\n" + (await roundTable(store)));
+  console.log([
+    "",
+    `Round 1's model is the warm-up model after ${DEMO_SETTINGS.dpo.steps} DPO steps and ${DEMO_SETTINGS.sft.steps} more SFT steps on the gold rationales and the`,
+    `pseudo-labels (sft.from "previous"): its gain over round 0 includes those ${DEMO_SETTINGS.sft.steps} extra steps on gold data, not only what`,
+    "self-training added. docs/reproduction.md separates the two (DPO-ST against plain self-training from the same warm-up).",
+  ].join("\n"));
   console.log(`\nrun folder: ${store.dir}\ndemo finished in ${((Date.now() - started) / 60000).toFixed(1)} min`);
   console.log([
     "",

@@ -9,7 +9,7 @@ import { loadCheckpoint } from "../core/model/checkpoint";
 import { createEngine } from "../core/engine/auto/createEngine";
 import { makeBatch } from "../core/train/batching";
 import { configPath, readWorkspaceConfig } from "../core/selftrain/workspace";
-import { defaultConfig, type SelfTrainConfig } from "../core/selftrain/config";
+import { defaultConfig, describeTraining, type SelfTrainConfig } from "../core/selftrain/config";
 import type { EncodedSequence } from "../core/model/promptFormat";
 
 const MODEL_USAGE = `
@@ -17,17 +17,19 @@ selftrain model inspect DIR [-w WORKSPACE]
 selftrain model score DIR --ids FILE.jsonl [-w WORKSPACE]
 
 inspect  what a Hugging Face model folder holds (family, parameters, dtype, shards, vocabulary, tied or not,
-         RoPE, chat template) and the estimated peak memory of SFT, DPO and sampling with the workspace's
-         settings (the defaults without a workspace) on this machine, with a verdict. Exit code 1 when the folder
-         cannot be used, with the reason in one line.
+         RoPE, chat template), the training settings init --model gives it (a pretrained model's), and the
+         estimated peak memory of SFT, DPO and sampling with the workspace's settings (those settings without a
+         workspace) on this machine, with a verdict. Exit code 1 when the folder cannot be used, with the reason
+         in one line.
 score    for each line {"ids": [...]} of FILE.jsonl, one line {"logprobs": [...]} on stdout: log p(ids[t] | ids[<t])
          for t ≥ 1, computed by the workspace's engine through the round's log-prob code path.
 `;
 
-/** The workspace's settings when it has a config, else the defaults. */
-function settingsOf(values: Record<string, string | boolean | undefined>): { config: SelfTrainConfig; source: string } {
+/** The workspace's settings when it has a config, else the defaults (for a model folder `dir`: a pretrained model's). */
+function settingsOf(values: Record<string, string | boolean | undefined>, dir?: string): { config: SelfTrainConfig; source: string } {
   const ws = resolve(typeof values["workspace"] === "string" ? values["workspace"] : ".");
-  return existsSync(configPath(ws)) ? { config: readWorkspaceConfig(ws), source: configPath(ws) } : { config: defaultConfig(), source: "the default settings" };
+  if (existsSync(configPath(ws))) return { config: readWorkspaceConfig(ws), source: configPath(ws) };
+  return dir === undefined ? { config: defaultConfig(), source: "the default settings" } : { config: defaultConfig(dir), source: "the pretrained model's defaults above" };
 }
 
 export async function modelCommand(argv: string[]): Promise<number> {
@@ -44,9 +46,10 @@ export async function modelCommand(argv: string[]): Promise<number> {
 function inspectCommand(argv: string[]): number {
   const { values, positionals } = parse(argv, { workspace: { type: "string", short: "w" } }, MODEL_USAGE);
   if (positionals.length !== 1) throw new UsageError("model inspect needs one model folder");
+  const dir = resolve(positionals[0]!);
   let m;
   try {
-    m = inspectModelFolder(resolve(positionals[0]!));
+    m = inspectModelFolder(dir);
   } catch (e) {
     if (e instanceof ModelFolderError) {
       process.stderr.write(`selftrain: cannot use this model: ${e.message}\n`);
@@ -54,8 +57,11 @@ function inspectCommand(argv: string[]): number {
     }
     throw e;
   }
-  const { config, source } = settingsOf(values);
+  const { config, source } = settingsOf(values, dir);
   console.log(describeInspection(m).join("\n"));
+  // What `init --model` would write: a pretrained model's settings, whatever a workspace here holds.
+  console.log(`\nsettings for this model if you init with it (a pretrained model's: docs/pretrained-defaults.md):`);
+  console.log(describeTraining(defaultConfig(dir)).map((l) => `  ${l}`).join("\n"));
   const estimates = estimateMemory(m.config, memorySettings(config));
   console.log(`\npeak memory (ONNX Runtime on the CPU, settings from ${source}):`);
   const verdict = memoryVerdict(estimates, totalmem());

@@ -5,6 +5,7 @@ import { WorkerClient, CancelledByUser, WorkerExited } from "../worker/client";
 import { estimateWorkspace, formatEstimate } from "../core/selftrain/estimate";
 import { initWorkspace, workspaceStatus, exportRound, selftrainDir, readWorkspaceConfig } from "../core/selftrain/workspace";
 import { forkRun } from "../core/selftrain/forkRun";
+import { defaultsNote } from "../core/selftrain/config";
 import { roundStages } from "../core/selftrain/stages";
 import { RunStore, isInterrupted } from "../core/store/runStore";
 import type { WorkerCommand, WorkerEvent } from "../shared/workerProtocol";
@@ -91,7 +92,8 @@ selftrain init --train FILE.jsonl [--test FILE.jsonl] [--model DIR] [-w WORKSPAC
 
 Writes WORKSPACE/.selftrain/config.json with the method's defaults (method.md) for a data set. --model DIR
 starts from a local Hugging Face model folder (model.init) instead of a new model; the folder is checked first
-(selftrain model inspect DIR shows what it holds).
+(selftrain model inspect DIR shows what it holds), and the training settings are those for a pretrained model
+(the paper's Llama settings: DPO lr 3e-7, SFT lr 1e-5; see docs/pretrained-defaults.md), not a new model's.
 `;
 
 export async function initCommand(argv: string[]): Promise<number> {
@@ -116,6 +118,8 @@ export async function initCommand(argv: string[]): Promise<number> {
   }
   const file = await initWorkspace(ws, { train: resolve(values["train"]), test: typeof values["test"] === "string" ? resolve(values["test"]) : "", force: values["force"] === true, overrides });
   console.log(`wrote ${file}`);
+  // Which defaults were written, and why: a pretrained model's differ from a new one's by orders of magnitude.
+  console.log(`# ${defaultsNote(readWorkspaceConfig(ws))}`);
   const next = await estimateWorkspace(ws);
   console.log(`next: selftrain round -w ${ws}   (${next.what}, ${formatEstimate(next.seconds)}; ${next.basis})`);
   return 0;
@@ -216,21 +220,26 @@ export async function statusCommand(argv: string[]): Promise<number> {
 }
 
 const EXPORT_USAGE = `
-selftrain export [-w WORKSPACE] [--run RUN_ID] [--round N] [--out DIR]
+selftrain export [-w WORKSPACE] [--run RUN_ID] [--round N] [--out DIR] [--no-model]
 
 Writes a round's preference pairs as TRL prompt/chosen/rejected JSONL and its pseudo-labels as prompt/completion
-JSONL (default: newest run, its newest round with pairs or pseudo-labels, into ./selftrain-export).
+JSONL (default: newest run, its newest round with pairs or pseudo-labels, into ./selftrain-export), and the
+model the round ended with as RUN-round-N-model/: a Hugging Face folder in the source model's dtype and weight
+files (the run keeps float32 weights between stages), unless --no-model.
 `;
 
 export async function exportCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...COMMON, round: { type: "string" }, out: { type: "string" } }, EXPORT_USAGE);
+  const { values } = parse(argv, { ...COMMON, round: { type: "string" }, out: { type: "string" }, "no-model": { type: "boolean" } }, EXPORT_USAGE);
   const ws = workspaceOf(values);
   const runId = (values["run"] as string | undefined) ?? RunStore.newest(selftrainDir(ws));
   if (!runId) throw new Error(`${selftrainDir(ws)}: no runs to export`);
   const store = await RunStore.open(selftrainDir(ws), runId);
   const round = values["round"] !== undefined ? intOption(values, "round", 1) : Math.max(0, ...store.manifest.rounds.filter((r) => r.stages["pseudo-labels"]?.state === "done" || r.stages.pairs?.state === "done").map((r) => r.round));
   if (round < 1) throw new Error(`run ${runId}: no round with pairs or pseudo-labels yet`);
-  const r = await exportRound(ws, runId, round, resolve(typeof values["out"] === "string" ? values["out"] : "selftrain-export"));
+  const withModel = values["no-model"] !== true;
+  const r = await exportRound(ws, runId, round, resolve(typeof values["out"] === "string" ? values["out"] : "selftrain-export"), { model: withModel });
   console.log(`exported ${r.pairs} pairs and ${r.pseudoLabels} pseudo-labels:\n  ${r.files.join("\n  ")}`);
+  if (r.model !== null) console.log(`exported the round's model:\n  ${r.model}`);
+  else if (withModel) console.log(`no model: round ${round}'s SFT stage has not finished`);
   return 0;
 }

@@ -57,6 +57,8 @@ export interface RunSummary {
   createdAt: string;
   engine: string | null;
   device: string | null;
+  /** Why engine.name "auto" fell back to this engine (the faster could not start); null when it did not. */
+  engineFallback: string | null;
   rounds: RoundRow[];
   warnings: MetricWarning[];
 }

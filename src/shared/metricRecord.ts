@@ -54,6 +54,8 @@ export interface TrainStepRecord extends Partial<Record<(typeof STEP_VALUES)[num
   totalSteps: number | null;
   engine: string | null;
   device: string | null;
+  /** Why engine.name "auto" took this engine because the faster one could not start; null when it did not fall back. */
+  engineFallback: string | null;
 }
 
 /** A round's numbers, under the names the rounds table, the eval stage's counts and the CLI use. */
@@ -90,6 +92,7 @@ export interface RoundSummaryRecord extends RoundSummary {
   time: string | null;
   engine: string | null;
   device: string | null;
+  engineFallback: string | null;
 }
 
 export type MetricRecord = TrainStepRecord | RoundSummaryRecord;
@@ -129,7 +132,7 @@ export function readMetricRecord(value: unknown, runId: string): MetricRecord | 
   const raw: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) raw[V1_NAMES[k] ?? k] = v;
   const round = wholeNumber(raw, "round");
-  const common = { v: typeof raw["v"] === "number" ? raw["v"] : 1, runId: text(raw["runId"]) ?? runId, round, engine: text(raw["engine"]), device: text(raw["device"]) };
+  const common = { v: typeof raw["v"] === "number" ? raw["v"] : 1, runId: text(raw["runId"]) ?? runId, round, engine: text(raw["engine"]), device: text(raw["device"]), engineFallback: text(raw["engineFallback"]) };
   if (raw["kind"] === "round") {
     const summary = Object.fromEntries(ROUND_SUMMARY_KEYS.map((k) => [k, metric(raw[k])])) as unknown as RoundSummary;
     const mode = raw["mode"] === "dpo-st" || raw["mode"] === "st" ? raw["mode"] : null;

@@ -23,6 +23,21 @@ export function stageLabel(stage: string, inSentence = false): string {
 }
 export type StageState = "pending" | "running" | "done" | "failed" | "cancelled";
 
+/** Weight types by the names config.json's torch_dtype gives them. */
+export const TORCH_DTYPES = ["float32", "bfloat16", "float16"] as const;
+export type TorchDtype = (typeof TORCH_DTYPES)[number];
+
+/** The weight types of a training stage's checkpoint (warm-up, DPO, SFT). */
+export interface StageCheckpoint {
+  /**
+   * The type the checkpoint keeps the working weights in: float32, whatever the source's, because most updates at
+   * a pretrained model's learning rates are smaller than half a bf16 step and would vanish between stages.
+   */
+  dtype: TorchDtype;
+  /** The source model's type: what `selftrain export` writes. */
+  sourceDtype: TorchDtype;
+}
+
 export interface StageRecord {
   state: StageState;
   startedAt?: string;
@@ -33,6 +48,8 @@ export interface StageRecord {
   counts?: Record<string, number>;
   /** While running: the process that runs it, so a reader can tell a live stage from one a kill interrupted. */
   pid?: number;
+  /** A training stage, once done: the types its checkpoint was written in. Absent in runs of older versions. */
+  checkpoint?: StageCheckpoint;
 }
 
 export interface RoundRecord {

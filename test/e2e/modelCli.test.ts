@@ -104,6 +104,46 @@ test("init --model: model.init points at the folder; a bad folder is refused bef
   assert.equal(JSON.parse(readFileSync(join(ws, ".selftrain", "config.json"), "utf8")).model.init, join("models", "base"));
 });
 
+test("init --model writes a pretrained model's settings and says so; model inspect shows them; a learning rate above 1e-3 is refused on it, a new model keeps its own", { skip }, (t) => {
+  const ws = tempDir(t);
+  mkdirSync(join(ws, "data"));
+  const train = join(ws, "data", "train.jsonl");
+  writeFileSync(train, JSON.stringify({ question: "1+1?", answer: "<<1+1=2>>2\n#### 2" }) + "\n");
+  const dir = modelFolder(join(ws, "models", "base"));
+  let r = run("init", "-w", ws, "--train", train, "--model", dir);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^# settings for a pretrained model \(model\.init is a folder\): DPO lr 3e-7, beta 0\.1; SFT lr 1e-5, 2 epochs; max length 640, prompt 256: see docs\/pretrained-defaults\.md$/m);
+  const file = join(ws, ".selftrain", "config.json");
+  const c = JSON.parse(readFileSync(file, "utf8"));
+  assert.deepEqual(
+    [c.warmup.learningRate, c.sft.learningRate, c.dpo.learningRate, c.dpo.beta, c.dpo.steps, c.sft.epochs, c.sft.warmupRatio, c.sft.maxLength, c.dpo.maxLength, c.sft.maxPromptLength, c.dpo.maxPromptLength, c.model.allowHighLearningRate],
+    [1e-5, 1e-5, 3e-7, 0.1, 100, 2, 0.03, 640, 640, 256, 256, false],
+  );
+
+  r = run("model", "inspect", dir);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^settings for this model if you init with it \(a pretrained model's: docs\/pretrained-defaults\.md\):$/m);
+  assert.match(r.stdout, /^ {2}DPO {9}lr 3e-7, 100 steps, batch 32 pairs in micro-batches of 2, warm-up ratio 0\.03, beta 0\.1$/m);
+  assert.match(r.stdout, /^ {2}SFT {9}lr 1e-5, 2 epochs, /m);
+  assert.match(r.stdout, /^ {2}lengths {5}at most 640 tokens \(DPO 640\), prompts cut to their last 256 when longer$/m);
+  assert.match(r.stdout, /^peak memory \(ONNX Runtime on the CPU, settings from the pretrained model's defaults above\):$/m);
+
+  // The from-scratch rate written into the pretrained workspace's config is refused wherever it is read, naming the setting.
+  writeFileSync(file, JSON.stringify({ ...c, sft: { ...c.sft, learningRate: 3e-3 } }, null, 2));
+  r = run("model", "inspect", dir, "-w", ws);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /config\.json: sft\.learningRate is 0\.003, above 1e-3 on a pretrained model \(model\.init is a folder\): .*set model\.allowHighLearningRate to true to use it on purpose/);
+  writeFileSync(file, JSON.stringify({ ...c, model: { ...c.model, allowHighLearningRate: true }, sft: { ...c.sft, learningRate: 3e-3 } }, null, 2));
+  assert.equal(run("model", "inspect", dir, "-w", ws).status, 0);
+
+  const fresh = tempDir(t);
+  r = run("init", "-w", fresh, "--train", train);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^# settings for a model trained from scratch \(model\.init "new"\): SFT lr 3e-3, 8 epochs; DPO lr 1e-5, beta 0\.1; max length 320, prompt 256$/m);
+  const n = JSON.parse(readFileSync(join(fresh, ".selftrain", "config.json"), "utf8"));
+  assert.deepEqual([n.model.init, n.warmup.learningRate, n.sft.learningRate, n.dpo.learningRate, n.sft.maxLength], ["new", 3e-3, 3e-3, 1e-5, 320]);
+});
+
 test("the memory estimate at SmolLM2-135M's shape matches the engine's measured peaks (SFT 4.35 GiB, DPO of 4 pairs 4.16 GiB, 8 × 128 tokens, bench:train --preset smollm2-135m) within 10%; a small machine gets advice", () => {
   assert.equal(VOCAB_CHUNK, VOCAB_CHUNK_ROWS, "the estimate's vocabulary chunk is the engine's");
   assert.equal(WHOLE_VOCABULARY, WHOLE_VOCABULARY_ROWS, "the estimate's whole-vocabulary limit is the engine's");

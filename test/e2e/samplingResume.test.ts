@@ -99,3 +99,25 @@ test("a kill -9 of the CLI and its engine in the middle of sampling: the rerun k
   assert.equal(await samplesOf(ws), await samplesOf(reference), "samples-dpo.jsonl differs from an uninterrupted run's");
   assert.equal(await samplesOf(ws, "pairs.jsonl"), await samplesOf(reference, "pairs.jsonl"));
 });
+
+test("a sampling stage continued by another engine starts again from the first question, saying which engines, so its samples come from one", async (t) => {
+  const ws = await workspace(tempDir(t, "sts-resume-engine-"));
+  const set = (engine: Record<string, unknown>): void => {
+    const c = readWorkspaceConfig(ws);
+    writeFileSync(configPath(ws), JSON.stringify({ ...c, engine: { ...c.engine, ...engine } }, null, 2));
+  };
+  set({ name: "onnxruntime" });
+  let done = 0;
+  const first = recorder();
+  const events = { ...first, progress: (e: { stage?: string; done: number }) => (e.stage === "sample-dpo" ? (done = e.done) : undefined) };
+  await assert.rejects(runRound({ workspace: ws, round: 1, events: events as typeof first, shouldStop: () => done >= 6 }), CancelledError);
+
+  set({ name: "tfjs" });
+  const again = recorder();
+  await runRound({ workspace: ws, round: 1, events: again, shouldStop: () => false });
+  assert.ok(!again.logs.some((l) => /resuming/.test(l)), again.logs.join("\n"));
+  assert.ok(again.logs.some((l) => /samples-dpo\.jsonl: it was sampled by onnxruntime on cpu and this process runs tfjs on wasm \(a stage's samples all come from one engine\); sampling starts again from the first question/.test(l)), again.logs.join("\n"));
+  const dir = selftrainDir(ws);
+  const store = await RunStore.open(dir, RunStore.list(dir)[0]!);
+  assert.equal(store.stage(1, "sample-dpo").counts!["samples"], 38 * 4);
+});

@@ -248,7 +248,9 @@ function allCards(v: View): ChartCard[] {
 function renderHeader(v: View, st: DashboardState, run: RunMetrics): void {
   v.title.textContent = `Run ${run.runId}`;
   const engine = run.engine ? ` · engine ${run.engine}${run.device ? ` (${run.device})` : ""}` : "";
-  v.meta.textContent = `${MODE_LABEL[run.mode] ?? run.mode}${engine}`;
+  // "auto" that fell back to the slower engine says so, and why, where the engine is named.
+  const fallback = run.engineFallback ? ` · ⚠ auto fell back to it: ${run.engineFallback}` : "";
+  v.meta.textContent = `${MODE_LABEL[run.mode] ?? run.mode}${engine}${fallback}`;
   v.pickerWrap.hidden = st.runs.length < 2;
   const ids = st.runs.map((r) => r.runId).join("\n");
   if (v.picker.dataset["ids"] !== ids) {

@@ -68,8 +68,12 @@ export interface ComputeEngine {
   resetOptimizer(): void;
   /** Sum of completion-token log-probabilities per row, [batch]. */
   sequenceLogProbs(batch: TokenBatch): Promise<Float32Array>;
-  /** Starts decoding: prompts (left-padded inside) are run, next-token logits [rows, V] returned. */
-  startDecoding(prompts: readonly number[][]): Promise<{ session: DecodeSession; logits: Float32Array }>;
+  /**
+   * Starts decoding: prompts (left-padded inside) are run, next-token logits [rows, V] returned. `maxNewTokens`:
+   * how many tokens the session will append at most, so an engine can size what it holds per position (ORT's
+   * RoPE tables); without it, any number up to max_position_embeddings.
+   */
+  startDecoding(prompts: readonly number[][], maxNewTokens?: number): Promise<{ session: DecodeSession; logits: Float32Array }>;
 
   getWeights(): Promise<HostWeights>;
   setWeights(weights: HostWeights): void;

@@ -131,6 +131,8 @@ export async function readRunMetrics(dir: string, runId: string, maxPoints = MAX
   const summaries = new Map<number, RoundSummary>();
   let engine: string | null = null;
   let device: string | null = null;
+  let engineFallback: string | null = null;
+  let summaryFallback: string | null = null;
   let summaryEngine: string | null = null;
   let summaryDevice: string | null = null;
   for (const { round } of manifest.rounds) {
@@ -148,6 +150,7 @@ export async function readRunMetrics(dir: string, runId: string, maxPoints = MAX
         summaries.set(m.round, m);
         summaryEngine = m.engine ?? summaryEngine;
         summaryDevice = m.device ?? summaryDevice;
+        if (m.engine !== null) summaryFallback = m.engineFallback;
         return;
       }
       const key = `${m.round}:${m.stage}`;
@@ -156,6 +159,7 @@ export async function readRunMetrics(dir: string, runId: string, maxPoints = MAX
       steps.set(key, entry);
       engine = m.engine ?? engine;
       device = m.device ?? device;
+      if (m.engine !== null) engineFallback = m.engineFallback;
     }, (line, reason) => bad.push(`line ${line}: ${reason}`));
     if (bad.length > 0) {
       warnings.push({
@@ -192,6 +196,7 @@ export async function readRunMetrics(dir: string, runId: string, maxPoints = MAX
     // The step records name the engine that trained; the round summary's name is a fallback only.
     engine: engine ?? summaryEngine,
     device: device ?? summaryDevice,
+    engineFallback: engine !== null ? engineFallback : summaryFallback,
     rounds,
     warnings: sortWarnings(warnings),
     steps: stageSteps,

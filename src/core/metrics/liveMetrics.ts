@@ -51,6 +51,8 @@ export function mergeLiveRecords(run: RunMetrics, records: readonly unknown[], m
     if (m === null) continue;
     run.engine = m.engine ?? run.engine;
     run.device = m.device ?? run.device;
+    // Each record says whether its engine was a fallback: the latest wins, so a later run without one clears it.
+    if (m.engine !== null) run.engineFallback = m.engineFallback;
     if (m.kind === "round") {
       const fresh = roundRow(m.round, run.mode, m, {});
       const i = run.rounds.findIndex((r) => r.round === m.round);

@@ -94,7 +94,7 @@ export function ropeInverseFrequencies(c: ModelConfig): Float64Array {
   });
 }
 
-/** cos and sin of every position's rotary angles, [maxPos, hd]: each row's two halves are equal. */
+/** cos and sin of the rotary angles of positions 0…rows−1, [rows, hd]: each row's two halves are equal. */
 export interface RopeTables {
   cos: Float32Array;
   sin: Float32Array;
@@ -105,13 +105,14 @@ export interface RopeTables {
  * both halves). Angles are taken in float64 and rounded to float32 once: Hugging Face computes them in float32,
  * which differs by under an ulp or so at small positions; both engines use these same numbers.
  */
-export function ropeTables(c: ModelConfig): RopeTables {
+export function ropeTables(c: ModelConfig, rows = c.max_position_embeddings): RopeTables {
+  if (!Number.isInteger(rows) || rows < 1 || rows > c.max_position_embeddings) throw new Error(`RoPE tables of ${rows} rows: must be 1 to max_position_embeddings (${c.max_position_embeddings})`);
   const hd = headDim(c);
   const half = hd / 2;
   const invFreq = ropeInverseFrequencies(c);
-  const cos = new Float32Array(c.max_position_embeddings * hd);
-  const sin = new Float32Array(c.max_position_embeddings * hd);
-  for (let p = 0; p < c.max_position_embeddings; p++) {
+  const cos = new Float32Array(rows * hd);
+  const sin = new Float32Array(rows * hd);
+  for (let p = 0; p < rows; p++) {
     for (let i = 0; i < half; i++) {
       const angle = p * (invFreq[i] as number);
       cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(angle);

@@ -6,12 +6,15 @@ import type { HostWeights } from "./weights";
 import { DEFAULT_MAX_SHARD_BYTES, loadFolderWeights, saveFolderWeights, writeFileAtomicSync, type WeightDtype } from "./modelFolder";
 import { loadTokenizer, saveTokenizer, type TextTokenizer } from "../tokenizer/tokenizer";
 import { readJsonObject } from "../util/jsonFile";
+import type { TorchDtype } from "../../shared/runTypes";
 
 /**
  * A checkpoint is a Hugging Face model folder: config.json (with our format version), the weights
  * (model.safetensors, or shards with model.safetensors.index.json) and tokenizer.json. A model we create is
  * saved in float32 with a config.json of our own; a folder from elsewhere (Qwen, Llama, SmolLM) keeps its
  * family on save: its config.json, generation_config.json and weight dtype, so it loads where it came from.
+ * Saved in another type (a run's float32 stage checkpoints of a bf16 model), its config.json says that type and
+ * keeps the source's in `selftrain_source_dtype`, which sourceDtype reads to write the model back as it came.
  */
 export interface Checkpoint {
   config: ModelConfig;
@@ -35,11 +38,33 @@ export interface SaveOptions {
   dtype?: WeightDtype;
   /** bytes per weight file before sharding; default 2 GB for a model from a folder, one file for ours */
   maxShardBytes?: number;
+  /** another folder's grouping of tensors into files (weightFilesOf), in place of maxShardBytes */
+  layout?: ReadonlyMap<string, string>;
 }
 
 /** Our keys in a config.json: everything else belongs to the model's family and is written back unchanged. */
 const OWN_KEY_PREFIX = "selftrain_";
-const TORCH_DTYPE: Record<WeightDtype, string> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
+/** The source's weight type (a torch_dtype name), kept by a checkpoint saved in another type. */
+const SOURCE_DTYPE_KEY = `${OWN_KEY_PREFIX}source_dtype`;
+const TORCH_DTYPE: Record<WeightDtype, TorchDtype> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
+
+/** The name transformers gives a weight type (config.json's torch_dtype). */
+export function torchDtypeName(dtype: WeightDtype): TorchDtype {
+  return TORCH_DTYPE[dtype];
+}
+
+function weightDtypeOf(name: unknown): WeightDtype | undefined {
+  return (Object.keys(TORCH_DTYPE) as WeightDtype[]).find((d) => TORCH_DTYPE[d] === name);
+}
+
+/**
+ * The type a checkpoint's model came in, which what leaves a run is written in: the `selftrain_source_dtype` of a
+ * checkpoint saved in another type, else the type it is stored in; float32 for a model we created (no source).
+ */
+export function sourceDtype(source: CheckpointSource | undefined): WeightDtype {
+  if (!source) return "F32";
+  return weightDtypeOf(source.config[SOURCE_DTYPE_KEY]) ?? source.dtype;
+}
 
 /**
  * Writes a checkpoint folder. Crash-safe: config.json (whose presence marks a complete checkpoint) is removed
@@ -56,6 +81,7 @@ export function saveCheckpoint(dir: string, c: Checkpoint, metadata: Record<stri
   saveFolderWeights(dir, c.config, c.weights, {
     dtype,
     maxShardBytes: options.maxShardBytes ?? (src ? DEFAULT_MAX_SHARD_BYTES : Infinity),
+    ...(options.layout ? { layout: options.layout } : {}),
     metadata: { selftrain_format_version: String(CHECKPOINT_FORMAT_VERSION), ...metadata },
   });
   saveTokenizer(c.tokenizer.files, dir);
@@ -72,6 +98,11 @@ function hfConfig(config: ModelConfig, src: CheckpointSource | undefined, dtype:
     // Saved in another type on request: say so where transformers looks (newer versions write "dtype").
     for (const key of ["torch_dtype", "dtype"]) if (key in out) out[key] = TORCH_DTYPE[dtype];
   }
+  // The source's type travels with a copy in another type, so the model can leave the run as it came; a copy in
+  // the source's type needs no note, and its config.json is the source's again.
+  const original = sourceDtype(src);
+  if (dtype === original) delete out[SOURCE_DTYPE_KEY];
+  else out[SOURCE_DTYPE_KEY] = TORCH_DTYPE[original];
   out[`${OWN_KEY_PREFIX}format_version`] = CHECKPOINT_FORMAT_VERSION;
   return out;
 }
@@ -95,6 +126,9 @@ export function loadCheckpoint(dir: string): Checkpoint {
     throw new Error(`${configFile}: checkpoint format ${version} is newer than this version understands (${CHECKPOINT_FORMAT_VERSION})`);
   }
   const config = validateConfig(raw, configFile);
+  if (SOURCE_DTYPE_KEY in raw && weightDtypeOf(raw[SOURCE_DTYPE_KEY]) === undefined) {
+    throw new Error(`${configFile}: ${SOURCE_DTYPE_KEY} must be one of ${Object.values(TORCH_DTYPE).join(", ")}, not ${JSON.stringify(raw[SOURCE_DTYPE_KEY])}`);
+  }
   const generationFile = join(dir, "generation_config.json");
   const generationConfig = existsSync(generationFile) ? readJsonObject(generationFile) : undefined;
   const tokenizer = loadTokenizer(dir); // before the weights: a broken tokenizer fails in milliseconds, not after gigabytes

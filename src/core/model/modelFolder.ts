@@ -77,6 +77,11 @@ export function readWeightLayout(dir: string): WeightLayout {
   return { index, files, fileOf };
 }
 
+/** Tensor name -> the weight file (a name in the folder) holding it: a folder's layout, for SaveWeightsOptions.layout. */
+export function weightFilesOf(dir: string): Map<string, string> {
+  return new Map([...readWeightLayout(dir).fileOf].map(([name, file]) => [name, basename(file.path)]));
+}
+
 function headerOf(path: string): WeightFileHeader {
   const r = openSafetensors(path);
   r.close();
@@ -171,6 +176,12 @@ export interface SaveWeightsOptions {
   maxShardBytes: number;
   /** safetensors metadata of every file (`format: "pt"` is always set, as transformers expects) */
   metadata?: Record<string, string>;
+  /**
+   * Another folder's layout (weightFilesOf): its grouping of tensors into files, in its files' order, instead of
+   * sharding by maxShardBytes, so that a model leaves in the files it came in. Names it holds that are not
+   * written (a tied head, rotary tables) are passed over; a tensor it does not name is an error.
+   */
+  layout?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -184,18 +195,7 @@ export function saveFolderWeights(dir: string, config: ModelConfig, weights: Hos
   const names = orderedNames(config, weights).filter((n) => !skipped(n, config));
   const size = (n: string): number => weights.get(n)!.data.length * BYTES[options.dtype];
   const total = names.reduce((s, n) => s + size(n), 0);
-  const shards: string[][] = [];
-  let current: string[] = [], currentBytes = 0;
-  for (const name of names) {
-    if (current.length > 0 && currentBytes + size(name) > options.maxShardBytes) {
-      shards.push(current);
-      current = [];
-      currentBytes = 0;
-    }
-    current.push(name);
-    currentBytes += size(name);
-  }
-  if (current.length > 0 || shards.length === 0) shards.push(current);
+  const shards = options.layout ? shardsLike(names, options.layout, dir) : shardsBySize(names, size, options.maxShardBytes);
   const fileNames = shards.length === 1
     ? [SINGLE_WEIGHTS_FILE]
     : shards.map((_, i) => `model-${String(i + 1).padStart(5, "0")}-of-${String(shards.length).padStart(5, "0")}.safetensors`);
@@ -218,6 +218,37 @@ export function saveFolderWeights(dir: string, config: ModelConfig, weights: Hos
   if (fileNames.length > 1) keep.add(WEIGHTS_INDEX_FILE);
   for (const f of previous) if (!keep.has(f)) rmSync(join(dir, f), { force: true });
   return [...keep];
+}
+
+/** Filled in parameter order, a new shard when the next tensor would pass the limit (a tensor over it alone). */
+function shardsBySize(names: string[], size: (name: string) => number, maxShardBytes: number): string[][] {
+  const shards: string[][] = [];
+  let current: string[] = [], currentBytes = 0;
+  for (const name of names) {
+    if (current.length > 0 && currentBytes + size(name) > maxShardBytes) {
+      shards.push(current);
+      current = [];
+      currentBytes = 0;
+    }
+    current.push(name);
+    currentBytes += size(name);
+  }
+  if (current.length > 0 || shards.length === 0) shards.push(current);
+  return shards;
+}
+
+/** The tensors grouped as `layout` groups them, its files in name order (model-00001-of-… first). */
+function shardsLike(names: string[], layout: ReadonlyMap<string, string>, dir: string): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const name of names) {
+    const file = layout.get(name);
+    if (file === undefined) throw new Error(`${dir}: cannot save in the layout given: it places no file for tensor ${name}`);
+    const group = groups.get(file);
+    if (group) group.push(name);
+    else groups.set(file, [name]);
+  }
+  const files = [...groups.keys()].sort();
+  return files.length === 0 ? [[]] : files.map((f) => groups.get(f)!);
 }
 
 /**

@@ -84,7 +84,7 @@ async function decodeBatch(engine: ComputeEngine, tokenizer: TextTokenizer, stop
   const V = engine.config.vocab_size;
   const maxNew = Math.min(o.maxNewTokens, engine.config.max_position_embeddings - Math.max(...prompts.map((p) => p.length)));
   const rows: RowState[] = prompts.map(() => ({ tokens: [], logProb: 0, forced: [], calls: [], done: false, finished: false }));
-  let { session, logits } = await engine.startDecoding(prompts);
+  let { session, logits } = await engine.startDecoding(prompts, maxNew);
   try {
     for (let step = 0; step < maxNew; step++) {
       if (step % 8 === 0) await yieldNow();

@@ -4,14 +4,23 @@ import type { PromptFormatSetting } from "../model/promptFormat";
 /**
  * The run's settings (.selftrain/config.json): one typed config with documented defaults. Method defaults
  * are the paper's (method.md); model and optimiser sizes default to a small model a CPU trains in minutes,
- * since the paper's (Flan-T5, Llama) do not fit a laptop. Written beside every checkpoint and metrics file.
+ * since the paper's (Flan-T5, Llama) do not fit a laptop. A pretrained model (model.init a folder) starts from
+ * the paper's Llama settings instead (pretrainedTraining). Written beside every checkpoint and metrics file.
  */
 
 /**
  * A training stage's settings: the trainer's (steps, batch and micro-batch size, learning rate, warm-up
- * ratio, maximum length) plus epochs. SFT: `steps` 0 means "from epochs"; DPO uses steps only.
+ * ratio, maximum length) plus epochs and the prompt limit. SFT: `steps` 0 means "from epochs"; DPO uses steps only.
  */
-export type StageTraining = Omit<TrainSettings, "seed" | "optimizer"> & { epochs: number };
+export type StageTraining = Omit<TrainSettings, "seed" | "optimizer"> & {
+  epochs: number;
+  /**
+   * TRL's `max_prompt_length`: when a prompt and its (longest) completion do not fit `maxLength`, the prompt keeps
+   * only its last this many tokens, so the completion keeps its room instead of being cut away behind a long
+   * prompt (train/batching.ts `limitPrompt`). Sequences that fit are untouched. 0: no limit.
+   */
+  maxPromptLength: number;
+};
 
 export interface SelfTrainConfig {
   formatVersion: number;
@@ -44,6 +53,11 @@ export interface SelfTrainConfig {
      * format; "chat" the template, an error for a model without one. See model/promptFormat.ts.
      */
     promptFormat: PromptFormatSetting;
+    /**
+     * A learning rate above 1e-3 on a pretrained model (model.init a folder) is refused unless this is true: rates
+     * that train a new model in minutes destroy a pretrained one in a few steps (docs/pretrained-defaults.md).
+     */
+    allowHighLearningRate: boolean;
   };
   engine: {
     /** "auto" picks the faster engine on the machine. */
@@ -86,22 +100,90 @@ export interface SelfTrainConfig {
 
 export const CONFIG_FORMAT_VERSION = 1;
 
-export function defaultConfig(): SelfTrainConfig {
-  return {
+/**
+ * The defaults for a model.init: "new" (a small model trained from scratch, at the high rates it learns at in
+ * minutes) or a model folder, which gets pretrainedTraining() instead: those rates would wreck a pretrained model.
+ * `selftrain init`, "Initialize Workspace" and parseConfig (for settings a config.json leaves out) all start here.
+ */
+export function defaultConfig(init = "new"): SelfTrainConfig {
+  const c: SelfTrainConfig = {
     formatVersion: CONFIG_FORMAT_VERSION,
     mode: "dpo-st",
     seed: 0,
     data: { train: "data/train.jsonl", test: "data/test.jsonl", devSize: 200, testSize: 500, maxTrainQuestions: 0 },
-    model: { init: "new", vocabSize: 512, hiddenSize: 128, intermediateSize: 352, layers: 4, heads: 4, kvHeads: 2, maxPositions: 512, promptFormat: "auto" },
+    model: { init: "new", vocabSize: 512, hiddenSize: 128, intermediateSize: 352, layers: 4, heads: 4, kvHeads: 2, maxPositions: 512, promptFormat: "auto", allowHighLearningRate: false },
     engine: { name: "auto", tfBackend: "auto", executionProvider: "cpu", threads: 0 },
-    warmup: { epochs: 8, steps: 0, batchSize: 32, microBatchSize: 16, learningRate: 3e-3, warmupRatio: 0.1, maxLength: 320 },
+    warmup: { epochs: 8, steps: 0, batchSize: 32, microBatchSize: 16, learningRate: 3e-3, warmupRatio: 0.1, maxLength: 320, maxPromptLength: 256 },
     sampling: { dpoSamples: 5, sftSamples: 3, temperature: 0.7, topP: 1, maxNewTokens: 300, calculator: true, batchSize: 64 },
     pairs: { maxPerQuestion: 3, duplicateThreshold: 0.7 },
-    dpo: { epochs: 0, steps: 150, batchSize: 32, microBatchSize: 16, learningRate: 1e-5, warmupRatio: 0.1, maxLength: 320, beta: 0.1 },
-    sft: { epochs: 8, steps: 0, batchSize: 32, microBatchSize: 16, learningRate: 3e-3, warmupRatio: 0.1, maxLength: 320, from: "base" },
+    dpo: { epochs: 0, steps: 150, batchSize: 32, microBatchSize: 16, learningRate: 1e-5, warmupRatio: 0.1, maxLength: 320, maxPromptLength: 256, beta: 0.1 },
+    sft: { epochs: 8, steps: 0, batchSize: 32, microBatchSize: 16, learningRate: 3e-3, warmupRatio: 0.1, maxLength: 320, maxPromptLength: 256, from: "base" },
     pseudoLabels: { capPercentile: 90 },
     eval: { passSamples: 5, passK: 5, maxQuestions: 0 },
   };
+  if (!isPretrained(init)) return c;
+  return { ...c, model: { ...c.model, init }, ...pretrainedTraining() };
+}
+
+/** model.init names a folder (a pretrained checkpoint) rather than "new". */
+export function isPretrained(init: string): boolean {
+  return init !== "new";
+}
+
+/** Above this, a learning rate on a pretrained model needs model.allowHighLearningRate. */
+export const PRETRAINED_MAX_LEARNING_RATE = 1e-3;
+
+/**
+ * The training settings for a pretrained checkpoint (docs/pretrained-defaults.md has the sources). From the paper's
+ * Llama column (method.md): DPO lr 3e-7 and beta 0.1 for 100 steps, SFT for 2 epochs, warm-up ratio 0.03; from its
+ * public code (TianduoWang/DPO-ST, exp_config/llama): sequences of at most 640 tokens, prompts of at most 256.
+ * Ours: batches of 32 instead of the paper's 128 on 8 GPUs (micro-batches of 4 sequences, or 2 pairs, keep a 0.5B
+ * model's SFT and DPO peaks alike and within a workstation's memory), and SFT at 1e-5, the paper's 2e-5 scaled by
+ * √(32/128) for the smaller batch and in the range used to fine-tune 0.1–2B instruct models without undoing them.
+ */
+export function pretrainedTraining(): Pick<SelfTrainConfig, "warmup" | "dpo" | "sft"> {
+  const sft = { epochs: 2, steps: 0, batchSize: 32, microBatchSize: 4, learningRate: 1e-5, warmupRatio: 0.03, maxLength: 640, maxPromptLength: 256 };
+  return {
+    warmup: { ...sft },
+    dpo: { epochs: 0, steps: 100, batchSize: 32, microBatchSize: 2, learningRate: 3e-7, warmupRatio: 0.03, maxLength: 640, maxPromptLength: 256, beta: 0.1 },
+    sft: { ...sft, from: "base" },
+  };
+}
+
+/** A learning rate as people write it: 3e-7, not 3e-7's decimal 0.0000003. */
+function rate(n: number): string {
+  return n.toExponential().replace("e+", "e");
+}
+
+/**
+ * The one line `selftrain init` prints about the defaults it started from and why, e.g. "settings for a pretrained
+ * model (model.init is a folder): DPO lr 3e-7, beta 0.1; SFT lr 1e-5, 2 epochs; max length 640, prompt 256: see
+ * docs/pretrained-defaults.md". Read from the config, so it says what was written.
+ */
+export function defaultsNote(c: SelfTrainConfig): string {
+  const lengths = `max length ${c.sft.maxLength}, prompt ${c.sft.maxPromptLength > 0 ? c.sft.maxPromptLength : "unlimited"}`;
+  const sft = `SFT lr ${rate(c.sft.learningRate)}, ${c.sft.steps > 0 ? `${c.sft.steps} steps` : `${c.sft.epochs} epochs`}`;
+  const dpo = `DPO lr ${rate(c.dpo.learningRate)}, beta ${c.dpo.beta}`;
+  return isPretrained(c.model.init)
+    ? `settings for a pretrained model (model.init is a folder): ${dpo}; ${sft}; ${lengths}: see docs/pretrained-defaults.md`
+    : `settings for a model trained from scratch (model.init "new"): ${sft}; ${dpo}; ${lengths}`;
+}
+
+/** A stage's settings in a few words: "lr 1e-5, 2 epochs, batch 32 sequences in micro-batches of 4, warm-up ratio 0.03". */
+function describeStage(s: StageTraining, unit: string): string {
+  const length = s.steps > 0 ? `${s.steps} steps` : `${s.epochs} epochs`;
+  return `lr ${rate(s.learningRate)}, ${length}, batch ${s.batchSize} ${unit} in micro-batches of ${s.microBatchSize}, warm-up ratio ${s.warmupRatio}`;
+}
+
+/** The training settings as lines, as `selftrain model inspect` and "Use a model folder…" show them. */
+export function describeTraining(c: SelfTrainConfig): string[] {
+  const prompt = (s: StageTraining): string => (s.maxPromptLength > 0 ? `, prompts cut to their last ${s.maxPromptLength} when longer` : "");
+  return [
+    `warm-up     ${describeStage(c.warmup, "sequences")}`,
+    `DPO         ${describeStage(c.dpo, "pairs")}, beta ${c.dpo.beta}`,
+    `SFT         ${describeStage(c.sft, "sequences")}, from the ${c.sft.from === "base" ? "base" : "previous"} model`,
+    `lengths     at most ${c.sft.maxLength} tokens (DPO ${c.dpo.maxLength})${prompt(c.sft)}`,
+  ];
 }
 
 const ENUMS: Record<string, readonly string[]> = {
@@ -123,10 +205,18 @@ export class ConfigError extends Error {}
  * fields are errors too (a misspelt setting must not be silently ignored).
  */
 export function parseConfig(raw: unknown, source = "config.json"): SelfTrainConfig {
-  const out = defaultConfig();
+  // A config that names a model folder and leaves a training setting out gets the pretrained model's default.
+  const out = defaultConfig(initOf(raw));
   merge(out as unknown as Record<string, unknown>, raw, "", source);
   checkRanges(out, source);
   return out;
+}
+
+/** model.init as a raw config gives it, "new" when it gives none (a wrong type is merge's to report). */
+function initOf(raw: unknown): string {
+  const model = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>)["model"] : undefined;
+  const init = typeof model === "object" && model !== null ? (model as Record<string, unknown>)["init"] : undefined;
+  return typeof init === "string" ? init : "new";
 }
 
 function merge(target: Record<string, unknown>, raw: unknown, path: string, source: string): void {
@@ -168,6 +258,10 @@ function checkRanges(c: SelfTrainConfig, source: string): void {
     if (!(s.learningRate > 0)) fail(`${stage}.learningRate`, "must be positive");
     if (s.warmupRatio < 0 || s.warmupRatio >= 1) fail(`${stage}.warmupRatio`, "must be in [0, 1)");
     if (s.maxLength < 8) fail(`${stage}.maxLength`, "must be at least 8");
+    if (s.maxPromptLength < 0) fail(`${stage}.maxPromptLength`, "must not be negative (0 means: no limit)");
+    if (isPretrained(c.model.init) && !c.model.allowHighLearningRate && s.learningRate > PRETRAINED_MAX_LEARNING_RATE) {
+      fail(`${stage}.learningRate`, `is ${s.learningRate}, above 1e-3 on a pretrained model (model.init is a folder): it destroys a pretrained model in a few steps; set model.allowHighLearningRate to true to use it on purpose`);
+    }
     if (stage !== "dpo" && s.epochs < 1 && s.steps < 1) fail(`${stage}.epochs`, "or steps must be at least 1");
   }
   if (c.dpo.steps < 1) fail("dpo.steps", "must be at least 1");

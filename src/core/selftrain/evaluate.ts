@@ -32,6 +32,8 @@ export interface EvalSettings {
   maxNewTokens: number;
   calculator: boolean;
   temperature: number;
+  /** Nucleus sampling for the pass@k samples, as the user set it for sampling (sampling.topP). */
+  topP: number;
   passSamples: number;
   passK: number;
   batchSize: number;
@@ -49,7 +51,7 @@ export interface EvalResult {
   ms: number;
 }
 
-/** Greedy accuracy, and pass@k from `passSamples` samples per question at the sampling temperature. */
+/** Greedy accuracy, and pass@k from `passSamples` samples per question with the sampling settings (temperature, top-p). */
 export async function evaluateSplit(engine: ComputeEngine, format: PromptFormat, examples: readonly Example[], round: number, s: EvalSettings, onProgress?: (done: number, total: number) => void): Promise<EvalResult> {
   const started = Date.now();
   const records: SampleRecord[] = [];
@@ -62,7 +64,7 @@ export async function evaluateSplit(engine: ComputeEngine, format: PromptFormat,
     const questions = part.map((e) => e.question);
     const greedy = await sampleRationales(engine, format, questions, { n: 1, temperature: 0, maxNewTokens: s.maxNewTokens, calculator: s.calculator, seed: s.seed + i, batchSize: s.batchSize, shouldStop: s.shouldStop, stopIds: s.stopIds });
     const sampled = s.passSamples > 0
-      ? await sampleRationales(engine, format, questions, { n: s.passSamples, temperature: s.temperature, maxNewTokens: s.maxNewTokens, calculator: s.calculator, seed: s.seed + 7919 + i, batchSize: s.batchSize, shouldStop: s.shouldStop, stopIds: s.stopIds })
+      ? await sampleRationales(engine, format, questions, { n: s.passSamples, temperature: s.temperature, topP: s.topP, maxNewTokens: s.maxNewTokens, calculator: s.calculator, seed: s.seed + 7919 + i, batchSize: s.batchSize, shouldStop: s.shouldStop, stopIds: s.stopIds })
       : null;
     part.forEach((e, j) => {
       const g = toSampleRecord(e, greedy[j]![0]!, round, 0);

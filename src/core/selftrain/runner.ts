@@ -1,10 +1,11 @@
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { loadCheckpoint, saveCheckpoint, stopTokenIds, type Checkpoint } from "../model/checkpoint";
-import { promptFormatFor, type PromptFormat } from "../model/promptFormat";
+import { loadCheckpoint, saveCheckpoint, sourceDtype, stopTokenIds, torchDtypeName, type Checkpoint } from "../model/checkpoint";
+import { promptFormatFor, type EncodedSequence, type PromptFormat } from "../model/promptFormat";
 import { createEngine } from "../engine/auto/createEngine";
 import type { ComputeEngine } from "../engine/computeEngine";
 import { trainSft, trainDpo, referenceLogProbs, type StepLog, type TrainSettings } from "../train/trainer";
+import { limitPrompt } from "../train/batching";
 import { sampleRationales } from "../sample/sampler";
 import { CancelledError } from "../util/cancel";
 import { readJsonl, replaceJsonl, JsonlWriter } from "../store/jsonl";
@@ -22,7 +23,7 @@ import { dropSamplingProgress, loadSamplingProgress, saveSamplingProgress, type 
 import { humanDecisions, type HumanDecisions } from "./humanView";
 import type { SelfTrainConfig, StageTraining } from "./config";
 import type { Example } from "../data/example";
-import type { StageName, SampleRecord, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
+import type { StageName, StageCheckpoint, SampleRecord, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
 import type { RunnerEvents } from "./runEvents";
 import { METRICS_FORMAT_VERSION, type MetricRecord, type RoundSummaryRecord, type TrainStage, type TrainStepRecord } from "../../shared/metricRecord";
 import { roundStages } from "./stages";
@@ -44,6 +45,8 @@ export interface RunnerOptions {
 export class SelfTrainRunner {
   private data: RunData | null = null;
   private base: Checkpoint | null = null;
+  /** The types of the checkpoint the running stage wrote, for its manifest record. */
+  private saved: StageCheckpoint | undefined;
 
   constructor(private readonly o: RunnerOptions) {}
 
@@ -68,12 +71,13 @@ export class SelfTrainRunner {
     const store = this.o.store;
     if (store.stage(round, stage).state === "done") return;
     const { events } = this.o;
-    await store.setStage(round, stage, { state: "running", error: undefined });
+    await store.setStage(round, stage, { state: "running", error: undefined, checkpoint: undefined });
     events.stage({ round, stage, state: "running" });
+    this.saved = undefined;
     try {
       await this.dropStageMetrics(round, stage);
       const counts = await this.stageBody(round, stage);
-      await store.setStage(round, stage, { state: "done", counts });
+      await store.setStage(round, stage, { state: "done", counts, ...(this.saved ? { checkpoint: this.saved } : {}) });
       events.stage({ round, stage, state: "done", counts });
     } catch (e) {
       const cancelled = e instanceof CancelledError;
@@ -103,6 +107,8 @@ export class SelfTrainRunner {
   }
 
   private pickLogged = false;
+  /** Why "auto" fell back to the engine it took (the faster could not start); recorded with every metric. */
+  private engineFallback: string | null = null;
 
   private async engineFor(dir: string | Checkpoint): Promise<{ engine: ComputeEngine; ckpt: Checkpoint; format: PromptFormat }> {
     const ckpt = typeof dir === "string" ? loadCheckpoint(dir) : dir;
@@ -111,7 +117,8 @@ export class SelfTrainRunner {
     const format = promptFormatFor(ckpt.tokenizer, this.c.model.promptFormat, typeof dir === "string" ? relative(this.o.workspace, dir) || dir : this.c.model.init);
     const { name, tfBackend, executionProvider, threads } = this.c.engine;
     const engine = await createEngine({ engine: name, tfBackend, executionProvider, threads }, ckpt.config, ckpt.weights, (pick) => {
-      if (!this.pickLogged) this.o.events.log({ level: "info", message: pick.reason });
+      this.engineFallback = pick.fallback ?? null;
+      if (!this.pickLogged) this.o.events.log({ level: pick.fallback ? "warn" : "info", message: pick.fallback ? `${pick.reason}: the round runs on the slower engine` : pick.reason });
       this.pickLogged = true;
     });
     this.o.events.log({ level: "info", message: `engine: ${engine.name} on ${engine.device}` });
@@ -127,8 +134,10 @@ export class SelfTrainRunner {
     const { base } = await this.prepare();
     const { engine, ckpt, format } = await this.engineFor(from ?? base);
     try {
-      const data = [...gold.map((e) => format.encodeSequence(e.question, e.rationale)), ...extra.map((p) => format.encodeSequence(p.question, p.rationale))];
-      const s = this.settings(stage === "warmup" ? this.c.warmup : this.c.sft, data.length, round * 10 + (stage === "warmup" ? 1 : 2));
+      const t = stage === "warmup" ? this.c.warmup : this.c.sft;
+      const encode = (question: string, rationale: string): EncodedSequence => limitPrompt([format.encodeSequence(question, rationale)], t.maxLength, t.maxPromptLength)[0]!;
+      const data = [...gold.map((e) => encode(e.question, e.rationale)), ...extra.map((p) => encode(p.question, p.rationale))];
+      const s = this.settings(t, data.length, round * 10 + (stage === "warmup" ? 1 : 2));
       const logs = await trainSft(engine, data, s, { onStep: (l) => this.stepMetric(round, stage, l, engine), shouldStop: this.o.shouldStop });
       await this.appendMetrics(round, logs.map((l) => this.trainRecord(round, stage, l, engine)));
       await this.save(outDir, { ...ckpt, weights: await engine.getWeights() }, { round: String(round), stage });
@@ -159,7 +168,9 @@ export class SelfTrainRunner {
     // Every chunk of questions is sampled from its own seed, so a stage stopped after chunk c and continued gives
     // the records of an uninterrupted run. What was finished is kept; the settings must be the same to continue.
     const key = JSON.stringify({ modelDir: relative(this.o.store.dir, modelDir), model: statSync(join(modelDir, "config.json")).mtimeMs, n, perChunk, sampling: this.c.sampling, seed: this.c.seed, promptFormat: this.c.model.promptFormat, questions: data.train.length });
-    const resumed = await this.resumeSampling(path, key, data.train, perChunk, n, round, stage);
+    // The engine and its provider or backend ("onnxruntime on cpu"), without the details after them.
+    const engineId = `${engine.name} on ${engine.device.split(" (")[0]}`;
+    const resumed = await this.resumeSampling(path, key, engineId, data.train, perChunk, n, round, stage);
     const writer = await JsonlWriter.open<SampleRecord>(path, { truncate: resumed === null });
     const started = Date.now();
     let { tokens, correct, records: total, chunks } = resumed ?? { tokens: 0, correct: 0, records: 0, chunks: 0 };
@@ -183,7 +194,7 @@ export class SelfTrainRunner {
         await writer.flush();
         chunks++;
         const ms = before + Date.now() - started;
-        await saveSamplingProgress(path, { key, chunks, records: total, tokens, correct, ms });
+        await saveSamplingProgress(path, { key, engine: engineId, chunks, records: total, tokens, correct, ms });
         const done = Math.min(data.train.length, i + perChunk);
         const elapsed = Date.now() - started;
         this.o.events.progress({ round, stage, done, total: data.train.length, etaMs: (elapsed / (done - first)) * (data.train.length - done) });
@@ -197,8 +208,8 @@ export class SelfTrainRunner {
   }
 
   /** The finished chunks of a sampling stage that stopped, or null to start from the first question (saying why). */
-  private async resumeSampling(path: string, key: string, questions: readonly Example[], perChunk: number, n: number, round: number, stage: StageName): Promise<SamplingProgress | null> {
-    const r = await loadSamplingProgress(path, key, questions, perChunk, n);
+  private async resumeSampling(path: string, key: string, engine: string, questions: readonly Example[], perChunk: number, n: number, round: number, stage: StageName): Promise<SamplingProgress | null> {
+    const r = await loadSamplingProgress(path, key, engine, questions, perChunk, n);
     if ("restart" in r) {
       if (r.restart) this.warn(`${relative(this.o.workspace, path)}: ${r.restart}; sampling starts again from the first question`);
       return null;
@@ -259,7 +270,11 @@ export class SelfTrainRunner {
     }
     const { engine, ckpt, format } = await this.engineFor(policyDir);
     try {
-      const encoded = pairs.map((p) => ({ chosen: format.encodeSequence(p.question, p.chosen), rejected: format.encodeSequence(p.question, p.rejected) }));
+      // Both sides of a pair keep the same prompt; the reference log-probs below are of these same sequences.
+      const encoded = pairs.map((p) => {
+        const [chosen, rejected] = limitPrompt([format.encodeSequence(p.question, p.chosen), format.encodeSequence(p.question, p.rejected)], this.c.dpo.maxLength, this.c.dpo.maxPromptLength);
+        return { chosen: chosen!, rejected: rejected! };
+      });
       const s = this.settings(this.c.dpo, pairs.length, round * 10 + 3);
       // The policy starts as the reference, so the reference log-probs are the policy's, computed once.
       const ref = await referenceLogProbs(engine, encoded, s.microBatchSize, s.maxLength, this.o.shouldStop);
@@ -296,7 +311,7 @@ export class SelfTrainRunner {
       for (const split of ["dev", "test"] as const) {
         const examples = this.c.eval.maxQuestions > 0 ? data[split].slice(0, this.c.eval.maxQuestions) : data[split];
         const r = await evaluateSplit(engine, format, examples, round, {
-          maxNewTokens: this.c.sampling.maxNewTokens, calculator: this.c.sampling.calculator, temperature: this.c.sampling.temperature,
+          maxNewTokens: this.c.sampling.maxNewTokens, calculator: this.c.sampling.calculator, temperature: this.c.sampling.temperature, topP: this.c.sampling.topP,
           passSamples: this.c.eval.passSamples, passK: this.c.eval.passK, batchSize: this.c.sampling.batchSize, seed: this.c.seed + 17, shouldStop: this.o.shouldStop,
           stopIds: stopTokenIds(ckpt),
         }, (done, total) => this.o.events.progress({ round, stage: "eval", done, total, etaMs: null }));
@@ -320,7 +335,7 @@ export class SelfTrainRunner {
     const ms = stages.reduce((a, s) => a + (st(s)["ms"] ?? 0), 0);
     const pl = st("pseudo-labels");
     return {
-      kind: "round", v: METRICS_FORMAT_VERSION, runId: this.o.store.runId, round, mode: this.o.store.manifest.mode, time: new Date().toISOString(), engine: engine.name, device: engine.device,
+      kind: "round", v: METRICS_FORMAT_VERSION, runId: this.o.store.runId, round, mode: this.o.store.manifest.mode, time: new Date().toISOString(), engine: engine.name, device: engine.device, engineFallback: this.engineFallback,
       // The eval stage's counts already use the summary's names.
       devAccuracy: evalCounts["devAccuracy"] ?? null, testAccuracy: evalCounts["testAccuracy"] ?? null,
       devPassAtK: evalCounts["devPassAtK"] ?? null, testPassAtK: evalCounts["testPassAtK"] ?? null, k: this.c.eval.passK,
@@ -335,7 +350,7 @@ export class SelfTrainRunner {
 
   private trainRecord(round: number, stage: TrainStage, l: StepLog, engine: ComputeEngine): TrainStepRecord {
     const { dpo, ...step } = l;
-    return { kind: "train", v: METRICS_FORMAT_VERSION, runId: this.o.store.runId, round, stage, engine: engine.name, device: engine.device, ...step, ...(dpo ?? {}) };
+    return { kind: "train", v: METRICS_FORMAT_VERSION, runId: this.o.store.runId, round, stage, engine: engine.name, device: engine.device, engineFallback: this.engineFallback, ...step, ...(dpo ?? {}) };
   }
 
   private stepMetric(round: number, stage: TrainStage, l: StepLog, engine: ComputeEngine): void {
@@ -343,9 +358,15 @@ export class SelfTrainRunner {
     this.o.events.progress({ round, stage, done: l.step, total: l.totalSteps, etaMs: (l.elapsedMs / l.step) * (l.totalSteps - l.step) });
   }
 
-  /** A checkpoint, with the run's whole config beside it (so every model says how it was made). */
+  /**
+   * A stage's checkpoint, with the run's whole config beside it (so every model says how it was made). The
+   * weights stay float32 whatever the source's type, and the next stage loads exactly what this one ended with:
+   * at the learning rates pretrained models train at (DPO 3e-7 to 5e-6) most updates are smaller than half a
+   * bf16 step, and rounding to bf16 between stages would undo them. Export writes the source's type.
+   */
   private async save(dir: string, ckpt: Checkpoint, meta: Record<string, string>): Promise<void> {
-    saveCheckpoint(dir, ckpt, meta);
+    saveCheckpoint(dir, ckpt, meta, { dtype: "F32" });
+    this.saved = { dtype: "float32", sourceDtype: torchDtypeName(sourceDtype(ckpt.source)) };
     // The inference model as ONNX (decoding with a KV cache, weights inside or beside), for other ONNX tools.
     await writeInferenceModel(dir, ckpt.config, ckpt.weights);
     await writeJsonAtomic(join(dir, "selftrain-config.json"), this.c);

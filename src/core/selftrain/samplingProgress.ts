@@ -11,6 +11,11 @@ import type { SampleRecord } from "../../shared/runTypes";
 export interface SamplingProgress {
   /** The settings and model it was started with; continuing needs the same. */
   key: string;
+  /**
+   * The engine and device that sampled the finished chunks ("onnxruntime on cpu"): two engines draw different
+   * samples from the same seed, so a stage's records all come from one (absent in files of earlier versions).
+   */
+  engine?: string;
   chunks: number;
   records: number;
   tokens: number;
@@ -35,7 +40,7 @@ export function dropSamplingProgress(samplesFile: string): void {
  * each, `perChunk` questions a chunk), with the file cut back to them. `restart` says why it starts from the first
  * question instead (null: nothing was recorded).
  */
-export async function loadSamplingProgress(samplesFile: string, key: string, questions: readonly Example[], perChunk: number, n: number): Promise<{ progress: SamplingProgress } | { restart: string | null }> {
+export async function loadSamplingProgress(samplesFile: string, key: string, engine: string, questions: readonly Example[], perChunk: number, n: number): Promise<{ progress: SamplingProgress } | { restart: string | null }> {
   const file = progressPath(samplesFile);
   if (!existsSync(file) || !existsSync(samplesFile)) return { restart: null };
   let p: SamplingProgress;
@@ -45,6 +50,10 @@ export async function loadSamplingProgress(samplesFile: string, key: string, que
     return { restart: "its progress file cannot be read" };
   }
   if (p.key !== key) return { restart: "the settings or the model changed since it was started" };
+  if (p.engine !== engine) {
+    const was = p.engine === undefined ? "its progress does not say which engine sampled it" : `it was sampled by ${p.engine}`;
+    return { restart: `${was} and this process runs ${engine} (a stage's samples all come from one engine)` };
+  }
   const { records } = await readJsonl<SampleRecord>(samplesFile);
   const kept = records.slice(0, p.records);
   const expected = questions.slice(0, p.chunks * perChunk);

@@ -12,24 +12,28 @@ import type { RunMode, StageName } from "../../shared/runTypes";
 
 export { selftrainDir, configPath, initWorkspace, readWorkspaceConfig, nextRound, workspaceStatus, exportRound } from "./workspace";
 
-/** The run to continue: the given one, else the newest, else a new one. */
-async function openOrCreate(workspace: string, runId: string | undefined, mode: RunMode, createNew: boolean): Promise<RunStore> {
+/** The run to continue: the given one, else the newest, else a new one. Only its id is used before the lock. */
+async function openOrCreate(workspace: string, runId: string | undefined, mode: RunMode, createNew: boolean): Promise<string> {
   const dir = selftrainDir(workspace);
-  if (runId) return existsSync(join(dir, "runs", runId)) ? RunStore.open(dir, runId) : RunStore.create(dir, { runId, mode });
+  if (runId) return existsSync(join(dir, "runs", runId)) ? runId : (await RunStore.create(dir, { runId, mode })).runId;
   const newest = RunStore.newest(dir);
-  return newest === null || createNew ? RunStore.create(dir, { mode }) : RunStore.open(dir, newest);
+  return newest === null || createNew ? (await RunStore.create(dir, { mode })).runId : newest;
 }
+
 /**
  * Runs `work` as the run's only writer: takes the run's lock (a second process is refused, naming the holder),
- * then clears what killed processes left behind. The lock is released however `work` ends.
+ * clears what killed processes left behind, and only then reads the manifest, so `work` sees what every earlier
+ * writer left (a manifest read before the lock could predate a writer that finished in between). The lock is
+ * released however `work` ends.
  */
-async function asOnlyWriter<T>(workspace: string, store: RunStore, events: RunnerEvents, work: () => Promise<T>): Promise<T> {
-  const lock = await acquireRunLock(store.dir, store.runId);
+export async function asOnlyWriter<T>(workspace: string, runId: string, events: RunnerEvents, work: (store: RunStore) => Promise<T>): Promise<T> {
+  const dir = selftrainDir(workspace);
+  const lock = await acquireRunLock(join(dir, "runs", runId), runId);
   try {
-    if (lock.tookOverFrom) events.log({ level: "info", message: `run ${store.runId}: the process that last held it (pid ${lock.tookOverFrom.pid}) is gone; taking over` });
-    const removed = await RunStore.sweepLeftovers(selftrainDir(workspace), store.runId);
+    if (lock.tookOverFrom) events.log({ level: "info", message: `run ${runId}: the process that last held it (pid ${lock.tookOverFrom.pid}) is gone; taking over` });
+    const removed = await RunStore.sweepLeftovers(dir, runId);
     if (removed.length > 0) events.log({ level: "info", message: `removed ${removed.length} leftover file(s) of interrupted writes: ${removed.map((p) => relative(workspace, p)).join(", ")}` });
-    return await work();
+    return await work(await RunStore.open(dir, runId));
   } finally {
     await lock.release();
   }
@@ -52,10 +56,12 @@ export interface RoundRequest {
 export async function runRound(req: RoundRequest): Promise<{ runId: string; round: number }> {
   const config = readWorkspaceConfig(req.workspace);
   const mode = req.mode ?? config.mode;
-  const store = await openOrCreate(req.workspace, req.runId, mode, req.newRun ?? false);
-  // A run keeps the mode it was made with (a fork of a DPO-ST run may be ST, whatever config.json says).
-  if (req.mode && req.mode !== store.manifest.mode) throw new Error(`run ${store.runId} is a ${store.manifest.mode} run; it cannot go on as ${req.mode} (start a new run with --new-run or --fork)`);
-  return asOnlyWriter(req.workspace, store, req.events, () => continueRun(req, store, config));
+  const runId = await openOrCreate(req.workspace, req.runId, mode, req.newRun ?? false);
+  return asOnlyWriter(req.workspace, runId, req.events, (store) => {
+    // A run keeps the mode it was made with (a fork of a DPO-ST run may be ST, whatever config.json says).
+    if (req.mode && req.mode !== store.manifest.mode) throw new Error(`run ${store.runId} is a ${store.manifest.mode} run; it cannot go on as ${req.mode} (start a new run with --new-run or --fork)`);
+    return continueRun(req, store, config);
+  });
 }
 
 async function continueRun(req: RoundRequest, store: RunStore, config: SelfTrainConfig): Promise<{ runId: string; round: number }> {
@@ -94,12 +100,12 @@ export async function evaluateRound(req: { workspace: string; runId?: string; ro
   const dir = selftrainDir(req.workspace);
   const runId = req.runId ?? RunStore.newest(dir);
   if (!runId) throw new Error(`${dir}: no runs yet (run a warm-up first)`);
-  const store = await RunStore.open(dir, runId);
-  const trained = (n: number): boolean => store.stage(n, n === 0 ? "warmup" : "sft").state === "done";
-  const round = req.round ?? Math.max(-1, ...store.manifest.rounds.map((r) => r.round).filter(trained));
-  if (round < 0) throw new Error(`run ${runId}: no round has a trained model to evaluate yet (run a warm-up first)`);
-  if (!trained(round)) throw new Error(`run ${runId}: round ${round} has no trained model to evaluate`);
-  return asOnlyWriter(req.workspace, store, req.events, async () => {
+  await RunStore.open(dir, runId); // a missing or unreadable run is said before anything is locked
+  return asOnlyWriter(req.workspace, runId, req.events, async (store) => {
+    const trained = (n: number): boolean => store.stage(n, n === 0 ? "warmup" : "sft").state === "done";
+    const round = req.round ?? Math.max(-1, ...store.manifest.rounds.map((r) => r.round).filter(trained));
+    if (round < 0) throw new Error(`run ${runId}: no round has a trained model to evaluate yet (run a warm-up first)`);
+    if (!trained(round)) throw new Error(`run ${runId}: round ${round} has no trained model to evaluate`);
     await store.markInterrupted();
     await store.setStage(round, "eval", { state: "pending" });
     const runner = new SelfTrainRunner({ workspace: req.workspace, config: { ...config, mode: store.manifest.mode }, store, reviews: new ReviewLog(dir), events: req.events, shouldStop: req.shouldStop });

@@ -7,6 +7,8 @@ import { writeJsonAtomic } from "../store/atomic";
 import { readJsonl, JsonlWriter } from "../store/jsonl";
 import { formatPrompt, promptFormatFor } from "../model/promptFormat";
 import { loadTokenizer } from "../tokenizer/tokenizer";
+import { loadCheckpoint, saveCheckpoint, sourceDtype } from "../model/checkpoint";
+import { weightFilesOf } from "../model/modelFolder";
 import type { RunManifest, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
 
 /*
@@ -22,7 +24,10 @@ export function configPath(workspace: string): string {
   return join(selftrainDir(workspace), "config.json");
 }
 
-/** Writes .selftrain/config.json with the defaults and the data set paths (relative to the workspace). */
+/**
+ * Writes .selftrain/config.json with the defaults and the data set paths (relative to the workspace): the
+ * defaults for its model.init, so a model folder starts from a pretrained model's settings (parseConfig).
+ */
 export async function initWorkspace(workspace: string, options: { train: string; test?: string; overrides?: Record<string, unknown>; force?: boolean }): Promise<string> {
   const file = configPath(workspace);
   if (existsSync(file) && !options.force) throw new Error(`${file} already exists (use --force to overwrite)`);
@@ -76,9 +81,10 @@ export async function workspaceStatus(workspace: string): Promise<RunManifest[]>
 
 /**
  * Exports a round's preference pairs as TRL's `prompt / chosen / rejected` JSONL and its pseudo-labels as
- * `prompt / completion`, for training elsewhere.
+ * `prompt / completion`, for training elsewhere; with `model`, also the model the round ended with (exportModel),
+ * when it has one. `model` is null when none was written.
  */
-export async function exportRound(workspace: string, runId: string, round: number, outDir: string): Promise<{ pairs: number; pseudoLabels: number; files: string[] }> {
+export async function exportRound(workspace: string, runId: string, round: number, outDir: string, options: { model?: boolean } = {}): Promise<{ pairs: number; pseudoLabels: number; files: string[]; model: string | null }> {
   const store = await RunStore.open(selftrainDir(workspace), runId);
   mkdirSync(outDir, { recursive: true });
   const pairs = (await readJsonl<PairRecord>(store.path(round, "pairs.jsonl"))).records;
@@ -95,5 +101,28 @@ export async function exportRound(workspace: string, runId: string, round: numbe
   const lw = await JsonlWriter.open<Record<string, string>>(files[1]!, { truncate: true });
   for (const l of labels) lw.append({ prompt: prompt(l.question), completion: l.rationale, source: l.source });
   await lw.close();
-  return { pairs: pairs.length, pseudoLabels: labels.length, files };
+  const model = options.model && roundModel(store, round) !== null ? exportModel(store, round, join(outDir, `${runId}-round-${round}-model`)) : null;
+  return { pairs: pairs.length, pseudoLabels: labels.length, files, model };
+}
+
+/** The checkpoint a round ends with: its SFT model (round 0: the warm-up's), or null until that stage is done. */
+export function roundModel(store: RunStore, round: number): string | null {
+  const stage = round === 0 ? "warmup" : "sft";
+  return store.stage(round, stage).state === "done" ? store.checkpointDir(round, stage) : null;
+}
+
+/**
+ * Writes the model a round ended with into `outDir` as the source model came: in its dtype (the run keeps
+ * float32 working weights between stages; here they are rounded, to nearest even, once), in the weight files of
+ * the run's base (the source's layout), with the source's config.json (torch_dtype the source's again), so it
+ * loads in transformers and vLLM as the original does. A model the run created leaves as float32, one file.
+ */
+export function exportModel(store: RunStore, round: number, outDir: string): string {
+  const dir = roundModel(store, round);
+  if (dir === null) throw new Error(`run ${store.runId}: round ${round} has no trained model yet (its ${round === 0 ? "warm-up" : "SFT"} stage has not finished)`);
+  const ckpt = loadCheckpoint(dir);
+  const base = join(store.dir, "base");
+  const layout = existsSync(join(base, "config.json")) ? weightFilesOf(base) : undefined;
+  saveCheckpoint(outDir, ckpt, { run: store.runId, round: String(round), stage: round === 0 ? "warmup" : "sft" }, { dtype: sourceDtype(ckpt.source), ...(layout ? { layout } : {}) });
+  return outDir;
 }

@@ -1,5 +1,5 @@
 /** The shape of manifest.json, checked on open so that a hand-edited or foreign file fails with a clear message. */
-import { STAGE_NAMES, type RunManifest, type RunMode, type StageName, type StageRecord, type StageState } from "../../shared/runTypes";
+import { STAGE_NAMES, TORCH_DTYPES, type TorchDtype, type RunManifest, type RunMode, type StageName, type StageRecord, type StageState } from "../../shared/runTypes";
 import { isRecord as isObject } from "../../shared/messageGuards";
 
 export { STAGE_NAMES };
@@ -21,6 +21,15 @@ function validateStage(v: unknown, where: string): StageRecord {
     if (!isObject(counts)) throw new Error(`${where}.counts must be an object`);
     for (const [k, n] of Object.entries(counts)) {
       if (typeof n !== "number" || !Number.isFinite(n)) throw new Error(`${where}.counts.${k} must be a number`);
+    }
+  }
+  const checkpoint = v["checkpoint"];
+  if (checkpoint !== undefined) {
+    if (!isObject(checkpoint)) throw new Error(`${where}.checkpoint must be an object`);
+    for (const key of ["dtype", "sourceDtype"]) {
+      if (!TORCH_DTYPES.includes(checkpoint[key] as TorchDtype)) {
+        throw new Error(`${where}.checkpoint.${key} must be one of ${TORCH_DTYPES.join(", ")}, not ${JSON.stringify(checkpoint[key])}`);
+      }
     }
   }
   return v as unknown as StageRecord;

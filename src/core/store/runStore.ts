@@ -8,7 +8,10 @@ import { errorCode, isProcessAlive } from "./runLock";
 import { RUN_MODES, STAGE_NAMES, STAGE_STATES, validateManifest } from "./manifestSchema";
 import { shown } from "../../shared/messageGuards";
 
-/** Bumped when manifest.json changes shape; a run written by a newer version is refused, not misread. */
+/**
+ * Bumped when manifest.json changes shape; a run written by a newer version is refused, not misread. A new
+ * optional field that older versions pass over and keep (a stage's `checkpoint` types) is no change of shape.
+ */
 export const MANIFEST_FORMAT_VERSION = 1;
 
 const FINISHED: readonly StageState[] = ["done", "failed", "cancelled"];

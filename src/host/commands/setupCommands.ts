@@ -6,7 +6,7 @@ import { totalmem } from "node:os";
 import { describeInspection, formatCount, inspectModelFolder } from "../../core/model/inspectModel";
 import { estimateMemory, memoryVerdict } from "../../core/model/memoryEstimate";
 import { memorySettings } from "../../core/selftrain/memorySettings";
-import { defaultConfig } from "../../core/selftrain/config";
+import { defaultsNote, describeTraining, parseConfig } from "../../core/selftrain/config";
 import { formatDatasetReport } from "../../core/data/datasetReport";
 import { writeSyntheticSet, freeDataFolder } from "../../core/data/syntheticFiles";
 import { initWorkspace, configPath, exportRound, readWorkspaceConfig } from "../../core/selftrain/workspace";
@@ -15,10 +15,11 @@ import { settingsOverrides } from "../settings";
 import type { Host } from "../host";
 
 /**
- * "Use a model folder…": a folder picker, then what the folder holds and whether it fits this machine, before
- * anything is written. Returns model.init (relative to the workspace when inside it), or null.
+ * "Use a model folder…": a folder picker, then what the folder holds, the settings it will get and whether it fits
+ * this machine with them, before anything is written. Returns model.init (relative to the workspace when inside
+ * it), or null. `overrides` are the person's selfTraining.* settings, which init writes over the defaults.
  */
-async function chooseModelFolder(ws: vscode.Uri): Promise<string | null> {
+async function chooseModelFolder(ws: vscode.Uri, overrides: Record<string, unknown>): Promise<string | null> {
   const chosen = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, defaultUri: ws, title: "Model folder (config.json, safetensors, tokenizer.json)", openLabel: "Inspect" });
   const dir = chosen?.[0]?.fsPath;
   if (!dir) return null;
@@ -29,16 +30,24 @@ async function chooseModelFolder(ws: vscode.Uri): Promise<string | null> {
     void vscode.window.showErrorMessage(`Cannot use this model: ${e instanceof Error ? e.message : String(e)}`);
     return null;
   }
-  const config = existsSync(configPath(ws.fsPath)) ? readWorkspaceConfig(ws.fsPath) : defaultConfig();
+  const rel = relative(ws.fsPath, dir);
+  const init = rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : dir;
+  // The settings init will write (a pretrained model's defaults under the person's settings), checked now: a
+  // learning rate set for new models is refused here, before anything is written, naming the setting.
+  let config;
+  try {
+    config = parseConfig({ ...overrides, model: { ...(overrides["model"] as object | undefined), init } }, "selfTraining settings");
+  } catch (e) {
+    void vscode.window.showErrorMessage(`Cannot use this model with these settings: ${e instanceof Error ? e.message : String(e)}`);
+    return null;
+  }
   const verdict = memoryVerdict(estimateMemory(m.config, memorySettings(config)), totalmem());
-  const detail = [...describeInspection(m), "", "Estimated peak memory:", ...verdict.lines].join("\n");
+  const detail = [...describeInspection(m), "", "Training settings (a pretrained model's; docs/pretrained-defaults.md):", ...describeTraining(config), "", "Estimated peak memory:", ...verdict.lines].join("\n");
   const title = `${m.family}, ${formatCount(m.parameters)} parameters: ${verdict.fits ? "fits this machine" : "does not fit this machine with these settings"}`;
   const answer = verdict.fits
     ? await vscode.window.showInformationMessage(title, { modal: true, detail }, "Use This Model")
     : await vscode.window.showWarningMessage(title, { modal: true, detail }, "Use Anyway");
-  if (!answer) return null;
-  const rel = relative(ws.fsPath, dir);
-  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : dir;
+  return answer ? init : null;
 }
 
 /** Initialize Workspace, Check Dataset File and Export: the commands around the data and what a run yields. */
@@ -58,7 +67,7 @@ export function registerSetupCommands(host: Host): void {
     if (!pick) return;
     const overrides: Record<string, unknown> = settingsOverrides();
     if (pick.id === "model") {
-      const model = await chooseModelFolder(ws);
+      const model = await chooseModelFolder(ws, overrides);
       if (!model) return;
       overrides["model"] = { ...(overrides["model"] as object | undefined), init: model };
       pick = await vscode.window.showQuickPick(dataChoices, { title: "Initialize Self-Training: the data set" });
@@ -81,6 +90,8 @@ export function registerSetupCommands(host: Host): void {
       test = join(set.dir, "test.jsonl");
     }
     const file = await initWorkspace(ws.fsPath, { train, test, overrides, force });
+    // Which defaults were written, and why (the CLI's init prints the same line).
+    host.output.info(defaultsNote(readWorkspaceConfig(ws.fsPath)));
     await host.setInitialized();
     host.tree.refresh();
     await vscode.window.showTextDocument(vscode.Uri.file(file));

@@ -491,3 +491,25 @@ if (child === "webgpu") {
     t.diagnostic(r.stdout.split("\n").filter((l) => /^\s*(ℹ|✔)/.test(l)).join("\n"));
   });
 }
+
+test("engine.name auto with a GPU provider that cannot start stops, saying why, instead of training on another engine", async (t) => {
+  const c = CONFIGS["tied"]!;
+  // onnxruntime-node's CUDA provider files are not installed here (.npmrc); where they are, there is nothing to refuse.
+  let started: ComputeEngine | null = null;
+  try {
+    started = await createEngine({ engine: "onnxruntime", tfBackend: "auto", executionProvider: "cuda", threads: 1 }, c, randomWeights(c, 1));
+    await started.sftBackward(makeBatch(randomSequences(c, 2, 3), c.pad_token_id, 16), 1);
+  } catch {
+    started?.dispose();
+    started = null;
+  }
+  if (started) {
+    started.dispose();
+    t.skip("ONNX Runtime's CUDA provider runs on this machine");
+    return;
+  }
+  await assert.rejects(
+    createEngine({ engine: "auto", tfBackend: "auto", executionProvider: "cuda", threads: 1 }, c, randomWeights(c, 1)),
+    /engine\.executionProvider "cuda" could not start, so engine\.name "auto" does not fall back from it: engine\.executionProvider "cuda": ONNX Runtime's CUDA provider did not load/,
+  );
+});

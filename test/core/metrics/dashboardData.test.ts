@@ -318,3 +318,18 @@ test("the status line finds the running stage: the latest started, one that logs
   await b.setStage(1, "sample-sft", { pid: 2 ** 30 });
   assert.deepEqual(await findRunningStage(ws), { runId: "a", round: 1, stage: "dpo" });
 });
+
+test("an engine that auto fell back to is said with its reason, from the files and live; a later record without one clears it", async (t) => {
+  const ws = tempDir(t);
+  const store = await RunStore.create(selftrainDir(ws), { runId: "fell-back", mode: "dpo-st" });
+  await stageDone(store, 0, "warmup", { steps: 2 });
+  const why = "ONNX Runtime could not start (no binary for this platform)";
+  writeMetrics(store, 0, steps(2).map((s) => ({ ...trainRecord(0, "warmup", s, 2, { loss: 1 }), engine: "tfjs", device: "wasm (SIMD, 1 thread)", engineFallback: why })));
+  const run = await readRunMetrics(selftrainDir(ws), store.runId);
+  assert.deepEqual([run.engine, run.engineFallback], ["tfjs", why]);
+
+  mergeLiveRecords(run, [trainRecord(1, "dpo", 1, 5, dpoValues(1))]);
+  assert.deepEqual([run.engine, run.engineFallback], ["onnxruntime", null], "the engine that trains now did not fall back");
+  mergeLiveRecords(run, [{ ...trainRecord(1, "dpo", 2, 5, dpoValues(2)), engine: "tfjs", engineFallback: why }]);
+  assert.equal(run.engineFallback, why);
+});

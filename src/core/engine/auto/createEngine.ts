@@ -18,6 +18,8 @@ export interface EngineChoice {
 export interface EnginePick {
   engine: "tfjs" | "onnxruntime";
   reason: string;
+  /** Set when "auto" took this engine because the other could not start: why. Said in the log and every metric. */
+  fallback?: string;
 }
 
 /** Probe results by model shape and choice: a process probes once, not once per stage. */
@@ -92,7 +94,13 @@ async function probe(choice: EngineChoice, config: ModelConfig, weights: HostWei
     loadOrt();
     ortMs = await timeStep(ortEngine(choice, config, weights), batch);
   } catch (e) {
-    return { engine: "tfjs", reason: `auto: TensorFlow.js, because ONNX Runtime is unavailable (${e instanceof Error ? e.message : String(e)})` };
+    const why = e instanceof Error ? e.message : String(e);
+    // A GPU provider is only ever named on purpose (the default is "cpu"): a run on TensorFlow.js instead is not
+    // what was asked for, so it stops, saying why.
+    const provider = choice.executionProvider ?? "cpu";
+    if (provider !== "cpu") throw new Error(`engine.executionProvider "${provider}" could not start, so engine.name "auto" does not fall back from it: ${why}`);
+    const fallback = `ONNX Runtime could not start (${why})`;
+    return { engine: "tfjs", reason: `auto: TensorFlow.js, because ${fallback}`, fallback };
   }
   // TensorFlow.js on WebAssembly or plain JS is an order of magnitude slower than ORT on the same CPU (bench:train);
   // only a native backend can compete, so only then is the probe worth its seconds.

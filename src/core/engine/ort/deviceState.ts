@@ -27,6 +27,12 @@ export class DeviceState implements ModelState {
   private m: TensorMap | null = null;
   private v: TensorMap | null = null;
   private readonly sessions = new Map<string, Promise<OrtSession>>();
+  /**
+   * Weight tensors that decode sessions still read, by how many: an optimizer step or an upload replaces the
+   * weights, and the replaced tensors are disposed only once no decode session holds them (a decode session
+   * goes on with the weights it started with, as an embedded decoder on the CPU does).
+   */
+  private readonly held = new Map<TensorMap, number>();
 
   /**
    * `slots`: the device's tensors, some of them row blocks of `params` (splitSlots); weights and gradients go in
@@ -71,7 +77,8 @@ export class DeviceState implements ModelState {
     if (!s) {
       const graph = kind === "zeros" ? zerosGraph(this.slots) : kind === "optimizer" ? optimizerGraph(this.slots) : moveGraph(this.slots);
       const onDevice = kind !== "download";
-      s = createSession(graph.toBytes(), this.settings, { spin: false, ...(onDevice ? { outputLocations: deviceOutputs(graph.outputNames()) } : {}) });
+      // Graphs of fixed shapes, every node on the device: one that would fall back to the CPU is refused at once.
+      s = createSession(graph.toBytes(), this.settings, { spin: false, cpuFallback: false, ...(onDevice ? { outputLocations: deviceOutputs(graph.outputNames()) } : {}) });
       s.catch(() => this.sessions.delete(kind));
       this.sessions.set(kind, s);
     }
@@ -95,7 +102,7 @@ export class DeviceState implements ModelState {
       for (const s of this.slots) feeds[s.name] = new this.ort.Tensor("float32", this.part(pending, s), s.shape);
       const out = await this.move("upload", feeds);
       if (this.pending === pending) {
-        disposeAll(this.weights);
+        this.letGo(this.weights);
         this.weights = new Map(this.slots.map((s) => [s.name, out[MoveNames.output(s.name)]!]));
         this.pending = null;
       } else disposeAll(new Map(Object.entries(out)));
@@ -110,6 +117,29 @@ export class DeviceState implements ModelState {
     const w = this.weights;
     if (!w || this.pending) throw new Error("DeviceState: prepare() before running");
     return Object.fromEntries(this.slots.map((s) => [s.name, w.get(s.name)!]));
+  }
+
+  holdParams(): { feeds: OrtFeeds; release(): void } {
+    const feeds = this.paramFeeds();
+    const w = this.weights!;
+    this.held.set(w, (this.held.get(w) ?? 0) + 1);
+    let released = false;
+    return {
+      feeds,
+      release: () => {
+        if (released) return;
+        released = true;
+        const n = this.held.get(w)! - 1;
+        if (n > 0) return void this.held.set(w, n);
+        this.held.delete(w);
+        if (w !== this.weights) disposeAll(w);
+      },
+    };
+  }
+
+  /** Replaced weights: disposed now, or by the last decode session that holds them. */
+  private letGo(w: TensorMap | null): void {
+    if (w && !this.held.has(w)) disposeAll(w);
   }
 
   gradientFeeds(): OrtFeeds {
@@ -146,7 +176,7 @@ export class DeviceState implements ModelState {
     }
     const host: OrtFeeds = {};
     for (const [k, x] of Object.entries(optimizerScalars(step, lr, s))) host[k] = new this.ort.Tensor("float32", Float32Array.of(x), []);
-    host["max_grad_norm"] = new this.ort.Tensor("float64", Float64Array.of(s.maxGradNorm), []);
+    host["max_grad_norm"] = new this.ort.Tensor("float32", Float32Array.of(s.maxGradNorm), []);
     const out = await meteredRun(await this.session("optimizer"), this.counts, false, state, host);
     this.live = false;
     const gradNorm = (out["grad_norm"]!.data as Float32Array)[0]!;
@@ -156,10 +186,10 @@ export class DeviceState implements ModelState {
       for (const t of Object.values(next)) disposeAll(t);
       throw new Error(`gradient norm is ${gradNorm}: the step was not applied`);
     }
-    disposeAll(w);
+    this.weights = next.w;
+    this.letGo(w);
     disposeAll(m);
     disposeAll(v);
-    this.weights = next.w;
     this.m = next.m;
     this.v = next.v;
     return gradNorm;
@@ -199,9 +229,10 @@ export class DeviceState implements ModelState {
   dispose(): void {
     this.resetOptimizer();
     disposeAll(this.grads);
-    disposeAll(this.weights);
+    const w = this.weights;
     this.grads = null;
     this.weights = null;
+    this.letGo(w);
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of sessions) void s.then((x) => x.release()).catch(() => undefined);

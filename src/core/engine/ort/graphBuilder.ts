@@ -104,10 +104,15 @@ export class GraphBuilder extends GraphRecorder {
     return this.emit1("ReduceSumSquare", [x], x.dtype, [], { keepdims: 0 });
   }
 
-  /** Variadic element-wise sum (same shapes). */
-  sumAll(xs: readonly Value[]): Value {
+  /**
+   * The sum of scalars: joined into one vector and reduced. (Not the variadic Sum op: the WebGPU provider has no
+   * kernel for it, and a chain of Adds would be one kernel launch per parameter.)
+   */
+  sumScalars(xs: readonly Value[]): Value {
+    if (xs.some((x) => x.rank !== 0)) throw new Error("sumScalars takes scalars");
     if (xs.length === 1) return xs[0]!;
-    return this.emit1("Sum", xs, xs[0]!.dtype, xs[0]!.shape);
+    const joined = this.emit1("Concat", xs.map((x) => this.emit1("Unsqueeze", [x, this.ints([0])], x.dtype, [1])), xs[0]!.dtype, [xs.length], { axis: 0 });
+    return this.emit1("ReduceSum", [joined, this.ints([0])], xs[0]!.dtype, [], { keepdims: 0 });
   }
 
   // ---------------------------------------------------------------- differentiable element-wise ops
@@ -290,12 +295,17 @@ export class GraphBuilder extends GraphRecorder {
   }
 
   /**
-   * Embedding lookup: rows of data [V, ...] at integer indices. The gradient sums the rows of g that share an index,
-   * over the U ≤ N distinct indices only: Unique(ids) → onehot [N, U] (ids against the distinct values) →
-   * onehotᵀ · g [U, ...] → ScatterND into zeros [V, ...]. Not ScatterND's "add" reduction over the N rows:
-   * ONNX Runtime splits it over threads and repeated rows race (embedding gradients 1e-2 apart between two runs
-   * on 2 threads, exact on 1); with distinct indices every row is written once. And not a one-hot over the whole
-   * vocabulary: at SmolLM2's 49,152 rows and 1,024 tokens that product was 58 GFLOP, 6% of an SFT step.
+   * Embedding lookup: rows of data [V, ...] at integer indices. The gradient adds each row of g into its index's
+   * row of zeros [V, ...] by ScatterElements with the "add" reduction, the indices spread over the row's width.
+   * On the CPU that op applies the updates one after another on one thread, so repeated indices sum in token
+   * order, the same on every run (not ScatterND's "add": ONNX Runtime splits it over threads and repeated rows
+   * race, embedding gradients 1e-2 apart between two runs on 2 threads). On WebGPU the adds are atomic, in the
+   * GPU's order between repeated indices (float32 rounding may differ between runs).
+   * It replaced Unique → one-hot [N, U] → onehotᵀ · g → ScatterND, which the WebGPU provider cannot run (no
+   * Unique kernel, no int64 comparisons: they ran on the CPU and the one-hot was copied to the GPU at every
+   * step); on the CPU it is as fast or faster (measured at 1,024–4,096 tokens × 576 wide, 49,152 rows). Not a
+   * one-hot over the whole vocabulary: at SmolLM2's 49,152 rows and 1,024 tokens that product was 58 GFLOP,
+   * 6% of an SFT step.
    */
   gather(data: Value, indices: Value): Value {
     const shape = [...indices.shape, ...data.shape.slice(1)];
@@ -305,15 +315,17 @@ export class GraphBuilder extends GraphRecorder {
       const rest = data.shape.slice(1);
       const width = dimProduct(rest);
       const n = dimProduct(indices.shape);
-      const ids = this.reshape(this.cast(indices, "int64"), [n]);
-      const U = `U${this.counter}`;
-      const [distinct] = this.emit("Unique", [ids], [{ dtype: "int64", shape: [U] }], { sorted: 1 });
-      const onehot = this.cast(this.compare("Equal", this.unsqueeze(ids, [1]), this.unsqueeze(distinct!, [0])), data.dtype); // [N, U]
-      const rows = this.gemm(onehot, this.reshape(gs[0]!, [n, width]), true, false); // [U, width]
+      const ids = this.reshape(this.int32(indices), [n]);
+      const index = this.expand(this.unsqueeze(ids, [1]), [n, width]); // [N, width]: each element's row
       const zeros = this.expand(this.scalar(0, data.dtype as FloatType), [V, width]);
-      const grad = this.emit1("ScatterND", [zeros, this.unsqueeze(distinct!, [1]), rows], data.dtype, [V, width]);
+      const grad = this.emit1("ScatterElements", [zeros, index, this.reshape(gs[0]!, [n, width])], data.dtype, [V, width], { axis: 0, reduction: "add" });
       return [this.reshape(grad, data.shape), null];
     });
+  }
+
+  /** Integer ids as int32, the index type every provider computes with (see GraphRecorder.int32Scalar). */
+  int32(x: Value): Value {
+    return x.dtype === "int32" ? x : this.cast(x, "int32");
   }
 
   // ---------------------------------------------------------------- softmax family

@@ -257,6 +257,23 @@ export class GraphRecorder {
     return v;
   }
 
+  /**
+   * A scalar int32 constant, for arithmetic on token ids and indices: the WebGPU provider has int32 kernels but
+   * no int64 arithmetic, comparisons or Unsqueeze (such nodes run on the CPU and their results are copied across).
+   */
+  int32Scalar(x: number): Value {
+    const key = `i32:${x}`;
+    let v = this.cache.get(key);
+    if (!v) {
+      v = this.value("int32", [], "int");
+      const raw = new Uint8Array(4);
+      new DataView(raw.buffer).setInt32(0, x, true);
+      this.initializers.push({ name: v.name, dims: [], data_type: OnnxDataType.INT32, raw_data: raw });
+      this.cache.set(key, v);
+    }
+    return v;
+  }
+
   /** A dimension as a [1] int64 tensor: a number, an input's symbol, or a sum / product of those. */
   dim(d: Dim): Value {
     if (typeof d === "number") return this.ints([d]);

@@ -64,18 +64,24 @@ export interface GraphOptions {
   accumulateGradients?: boolean;
   /** Parameters taken as row blocks (graph inputs `<name>#<k>`), for a provider whose buffers cannot hold them whole. */
   blocks?: RowBlocks;
+  /**
+   * Rows of the RoPE tables the graph holds as constants, the longest sequence it serves; default
+   * max_position_embeddings. Llama 3.2's 131,072 positions make the two tables 67 MB in every graph, where a run
+   * uses a few hundred.
+   */
+  ropeRows?: number;
 }
 
 /**
  * The architecture's RoPE tables [maxPos, hd] (the ones TfLlama uses), with sin's first half negated so that
  * rotate_half is a swap of halves (see llamaOps rope).
  */
-function signedRopeTables(c: ModelConfig): { cos: Float32Array; sinSigned: Float32Array } {
+function signedRopeTables(c: ModelConfig, rows = c.max_position_embeddings): { cos: Float32Array; sinSigned: Float32Array; rows: number } {
   const hd = headDim(c);
-  const { cos, sin } = ropeTables(c);
+  const { cos, sin } = ropeTables(c, rows);
   const sinSigned = sin.slice();
-  for (let p = 0; p < c.max_position_embeddings; p++) for (let i = 0; i < hd / 2; i++) sinSigned[p * hd + i] = -(sin[p * hd + i] as number);
-  return { cos, sinSigned };
+  for (let p = 0; p < rows; p++) for (let i = 0; i < hd / 2; i++) sinSigned[p * hd + i] = -(sin[p * hd + i] as number);
+  return { cos, sinSigned, rows };
 }
 
 function declareParams(b: GraphBuilder, c: ModelConfig, weights?: HostWeights, blocks?: RowBlocks): Map<string, Value> {
@@ -221,19 +227,19 @@ function logits(b: GraphBuilder, f: { hidden: Value; head: Value[] }): Value {
 }
 
 /** Training inputs: ids, targets and mask [B, T] (right-padded, see TokenBatch), causal bias and RoPE for 0..T-1. */
-function trainingInputs(b: GraphBuilder, c: ModelConfig, batch: Dim) {
+function trainingInputs(b: GraphBuilder, c: ModelConfig, batch: Dim, ropeRows?: number) {
   const ids = b.input("input_ids", "int32", [batch, "T"]);
   const targets = b.input("targets", "int32", [batch, "T"]);
   const mask = b.input("mask", b.float, [batch, "T"]);
-  const { cos, sinSigned } = signedRopeTables(c);
+  const { cos, sinSigned, rows } = signedRopeTables(c, ropeRows);
   const hd = headDim(c);
   const T = b.dim("T");
-  const cosT = b.slice(b.constant(cos, [c.max_position_embeddings, hd]), 0, 0, T, "T"); // [T, hd]
-  const sinT = b.slice(b.constant(sinSigned, [c.max_position_embeddings, hd]), 0, 0, T, "T");
-  // Causal bias [T, T]: −1e9 above the diagonal, as TfLlama's causalBias.
-  const r = b.range(b.intScalar(0), b.squeeze(T, [0]), "T");
-  const future = b.compare("Greater", b.unsqueeze(r, [0]), b.unsqueeze(r, [1])); // [T, T]: key j > query t
-  const bias = b.where(future, b.scalar(-1e9), b.scalar(0));
+  const cosT = b.slice(b.constant(cos, [rows, hd]), 0, 0, T, "T"); // [T, hd]
+  const sinT = b.slice(b.constant(sinSigned, [rows, hd]), 0, 0, T, "T");
+  // Causal bias [T, T]: −1e9 above the diagonal, as TfLlama's causalBias: the upper triangle (k = 1) of a [T, T]
+  // fill. Not an int64 Range and comparison: the WebGPU provider has neither, so they ran on the CPU and the
+  // [T, T] mask was copied to the GPU at every run.
+  const bias = b.emit1("Trilu", [b.expand(b.scalar(-1e9), ["T", "T"]), b.intScalar(1)], b.float, ["T", "T"], { upper: 1 });
   return { ids, targets, mask, cos: cosT, sinSigned: sinT, bias };
 }
 
@@ -247,7 +253,8 @@ function pickedLogProbs(b: GraphBuilder, f: { hidden: Value; head: Value[] }, ta
   const flat = b.reshape(targets, [BT]);
   const V = f.head.reduce((n, w) => n + (w.shape[0] as number), 0);
   const chunkRows = rows ?? vocabularyChunkRows(V);
-  const picked = V <= chunkRows ? tokenLogProbs(b, logits(b, f), flat) : projectedTokenLogProbs(b, f.hidden, f.head, flat, chunkRows);
+  // A device's graphs (which always name their chunk rows) spell log-softmax out: WebGPU has no LogSoftmax kernel.
+  const picked = V <= chunkRows ? tokenLogProbs(b, logits(b, f), flat, rows !== undefined) : projectedTokenLogProbs(b, f.hidden, f.head, flat, chunkRows);
   return b.reshape(picked, [Bd, Td]);
 }
 
@@ -270,7 +277,7 @@ function gradientOutputs(b: GraphBuilder, loss: Value, params: Map<string, Value
 export function sftGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
   const b = new GraphBuilder("llama_sft", options.float);
   const params = declareParams(b, c, undefined, options.blocks);
-  const t = trainingInputs(b, c, "B");
+  const t = trainingInputs(b, c, "B", options.ropeRows);
   const scale = b.input("scale", b.float, []);
   const f = forward(b, c, params, t);
   const picked = pickedLogProbs(b, f, t.targets, options.vocabChunkRows); // [B, T]
@@ -292,7 +299,7 @@ export function sftGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuild
 export function dpoGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
   const b = new GraphBuilder("llama_dpo", options.float);
   const params = declareParams(b, c, undefined, options.blocks);
-  const t = trainingInputs(b, c, "N");
+  const t = trainingInputs(b, c, "N", options.ropeRows);
   const refChosen = b.input("ref_chosen", b.float, ["B"]);
   const refRejected = b.input("ref_rejected", b.float, ["B"]);
   const beta = b.input("beta", b.float, []);
@@ -305,7 +312,9 @@ export function dpoGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuild
   const chosenRatio = b.sub(pc, refChosen);
   const rejectedRatio = b.sub(pr, refRejected);
   const x = b.mul(b.sub(chosenRatio, rejectedRatio), beta);
-  const count = b.cast(b.squeeze(b.dim("B"), [0]), b.float);
+  // The batch size as a float, summed from ones where the rest is computed: the WebGPU provider cannot cast
+  // the int64 dimension (that Cast ran on the CPU and its result was copied across).
+  const count = b.reduceSum(b.expand(b.scalar(1), ["B"]), [0], false);
   const mean = (v: Value): Value => b.div(b.reduceSum(v, [0], false), count);
   // −log σ(x) = softplus(−x), stable for large |x|.
   const loss = mean(b.softplus(b.neg(x)));
@@ -329,7 +338,7 @@ export function dpoGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuild
 export function logProbGraph(c: ModelConfig, options: GraphOptions = {}): GraphBuilder {
   const b = new GraphBuilder("llama_logprobs", options.float);
   const params = declareParams(b, c, options.weights, options.blocks);
-  const t = trainingInputs(b, c, "B");
+  const t = trainingInputs(b, c, "B", options.ropeRows);
   const f = forward(b, c, params, t);
   const picked = pickedLogProbs(b, f, t.targets, options.vocabChunkRows);
   b.output(picked, "token_logps");
@@ -375,8 +384,8 @@ function decodingGraph(c: ModelConfig, options: GraphOptions, form: "concat" | "
       ? { k: b.input(GraphNames.pastKey(l), b.float, ["B", KV, "P", hd]), v: b.input(GraphNames.pastValue(l), b.float, ["B", KV, "P", hd]) }
       : { k: b.input(GraphNames.keyCache(l), b.float, ["B", KV, "C", hd]), v: b.input(GraphNames.valueCache(l), b.float, ["B", KV, "C", hd]) },
   );
-  const { cos, sinSigned } = signedRopeTables(c);
-  const table = (data: Float32Array): Value => b.unsqueeze(b.gather(b.constant(data, [c.max_position_embeddings, hd]), positions), [1]); // [B, 1, T, hd]
+  const { cos, sinSigned, rows } = signedRopeTables(c, options.ropeRows);
+  const table = (data: Float32Array): Value => b.unsqueeze(b.gather(b.constant(data, [rows, hd]), positions), [1]); // [B, 1, T, hd]
   const f = forward(b, c, params, { ids, cos: table(cos), sinSigned: table(sinSigned), bias, ...(form === "concat" ? { past: cache } : { buffer: cache }), lastOnly: true });
   b.output(logits(b, f), "logits");
   const present = f.present;

@@ -6,7 +6,7 @@
  */
 import { VOCAB_CHUNK_ROWS, vocabularyChunks, type GraphBuilder } from "./graphBuilder";
 import { rowsWithin } from "./rowBlocks";
-import { DTYPE_CODE, type FloatType, type Value } from "./graphRecorder";
+import type { FloatType, Value } from "./graphRecorder";
 import { broadcastShapes, type Dim } from "./symbolicShape";
 
 /** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · w, x [..., D], w [D]. */
@@ -79,19 +79,40 @@ export function rope(b: GraphBuilder, x: Value, cos: Value, sinSigned: Value): V
 
 /**
  * log softmax(logits)[target] per row: logits [N, V], targets [N] (int32/int64) → [N].
- * VJP: g · (onehot(target) − softmax), the one-hot part added by ScatterElements rather than materialised.
+ * `spelledOut` false (the CPU's graphs): the LogSoftmax op. true (a device's graphs): the WebGPU provider has no
+ * kernel for LogSoftmax, so the [N, V] logits went to the CPU and the log-probabilities came back at every step;
+ * there it is spelled as TensorFlow.js spells logSoftmax: shifted = x − max(x), log p = shifted − log Σ exp(shifted),
+ * so the two engines round alike. On the CPU that form costs about a quarter more than LogSoftmax over the logits
+ * (512 × 49,152: 142 against 111 ms on one thread), which is why the CPU keeps the op. (The softmax as
+ * exp(shifted) / Σ, kept from the forward pass, rounded unlike TF.js and moved qwen3's gradient norms in the AdamW
+ * parity test of conformance.test.ts past its 1e-5.)
+ * VJP: g · (onehot(target) − softmax), softmax = exp(log p), the one-hot part added by ScatterElements rather
+ * than materialised.
  */
-export function tokenLogProbs(b: GraphBuilder, logits: Value, targets: Value): Value {
+export function tokenLogProbs(b: GraphBuilder, logits: Value, targets: Value, spelledOut = false): Value {
   const [N, V] = logits.shape as [Dim, Dim];
-  const lp = b.emit1("LogSoftmax", [logits], logits.dtype, [N, V], { axis: -1 });
-  const t = b.emit1("Unsqueeze", [b.cast(targets, "int64"), b.ints([1])], "int64", [N, 1]);
-  const picked = b.emit1("GatherElements", [lp, t], logits.dtype, [N, 1], { axis: 1 });
-  const y = b.emit1("Squeeze", [picked, b.ints([1])], logits.dtype, [N]);
+  const f = logits.dtype as FloatType;
+  const col: Dim[] = [N, 1];
+  // int32 indices: the WebGPU provider has no int64 Unsqueeze (GraphRecorder.int32Scalar).
+  const t = b.emit1("Unsqueeze", [b.int32(targets), b.ints([1])], "int32", col);
+  let logp: Value;
+  let y: Value;
+  if (spelledOut) {
+    const m = b.emit1("ReduceMax", [logits], f, col, { axes: [1], keepdims: 1 });
+    const shifted = b.emit1("Sub", [logits, m], f, [N, V]);
+    const logSum = b.emit1("Log", [b.emit1("ReduceSum", [b.emit1("Exp", [shifted], f, [N, V]), b.ints([1])], f, col, { keepdims: 1 })], f, col);
+    const picked = b.emit1("GatherElements", [shifted, t], f, col, { axis: 1 });
+    y = b.emit1("Squeeze", [b.emit1("Sub", [picked, logSum], f, col), b.ints([1])], f, [N]);
+    logp = b.emit1("Sub", [shifted, logSum], f, [N, V]);
+  } else {
+    logp = b.emit1("LogSoftmax", [logits], f, [N, V], { axis: -1 });
+    y = b.emit1("Squeeze", [b.emit1("GatherElements", [logp, t], f, col, { axis: 1 }), b.ints([1])], f, [N]);
+  }
   b.composite("TokenLogProbs", [logits], [y], (gs) => {
-    const g = b.emit1("Unsqueeze", [gs[0]!, b.ints([1])], logits.dtype, [N, 1]);
-    const soft = b.emit1("Exp", [lp], logits.dtype, [N, V]);
-    const negSoft = b.emit1("Mul", [soft, b.emit1("Neg", [g], logits.dtype, [N, 1])], logits.dtype, [N, V]);
-    return [b.emit1("ScatterElements", [negSoft, t, g], logits.dtype, [N, V], { axis: 1, reduction: "add" })];
+    const g = b.emit1("Unsqueeze", [gs[0]!, b.ints([1])], f, col);
+    const soft = b.emit1("Exp", [logp], f, [N, V]);
+    const negSoft = b.emit1("Mul", [soft, b.emit1("Neg", [g], f, col)], f, [N, V]);
+    return [b.emit1("ScatterElements", [negSoft, t, g], f, [N, V], { axis: 1, reduction: "add" })];
   });
   return y;
 }
@@ -135,8 +156,9 @@ export function projectedTokenLogProbs(b: GraphBuilder, h: Value, w: Value | Val
   };
   const partial = chunks.map((c) => logSumExp(b.emit1("Gemm", [h, rows(c)], f, [N, c.size], { transB: 1 }))); // each [N, 1]
   const lse = partial.length === 1 ? partial[0]! : logSumExp(b.emit1("Concat", partial, f, [N, partial.length], { axis: 1 }));
-  const t = b.emit1("Cast", [targets], "int64", [N], { to: DTYPE_CODE.int64 });
-  const tCol = b.emit1("Unsqueeze", [t, b.ints([1])], "int64", col);
+  // int32 ids: the WebGPU provider has no int64 arithmetic, comparisons or Unsqueeze (rowsWithin).
+  const t = b.int32(targets);
+  const tCol = b.emit1("Unsqueeze", [t, b.ints([1])], "int32", col);
   // The target's row of w: from its block (ids clamped into each block, rows of other blocks zeroed).
   const targetRows = blocks.length === 1
     ? b.emit1("Gather", [blocks[0]!, t], f, [N, D], { axis: 0 })

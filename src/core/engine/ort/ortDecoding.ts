@@ -39,6 +39,8 @@ interface Decoder {
   mode: DecoderWeightsMode;
   users: number;
   retired: boolean;
+  /** Positions its RoPE tables hold: a decode session on it cannot go past them. */
+  ropeRows: number;
 }
 
 /** The engine's weights as decoding reads them. */
@@ -47,8 +49,11 @@ export interface DecoderWeights {
   readonly bytes: number;
   /** The current weights by name as views (no copies: for building a graph from them at once); null: not on the host. */
   views(): HostWeights | null;
-  /** The current weights as feeds, for a decoding graph that takes them as inputs. */
-  feeds(): OrtFeeds;
+  /**
+   * The current weights as feeds, for a decoding graph that takes them as inputs, kept valid until `release`
+   * (a decode session reads them at every step, and training may replace them meanwhile).
+   */
+  hold(): { feeds: OrtFeeds; release(): void };
   /** Whether the weights are on a device (not the host's memory): decoding keeps its cache there too. */
   readonly onDevice: boolean;
 }
@@ -61,6 +66,8 @@ export interface DecodingOptions {
   force?: "fed";
   /** Fed weights in row blocks (a device's tables larger than one buffer): the graph takes them so. */
   blocks?: RowBlocks;
+  /** Rows of RoPE table to build decoders with (the engine's, which grow): default max_position_embeddings. */
+  ropeRows?: () => number;
 }
 
 /** OrtEngine's decoding: the decoder built for the current weights, and decode sessions that share it. */
@@ -83,6 +90,11 @@ export class OrtDecoding {
   /** How many decoding sessions were built so far (one per weight version that was decoded with): for tests. */
   get sessionsBuilt(): number {
     return this.built;
+  }
+
+  /** The engine's RoPE tables grew: every decoder, fed ones too, was built with the smaller ones. */
+  tablesChanged(): void {
+    this.retire();
   }
 
   /** A decoder built with the old weights is stale: released now (or when its last decode ends), not kept through training. */
@@ -118,17 +130,18 @@ export class OrtDecoding {
     this.retire();
     this.built++;
     const { embedLimitBytes = DECODE_EMBED_LIMIT_BYTES, force, blocks } = this.options;
+    const ropeRows = this.options.ropeRows?.() ?? this.config.max_position_embeddings;
     const views = force === "fed" ? null : this.weights.views();
     const mode: DecoderWeightsMode = !views ? "fed" : this.weights.bytes <= embedLimitBytes ? "embedded" : "file";
     let session: Promise<OrtSession>;
     if (this.weights.onDevice) {
-      const graph = decodeGraph(this.config, blocks ? { blocks } : {});
+      const graph = decodeGraph(this.config, { ...(blocks ? { blocks } : {}), ropeRows });
       session = createSession(graph.toBytes(), this.settings, { outputLocations: decodeOutputLocations(graph.outputNames()) });
     } else {
-      const graph = bufferedDecodeGraph(this.config, views ? { weights: views } : {});
+      const graph = bufferedDecodeGraph(this.config, { ...(views ? { weights: views } : {}), ropeRows });
       session = mode === "file" ? sessionFromFiles(graph, this.settings) : createSession(graph.toBytes(), this.settings);
     }
-    const d: Decoder = { version: this.weightsVersion, session, mode, users: 1, retired: false };
+    const d: Decoder = { version: this.weightsVersion, session, mode, users: 1, retired: false, ropeRows };
     // A failed build is not kept: the next start() reports it again rather than a stale rejection.
     d.session.catch(() => {
       if (this.decoder === d) this.decoder = null;
@@ -157,14 +170,17 @@ export class OrtDecoding {
     if (B === 0) throw new Error("startDecoding needs at least one prompt");
     const { width: T, ids, positions: pos, valid, nextPositions: nextPos } = leftPadPrompts(prompts, c.pad_token_id);
     const decoder = this.acquire();
+    // Fed every run when the decoder does not embed them: the weights as they were when decoding started, held
+    // until the session ends so that an optimizer step or new weights meanwhile cannot free what it reads.
+    const held = decoder.mode === "fed" ? this.weights.hold() : null;
+    const weightFeeds = held?.feeds ?? {};
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
+      held?.release();
       this.release(decoder);
     };
-    // Fed every run when the decoder does not embed them: the weights as they were when decoding started.
-    const weightFeeds = decoder.mode === "fed" ? this.weights.feeds() : {};
     // On a device the cache stays there beside the weights (decodeGraph); on the CPU it is host arrays (bufferedDecodeGraph).
     const cache: KvCache = this.weights.onDevice ? new DeviceKvCache(this.ort, c, B) : new HostKvCache(this.ort, c, B, T);
     // The key slots' validity, the cache's masked lead first: the prompts' padding, then every new token.
@@ -180,6 +196,7 @@ export class OrtDecoding {
     const run = async (tokens: Int32Array, positions: Int32Array, n: number): Promise<Float32Array> => {
       if (disposed) throw new Error("decode session was disposed");
       if (past + n > c.max_position_embeddings) throw new Error(`sequence of ${past + n} tokens is longer than max_position_embeddings ${c.max_position_embeddings}`);
+      if (past + n > decoder.ropeRows) throw new Error(`sequence of ${past + n} tokens is longer than this decode session's ${decoder.ropeRows} positions (start decoding with the number of new tokens it will take)`);
       const host: OrtFeeds = {
         input_ids: new this.ort.Tensor("int32", tokens, [B, n]),
         positions: new this.ort.Tensor("int32", positions, [B, n]),
@@ -188,7 +205,8 @@ export class OrtDecoding {
       let out: OrtResults;
       running = true;
       try {
-        out = await meteredRun(await decoder.session, this.counts, !this.weights.onDevice, { ...weightFeeds, ...cache.feeds() }, host);
+        // On cuda the host cache (and fed weights) cross to the GPU at every step: counted as moved.
+        out = await meteredRun(await decoder.session, this.counts, (this.settings.executionProvider ?? "cpu") === "cpu", { ...weightFeeds, ...cache.feeds() }, host);
       } catch (e) {
         if (disposed) finish();
         throw e;

@@ -17,8 +17,17 @@ const BUILDERS: Record<GraphKind, (c: ModelConfig, o: GraphOptions) => { toBytes
   logprobs: logProbGraph,
 };
 
+/**
+ * Rows of RoPE table the graphs start with (or max_position_embeddings, if smaller): enough for the method's
+ * sequences (640 tokens for a pretrained model, a prompt and 300 new tokens when sampling); a longer sequence
+ * grows the tables, rebuilding the sessions once.
+ */
+export const ROPE_ROWS_START = 1024;
+
 /** Choices the engine makes for itself, open to tests and benchmarks. */
 export interface OrtEngineTuning {
+  /** Rows of RoPE table the graphs start with (ROPE_ROWS_START). */
+  ropeRows?: number;
   /** Largest parameter size, in bytes, whose weights the decoding graph embeds; above, a weights file (ortDecoding's DECODE_EMBED_LIMIT_BYTES). */
   decodeEmbedLimitBytes?: number;
   /** "fed": decoding takes the weights as inputs at every step, as it does when they are on a device. */
@@ -52,6 +61,8 @@ export class OrtEngine implements ComputeEngine {
   private readonly decoding: OrtDecoding;
   private readonly sessions = new Map<GraphKind, Promise<OrtSession>>();
   private readonly settings: SessionSettings;
+  /** Rows of the RoPE tables in the graphs: the longest sequence they serve (grown by needPositions). */
+  private ropeRows: number;
 
   constructor(
     readonly config: ModelConfig,
@@ -63,6 +74,7 @@ export class OrtEngine implements ComputeEngine {
     this.settings = { ...settings, threads: settings.threads ?? defaultThreads(), executionProvider: settings.executionProvider ?? "cpu" };
     const threads = this.settings.threads!;
     this.device = `${this.settings.executionProvider} (${threads} thread${threads === 1 ? "" : "s"})`;
+    this.ropeRows = Math.min(config.max_position_embeddings, tuning.ropeRows ?? ROPE_ROWS_START);
     this.slots = slotsOf(config);
     if (this.settings.executionProvider === "webgpu") {
       const split = splitSlots(this.slots, tuning.bufferLimitBytes ?? WEBGPU_BUFFER_LIMIT_BYTES);
@@ -77,7 +89,7 @@ export class OrtEngine implements ComputeEngine {
       {
         bytes: this.slots.reduce((n, s) => n + s.size * 4, 0),
         views: () => (state.deviceIsHost ? state.hostViews() : null),
-        feeds: () => state.paramFeeds(),
+        hold: () => state.holdParams(),
         onDevice: !state.deviceIsHost,
       },
       this.transfers,
@@ -85,6 +97,7 @@ export class OrtEngine implements ComputeEngine {
         ...(tuning.decodeEmbedLimitBytes !== undefined ? { embedLimitBytes: tuning.decodeEmbedLimitBytes } : {}),
         ...(tuning.decodeWeights ? { force: tuning.decodeWeights } : {}),
         ...(this.blocks ? { blocks: this.blocks } : {}),
+        ropeRows: () => this.ropeRows,
       },
     );
     this.setWeights(weights);
@@ -98,7 +111,7 @@ export class OrtEngine implements ComputeEngine {
       // On a device the vocabulary always goes in chunks: whole logits [B*T, V] pass one GPU buffer's 1 GiB from
       // about 5,000 tokens at SmolLM2's 49,152 rows; a [B*T, 16,384] chunk only past 16,384 tokens.
       const device = this.state.deviceIsHost ? {} : { vocabChunkRows: VOCAB_CHUNK_ROWS };
-      const graph = BUILDERS[kind](this.config, { accumulateGradients: training && this.state.accumulatesInGraph, ...device, ...(this.blocks ? { blocks: this.blocks } : {}) });
+      const graph = BUILDERS[kind](this.config, { accumulateGradients: training && this.state.accumulatesInGraph, ...device, ...(this.blocks ? { blocks: this.blocks } : {}), ropeRows: this.ropeRows });
       s = createSession(graph.toBytes(), this.settings, {
         memoryPattern: false,
         ...(this.state.deviceIsHost ? {} : { outputLocations: deviceOutputs(graph.outputNames()) }),
@@ -115,7 +128,8 @@ export class OrtEngine implements ComputeEngine {
     const session = await this.session(kind);
     await this.state.prepare();
     const state = kind === "logprobs" ? this.state.paramFeeds() : { ...this.state.paramFeeds(), ...this.state.gradientFeeds() };
-    const out = await meteredRun(session, this.transfers, this.state.deviceIsHost, state, host, fetches);
+    // The state's home is not the provider's on cuda (host arrays fed to the GPU at every run): that counts too.
+    const out = await meteredRun(session, this.transfers, this.settings.executionProvider === "cpu", state, host, fetches);
     if (kind !== "logprobs") this.state.takeGradients(out);
     return out;
   }
@@ -124,9 +138,31 @@ export class OrtEngine implements ComputeEngine {
     return new this.ort.Tensor("float32", data, dims);
   }
 
+  /**
+   * The graphs hold RoPE tables of `ropeRows` positions: a longer sequence grows them (doubling, at most to
+   * max_position_embeddings) and the sessions built with the smaller ones go, to be built again on use. Longer
+   * than max_position_embeddings is refused, as TfLlama does.
+   */
+  private needPositions(n: number): void {
+    const max = this.config.max_position_embeddings;
+    if (n > max) throw new Error(`sequence of ${n} tokens is longer than max_position_embeddings ${max}`);
+    if (n <= this.ropeRows) return;
+    let rows = this.ropeRows;
+    while (rows < n) rows *= 2;
+    this.ropeRows = Math.min(max, rows);
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of sessions) void s.then((x) => x.release()).catch(() => undefined);
+    this.decoding.tablesChanged();
+  }
+
+  /** Rows of the RoPE tables the graphs hold now: for tests. */
+  get ropeTableRows(): number {
+    return this.ropeRows;
+  }
+
   private batchFeeds(b: TokenBatch): OrtFeeds {
-    // The graphs slice RoPE tables of max_position_embeddings rows: refuse longer input as TfLlama does.
-    if (b.length > this.config.max_position_embeddings) throw new Error(`sequence of ${b.length} tokens is longer than max_position_embeddings ${this.config.max_position_embeddings}`);
+    this.needPositions(b.length);
     const dims = [b.batch, b.length];
     return {
       input_ids: new this.ort.Tensor("int32", b.inputs, dims),
@@ -211,7 +247,10 @@ export class OrtEngine implements ComputeEngine {
   }
 
   /** Decoding with a KV cache held on the host: see OrtDecoding. */
-  async startDecoding(prompts: readonly number[][]): Promise<{ session: DecodeSession; logits: Float32Array }> {
+  async startDecoding(prompts: readonly number[][], maxNewTokens?: number): Promise<{ session: DecodeSession; logits: Float32Array }> {
+    // Positions the session may reach: the longest prompt and the new tokens (without a bound, every position).
+    const longest = Math.max(0, ...prompts.map((p) => p.length));
+    this.needPositions(Math.min(this.config.max_position_embeddings, maxNewTokens === undefined ? Infinity : longest + maxNewTokens));
     await this.state.prepare();
     return this.decoding.start(prompts);
   }

@@ -61,6 +61,20 @@ export interface SessionChoices {
    * the same time either way.
    */
   memoryPattern?: boolean;
+  /**
+   * false: on webgpu, refuse to open the session if any of its nodes would run on ONNX Runtime's CPU provider
+   * (the session option disable_cpu_ep_fallback), so that a graph whose op the WebGPU provider lacks fails at once
+   * instead of copying tensors to the host and back at every run. Only for graphs of fixed shapes (the state
+   * graphs): ORT also refuses the int64 shape arithmetic it runs on the CPU by design (Concat, Mul and Add of
+   * symbolic dimensions, which the WebGPU provider has no kernels for), so the training, scoring and decoding
+   * graphs cannot have it; placement.test.ts checks theirs. Ignored on other providers.
+   */
+  cpuFallback?: false;
+  /**
+   * ONNX Runtime's verbose log for this session, on the process's stderr, each line tagged with `id`: among it,
+   * the provider of every node ("Node placements"), which placement.test.ts reads.
+   */
+  verboseLog?: { id: string };
 }
 
 export async function createSession(model: Uint8Array | string, settings: SessionSettings = {}, choices: SessionChoices = {}): Promise<OrtSession> {
@@ -81,19 +95,29 @@ export function providerProblem(provider: string, message: string): string {
   if (provider === "cuda" && /cuda|providers_shared|libcudart|libcublas|cudnn/i.test(message)) {
     return `engine.executionProvider "cuda": ONNX Runtime's CUDA provider did not load (${message.split("\n")[0]}). It needs CUDA 12 and cuDNN 9 and the provider files, which npm does not install by default: see the README ("GPUs"). Or set it to "webgpu" or "cpu".`;
   }
+  if (/fallback to CPU EP has been explicitly disabled/i.test(message)) {
+    return `ONNX Runtime (${provider}): a node of this graph has no kernel on the ${provider} provider and would run on the CPU, which this session refuses (SessionChoices.cpuFallback). This is a bug in the graph: placement.test.ts names such nodes.`;
+  }
   return `ONNX Runtime (${provider}): ${message.split("\n")[0]}`;
 }
 
 async function openSession(o: Ort, model: Uint8Array | string, settings: SessionSettings, choices: SessionChoices): Promise<OrtSession> {
+  const provider = settings.executionProvider ?? "cpu";
   const options: OrtTypes.InferenceSession.SessionOptions = {
     ...(choices.outputLocations ? { preferredOutputLocation: choices.outputLocations } : {}),
     ...(choices.memoryPattern === false ? { enableMemPattern: false } : {}),
-    executionProviders: [settings.executionProvider ?? "cpu"],
+    ...(choices.verboseLog ? { logId: choices.verboseLog.id, logSeverityLevel: 0, logVerbosityLevel: 0 } : {}),
+    executionProviders: [provider],
     graphOptimizationLevel: "all",
     intraOpNumThreads: settings.threads ?? defaultThreads(),
     // One op at a time: our graphs are long chains, and a second pool would compete for the same cores.
     executionMode: "sequential",
-    extra: { session: { intra_op: { allow_spinning: choices.spin !== false && settings.spin !== false ? "1" : "0" } } },
+    extra: {
+      session: {
+        intra_op: { allow_spinning: choices.spin !== false && settings.spin !== false ? "1" : "0" },
+        ...(choices.cpuFallback === false && provider === "webgpu" ? { disable_cpu_ep_fallback: "1" } : {}),
+      },
+    },
   };
   return typeof model === "string" ? o.InferenceSession.create(model, options) : o.InferenceSession.create(model, options);
 }

@@ -99,17 +99,19 @@ function bytesOf(t: OrtTensor): number {
 
 /**
  * Runs a session and counts what crossed: `host` feeds are host data (the batch, scalars); `state` feeds are
- * state tensors, counted only if they are on the host while the provider is not. Outputs on the CPU count as
- * read back, except state outputs on the CPU provider, which never left the host (withinHost).
+ * state tensors, counted only if they are on the host while the provider is not (on cuda, whose state is host
+ * arrays, every run feeds all the weights: they count). Outputs on the CPU count as read back, except state
+ * outputs on the CPU provider, which never left the host (withinHost).
+ * `providerIsHost`: the provider computes in the host's memory (the CPU provider).
  */
-export async function meteredRun(session: OrtSession, counts: TransferCounts, deviceIsHost: boolean, state: OrtFeeds, host: OrtFeeds, fetches?: readonly string[]): Promise<OrtResults> {
+export async function meteredRun(session: OrtSession, counts: TransferCounts, providerIsHost: boolean, state: OrtFeeds, host: OrtFeeds, fetches?: readonly string[]): Promise<OrtResults> {
   for (const t of Object.values(host)) counts.toDevice += bytesOf(t);
-  if (!deviceIsHost) for (const t of Object.values(state)) if (t.location === "cpu") counts.toDevice += bytesOf(t);
+  if (!providerIsHost) for (const t of Object.values(state)) if (t.location === "cpu") counts.toDevice += bytesOf(t);
   const feeds = { ...state, ...host };
   const out = (fetches ? await session.run(feeds, [...fetches]) : await session.run(feeds)) as unknown as OrtResults;
   for (const [name, t] of Object.entries(out)) {
     if (t.location !== "cpu") continue;
-    if (deviceIsHost && isStateOutput(name)) counts.withinHost += bytesOf(t);
+    if (providerIsHost && isStateOutput(name)) counts.withinHost += bytesOf(t);
     else counts.toHost += bytesOf(t);
   }
   return out;
@@ -125,6 +127,11 @@ export interface ModelState {
   prepare(): Promise<void>;
   /** The weights as feeds (after prepare): no copy on either side. */
   paramFeeds(): OrtFeeds;
+  /**
+   * The weights as feeds for a reader that spans later steps (a decode session fed its weights): they stay valid
+   * until `release`, whatever replaces them meanwhile.
+   */
+  holdParams(): { feeds: OrtFeeds; release(): void };
   /** The accumulated gradients and whether to add to them (accumulatesInGraph only; after prepare). */
   gradientFeeds(): OrtFeeds;
   /** Takes a training run's grad.<name> outputs as the accumulated gradients. */
@@ -183,6 +190,14 @@ export class HostState implements ModelState {
 
   gradientFeeds(): OrtFeeds {
     return {};
+  }
+
+  /**
+   * Host arrays are updated in place, so a fed decoder reads the weights as they are at each step. On the CPU only
+   * tests feed decoding its weights (OrtDecoding embeds them, one decoder per weight version), so nothing is copied.
+   */
+  holdParams(): { feeds: OrtFeeds; release(): void } {
+    return { feeds: this.paramFeeds(), release: () => undefined };
   }
 
   takeGradients(out: OrtResults): void {

@@ -29,13 +29,15 @@ export function blocksOf(params: Map<string, Value>, name: string): Value[] {
 }
 
 /**
- * Where int64 ids fall in rows start … start+n−1 of a table: `inside` (bool, the ids' shape), and `index`, the id's
+ * Where int32 ids fall in rows start … start+n−1 of a table: `inside` (bool, the ids' shape), and `index`, the id's
  * row within them where inside and 0 elsewhere (so a Gather or a scatter stays in range; the caller masks).
+ * int32, not int64: the WebGPU provider has no int64 Sub, comparisons or Where (they would run on the CPU).
  */
 export function rowsWithin(b: GraphBuilder, ids: Value, start: number, n: number): { inside: Value; index: Value } {
-  const local = b.emit1("Sub", [ids, b.intScalar(start)], "int64", ids.shape);
-  const inside = b.emit1("And", [b.compare("GreaterOrEqual", local, b.intScalar(0)), b.compare("Less", local, b.intScalar(n))], "bool", ids.shape);
-  return { inside, index: b.emit1("Where", [inside, local, b.intScalar(0)], "int64", ids.shape) };
+  if (ids.dtype !== "int32") throw new Error(`rowsWithin takes int32 ids, not ${ids.dtype}`);
+  const local = b.emit1("Sub", [ids, b.int32Scalar(start)], "int32", ids.shape);
+  const inside = b.emit1("And", [b.compare("GreaterOrEqual", local, b.int32Scalar(0)), b.compare("Less", local, b.int32Scalar(n))], "bool", ids.shape);
+  return { inside, index: b.emit1("Where", [inside, local, b.int32Scalar(0)], "int32", ids.shape) };
 }
 
 /**
@@ -44,13 +46,13 @@ export function rowsWithin(b: GraphBuilder, ids: Value, start: number, n: number
  */
 export function blockedGather(b: GraphBuilder, blocks: Value[], ids: Value): Value {
   if (blocks.length === 1) return b.gather(blocks[0]!, ids);
-  const ids64 = b.cast(ids, "int64");
+  const ids32 = b.int32(ids);
   let start = 0;
   let sum: Value | null = null;
   for (const block of blocks) {
     const n = block.shape[0] as number;
-    const { inside, index } = rowsWithin(b, ids64, start, n);
-    const mask = b.unsqueeze(b.cast(inside, block.dtype), [ids64.rank]);
+    const { inside, index } = rowsWithin(b, ids32, start, n);
+    const mask = b.unsqueeze(b.cast(inside, block.dtype), [ids32.rank]);
     const rows = b.mul(b.gather(block, index), mask);
     sum = sum ? b.add(sum, rows) : rows;
     start += n;

@@ -24,7 +24,7 @@ export const OptimizerNames = {
   newV: (name: string): string => `new_adam_v.${name}`,
 } as const;
 
-/** Scalar inputs of the optimiser graph, fed as float32 except max_grad_norm (float64, see optimizerGraph). */
+/** Scalar inputs of the optimiser graph (float32, as max_grad_norm: see optimizerGraph). */
 export const OPTIMIZER_SCALARS = ["beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "bias_correction1", "bias_correction2", "eps", "lr", "decay_factor"] as const;
 
 /**
@@ -33,9 +33,13 @@ export const OPTIMIZER_SCALARS = ["beta1", "one_minus_beta1", "beta2", "one_minu
  *   norm = sqrt(Σ g²); clip = min(1, max_grad_norm / (norm + 1e-6)); g ← g · clip
  *   m ← m·β1 + g·(1−β1); v ← v·β2 + g²·(1−β2); u = (m / bc1) / (sqrt(v / bc2) + eps)
  *   p ← p·(1 − lr·wd) − u·lr      (norm weights and biases: no decay, and p·1 is skipped)
- * The clip factor is computed in float64 from the float32 norm, as TfEngine does on the host, then rounded.
- * Inputs per parameter: params.<name>, grads.<name>, adam_m.<name>, adam_v.<name>; the OPTIMIZER_SCALARS []
- * and max_grad_norm [] (float64). Outputs: new_params.<name>, new_adam_m.<name>, new_adam_v.<name>, grad_norm [].
+ * Except: the clip factor is computed in float32 on the device, where TfEngine computes it in float64 on the
+ * host and rounds it (they can differ in its last bit), and Σ g² adds the parameters' terms in ReduceSum's order.
+ * Every node runs on the WebGPU provider (placement.test.ts), which has no float64 kernels and no variadic Sum:
+ * the float64 clip ran on the CPU between the GPU's norm and its updates, and the norm's per-parameter terms
+ * crossed to the host for the Sum (GraphBuilder.sumScalars).
+ * Inputs per parameter: params.<name>, grads.<name>, adam_m.<name>, adam_v.<name>; the OPTIMIZER_SCALARS [] and
+ * max_grad_norm []. Outputs: new_params.<name>, new_adam_m.<name>, new_adam_v.<name>, grad_norm [].
  */
 export function optimizerGraph(slots: readonly StateSlot[]): GraphBuilder {
   const b = new GraphBuilder("adamw", "float32");
@@ -48,11 +52,10 @@ export function optimizerGraph(slots: readonly StateSlot[]): GraphBuilder {
     v: b.input(OptimizerNames.v(name), "float32", shape),
   }));
   const s = Object.fromEntries(OPTIMIZER_SCALARS.map((k) => [k, b.input(k, "float32", [])])) as Record<(typeof OPTIMIZER_SCALARS)[number], Value>;
-  const maxNorm = b.input("max_grad_norm", "float64", []);
-  const norm = b.sqrt(b.sumAll(inputs.map((x) => b.sumSquares(x.grad))));
+  const maxNorm = b.input("max_grad_norm", "float32", []);
+  const norm = b.sqrt(b.sumScalars(inputs.map((x) => b.sumSquares(x.grad))));
   b.output(norm, "grad_norm");
-  const clip64 = b.minMax("Min", b.div(maxNorm, b.add(b.cast(norm, "float64"), b.scalar(1e-6, "float64"))), b.scalar(1, "float64"));
-  const clip = b.cast(clip64, "float32");
+  const clip = b.minMax("Min", b.div(maxNorm, b.add(norm, b.scalar(1e-6))), b.scalar(1));
   for (const x of inputs) {
     const g = b.mul(x.grad, clip);
     const m = b.add(b.mul(x.m, s.beta1), b.mul(g, s.one_minus_beta1));

@@ -92,6 +92,7 @@ test("composite VJPs: RMSNorm, SwiGLU, RoPE, token log-probabilities", async () 
     return rope(b, x!, cos, sin);
   });
   await check("tokenLogProbs", [{ shape: [4, 6] }, { shape: [4], ints: { values: [5, 0, 0, 3], dtype: "int32" } }], (b, [l, t]) => tokenLogProbs(b, l!, t!));
+  await check("tokenLogProbs (spelled out, device graphs)", [{ shape: [4, 6] }, { shape: [4], ints: { values: [5, 0, 0, 3], dtype: "int32" } }], (b, [l, t]) => tokenLogProbs(b, l!, t!, true));
 });
 
 test("a chain through several ops accumulates gradients of a value used twice", async () => {

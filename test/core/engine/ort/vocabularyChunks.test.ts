@@ -35,7 +35,7 @@ test("the chunked output projection's log-probabilities match float64 finite dif
   assert.ok(r.maxRelError < 1e-6, `max relative error ${r.maxRelError.toExponential(2)}`);
 });
 
-test("the embedding gradient over distinct rows matches float64 finite differences (repeated rows, unused rows)", async () => {
+test("the embedding gradient matches float64 finite differences (repeated rows, unused rows)", async () => {
   const r = await gradCheck([{ shape: [7, 3] }, { shape: [2, 4], ints: { values: [0, 2, 2, 6, 0, 0, 5, 2], dtype: "int32" } }], (b, [e, i]) => b.gather(e!, i!));
   assert.ok(r.maxRelError < 1e-6, `max relative error ${r.maxRelError.toExponential(2)}`);
 });
