@@ -4,7 +4,7 @@ import { UsageError } from "./args";
 import { generateCommand, checkCommand, tokenizerCommand } from "./dataCommands";
 import { demoCommand } from "./demo";
 import { modelCommand } from "./modelCommands";
-import { initCommand, roundCommand, evalCommand, statusCommand, exportCommand } from "./runCommands";
+import { initCommand, roundCommand, evalCommand, statusCommand, exportCommand, unlockCommand } from "./runCommands";
 
 const USAGE = `
 selftrain <command> [options]   (every command takes --help)
@@ -15,6 +15,7 @@ selftrain <command> [options]   (every command takes --help)
   round       run or resume one round of DPO-augmented self-training (or plain self-training: --mode st)
   eval        evaluate a round's model again
   status      table of runs, rounds and stages
+  unlock      release a run's lock that a process which is gone left (one from another machine: --force)
   export      a round's pairs (TRL prompt/chosen/rejected) and pseudo-labels as JSONL
   demo        generate the synthetic task, check it, train and verify a tokenizer
   generate    write a synthetic GSM8K-format task (train/dev/test JSONL)
@@ -39,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
       return statusCommand(rest);
     case "export":
       return exportCommand(rest);
+    case "unlock":
+      return unlockCommand(rest);
     case "demo":
       return demoCommand(rest);
     case "generate":

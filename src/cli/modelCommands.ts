@@ -10,17 +10,20 @@ import { createEngine } from "../core/engine/auto/createEngine";
 import { makeBatch } from "../core/train/batching";
 import { configPath, readWorkspaceConfig } from "../core/selftrain/workspace";
 import { defaultConfig, describeTraining, type SelfTrainConfig } from "../core/selftrain/config";
-import type { EncodedSequence } from "../core/model/promptFormat";
+import type { EncodedSequence, PromptFormatSetting } from "../core/model/promptFormat";
 
 const MODEL_USAGE = `
-selftrain model inspect DIR [-w WORKSPACE]
+selftrain model inspect DIR [-w WORKSPACE] [--quick]
 selftrain model score DIR --ids FILE.jsonl [-w WORKSPACE]
 
 inspect  what a Hugging Face model folder holds (family, parameters, dtype, shards, vocabulary, tied or not,
          RoPE, chat template), the training settings init --model gives it (a pretrained model's), and the
          estimated peak memory of SFT, DPO and sampling with the workspace's settings (those settings without a
-         workspace) on this machine, with a verdict. Exit code 1 when the folder cannot be used, with the reason
-         in one line.
+         workspace) on this machine, with a verdict. The folder gets the checks loading makes (config.json, the
+         weights' headers against it, the tokenizer, its chat template rendering a sample question within the
+         template limits, every weight value finite); exit code 1 when it cannot be used, with the reason in one
+         line. Reading every value takes one read of the weight files (under a second for 135M parameters);
+         --quick reads the headers only and leaves values to loading.
 score    for each line {"ids": [...]} of FILE.jsonl, one line {"logprobs": [...]} on stdout: log p(ids[t] | ids[<t])
          for t ≥ 1, computed by the workspace's engine through the round's log-prob code path.
 `;
@@ -43,13 +46,19 @@ export async function modelCommand(argv: string[]): Promise<number> {
   throw new UsageError(`unknown model command "${sub}" (inspect or score)`);
 }
 
+/** The workspace's model.promptFormat when it has a config: with "plain" the model's chat template is never rendered. */
+function workspacePromptFormat(values: Record<string, string | boolean | undefined>): PromptFormatSetting | undefined {
+  const ws = resolve(typeof values["workspace"] === "string" ? values["workspace"] : ".");
+  return existsSync(configPath(ws)) ? readWorkspaceConfig(ws).model.promptFormat : undefined;
+}
+
 function inspectCommand(argv: string[]): number {
-  const { values, positionals } = parse(argv, { workspace: { type: "string", short: "w" } }, MODEL_USAGE);
+  const { values, positionals } = parse(argv, { workspace: { type: "string", short: "w" }, quick: { type: "boolean" } }, MODEL_USAGE);
   if (positionals.length !== 1) throw new UsageError("model inspect needs one model folder");
   const dir = resolve(positionals[0]!);
   let m;
   try {
-    m = inspectModelFolder(dir);
+    m = inspectModelFolder(dir, { values: values["quick"] !== true, promptFormat: workspacePromptFormat(values) });
   } catch (e) {
     if (e instanceof ModelFolderError) {
       process.stderr.write(`selftrain: cannot use this model: ${e.message}\n`);
@@ -85,7 +94,13 @@ async function scoreCommand(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const ckpt = loadCheckpoint(dir);
+  let ckpt;
+  try {
+    ckpt = loadCheckpoint(dir); // also refuses what the headers cannot show: a NaN or infinity among the values
+  } catch (e) {
+    process.stderr.write(`selftrain: cannot use this model: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
   const V = ckpt.config.vocab_size;
   const maxPos = ckpt.config.max_position_embeddings;
   // Every line is checked before any compute: a bad line is reported as file:line.

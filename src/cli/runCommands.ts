@@ -1,15 +1,18 @@
+import { existsSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { formatCount, inspectModelFolder, ModelFolderError } from "../core/model/inspectModel";
 import { randomUUID } from "node:crypto";
 import { WorkerClient, CancelledByUser, WorkerExited } from "../worker/client";
 import { estimateWorkspace, formatEstimate } from "../core/selftrain/estimate";
-import { initWorkspace, workspaceStatus, exportRound, selftrainDir, readWorkspaceConfig } from "../core/selftrain/workspace";
+import { initWorkspace, workspaceStatus, workspaceLocks, exportRound, selftrainDir, readWorkspaceConfig } from "../core/selftrain/workspace";
 import { forkRun } from "../core/selftrain/forkRun";
 import { defaultsNote } from "../core/selftrain/config";
 import { roundStages } from "../core/selftrain/stages";
 import { RunStore, isInterrupted } from "../core/store/runStore";
+import { elsewhereAdvice, lockPath, releaseLock, workspaceLockPath, type LockState } from "../core/store/runLock";
+import { ReviewLog, type LostDecision } from "../core/store/reviewLog";
 import type { WorkerCommand, WorkerEvent } from "../shared/workerProtocol";
-import type { RunManifest, RunMode, StageName } from "../shared/runTypes";
+import type { RunManifest, RunMode, StageName, StageRecord } from "../shared/runTypes";
 import { parse, intOption, UsageError } from "./args";
 import { formatDuration } from "../shared/format";
 
@@ -104,7 +107,8 @@ export async function initCommand(argv: string[]): Promise<number> {
   if (typeof values["model"] === "string") {
     const dir = resolve(values["model"]);
     try {
-      const m = inspectModelFolder(dir);
+      // Every value read too, as loading will: a folder with a NaN weight is refused before a config names it.
+      const m = inspectModelFolder(dir, { values: true });
       console.log(`model: ${m.family}, ${formatCount(m.parameters)} parameters, ${Object.keys(m.dtypes).join("/")}, ${m.shards === 1 ? "one file" : `${m.shards} shards`}`);
     } catch (e) {
       if (e instanceof ModelFolderError) {
@@ -170,11 +174,28 @@ export async function roundCommand(argv: string[], warmupOnly: boolean): Promise
       return 130;
     }
     if (e instanceof WorkerExited) {
-      console.error(`error: ${e.message}: the worker process was killed or crashed. Finished stages are kept; run the same command again to resume.`);
+      console.error(`error: ${e.message}: ${workerExitAdvice(e)}`);
       return 1;
     }
     throw e;
   }
+}
+
+/**
+ * What to do after the worker died, by how: killed from outside, the run resumes where it stopped (after an
+ * out-of-memory kill, once the memory is lowered); a crash of its own comes from what it ran and would come again,
+ * so it says what to look at instead of inviting the same command. (Settings and model folders are checked
+ * before a run starts: their errors name the file and key and end the command without a worker crash.)
+ */
+export function workerExitAdvice(e: WorkerExited): string {
+  const lastWords = e.stderrTail ? ` Its last output: ${e.stderrTail.split("\n").map((l) => l.trim()).filter((l) => l).slice(-3).join(" / ")}.` : "";
+  if (e.signal === "SIGKILL") {
+    return "the worker process was killed (by the system when memory ran out, or by hand). Finished stages are kept; run the same command again to resume, " +
+      "after lowering sampling.batchSize or the micro-batch sizes in .selftrain/config.json if memory ran out (selftrain model inspect estimates the peak).";
+  }
+  if (e.killed) return "the worker process was stopped from outside. Finished stages are kept; run the same command again to resume.";
+  return `the worker process crashed.${lastWords} Finished stages are kept, but the same settings would crash it again: ` +
+    "check the engine settings in .selftrain/config.json (engine.name, engine.executionProvider, engine.threads; engine.name \"tfjs\" avoids ONNX Runtime) before running the command again.";
 }
 
 const EVAL_USAGE = `
@@ -192,31 +213,93 @@ export async function evalCommand(argv: string[]): Promise<number> {
 const STATUS_USAGE = `
 selftrain status [-w WORKSPACE]
 
-A table of every run's rounds and stages.
+A table of every run's rounds and stages, who holds each run's lock (and how to release one whose process is
+gone), and review decisions that an interrupted write cut off.
 `;
 
-export function formatStatus(runs: RunManifest[]): string {
-  if (runs.length === 0) return "no runs yet";
+/** What status knows beyond the manifests; without it, a running stage is judged by its own pid alone. */
+export interface StatusContext {
+  locks?: { workspace: LockState; runs: Record<string, LockState> };
+  lostDecisions?: readonly LostDecision[];
+}
+
+/**
+ * Whether a stage marked running is interrupted, judged as `round` judges it: by the run's lock. Only the lock's
+ * live holder can be running a stage; with no lock, or a stale one, `round` takes the run over and resumes.
+ */
+function interrupted(record: StageRecord | undefined, lock: LockState | undefined): boolean {
+  if (lock === undefined) return isInterrupted(record);
+  if (record?.state !== "running" || record.pid === undefined) return false;
+  return lock.kind === "free" || lock.kind === "stale" || lock.kind === "folder";
+}
+
+/** A line about a run's lock, where it is not simply free or held by the process running it. */
+function lockLine(lock: LockState | undefined, runId: string | null): string | null {
+  if (lock === undefined) return null;
+  if (lock.kind === "elsewhere") return `locked by pid ${lock.owner.pid} on host ${lock.owner.host} since ${lock.owner.startedAt} (lock file ${lock.file}): ${elsewhereAdvice(lock.owner, lock.file, runId)}`;
+  if (lock.kind === "folder") return `${lock.file} is a folder, not a file: remove it (selftrain round cannot lock the run while it is there)`;
+  if (lock.kind === "held" && runId !== null) return `in use by pid ${lock.owner.pid} since ${lock.owner.startedAt} (lock file ${lock.file})`;
+  return null;
+}
+
+export function formatStatus(runs: RunManifest[], context: StatusContext = {}): string {
   const lines: string[] = [];
+  const ws = lockLine(context.locks?.workspace, null);
+  if (ws !== null) lines.push(`workspace: ${ws}`);
+  if (runs.length === 0) lines.push("no runs yet");
   const mark: Record<string, string> = { done: "✓", running: "…", failed: "✗", cancelled: "■", pending: "·" };
   for (const m of runs) {
+    const lock = context.locks?.runs[m.runId];
     lines.push(`run ${m.runId} (${m.mode}, created ${m.createdAt})`);
+    const note = lockLine(lock, m.runId);
+    if (note !== null) lines.push(`  ${note}`);
     for (const r of [...m.rounds].sort((a, b) => a.round - b.round)) {
-      const cells = roundStages(r.round, m.mode).map((s) => `${isInterrupted(r.stages[s]) ? "!" : mark[r.stages[s]?.state ?? "pending"]} ${s}`);
+      // "?": marked running by a process on another machine, which this one cannot check (see the lock line).
+      const cell = (s: StageName): string => (interrupted(r.stages[s], lock) ? "!" : r.stages[s]?.state === "running" && lock?.kind === "elsewhere" ? "?" : mark[r.stages[s]?.state ?? "pending"]!);
+      const cells = roundStages(r.round, m.mode).map((s) => `${cell(s)} ${s}`);
       const ev = r.stages.eval?.counts;
       const acc = ev && ev["testAccuracy"] !== undefined ? `  test ${(100 * ev["testAccuracy"]).toFixed(1)}%` : "";
       const failed = Object.entries(r.stages).find(([, v]) => v?.state === "failed");
-      const cut = Object.entries(r.stages).find(([, v]) => isInterrupted(v));
+      const cut = Object.entries(r.stages).find(([, v]) => interrupted(v, lock));
       lines.push(`  round ${r.round}: ${cells.join("  ")}${acc}${failed ? `\n    ${failed[0]} failed: ${failed[1]?.error ?? ""}` : ""}${cut ? `\n    ${cut[0]} was interrupted (its process ${cut[1]?.pid} is gone); selftrain round resumes it` : ""}`);
     }
   }
+  for (const lost of context.lostDecisions ?? []) lines.push(`reviews: ! ${lost.message}`);
   return lines.join("\n");
 }
 
 export async function statusCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, COMMON, STATUS_USAGE);
-  console.log(formatStatus(await workspaceStatus(workspaceOf(values))));
+  const ws = workspaceOf(values);
+  console.log(formatStatus(await workspaceStatus(ws), { locks: await workspaceLocks(ws), lostDecisions: new ReviewLog(selftrainDir(ws)).read().lost }));
   return 0;
+}
+
+const UNLOCK_USAGE = `
+selftrain unlock [-w WORKSPACE] [--run RUN_ID] [--force]
+
+Releases a lock that a process which is gone left behind. A run's lock is .selftrain/runs/RUN_ID/lock (default:
+the newest run's); the workspace's, .selftrain/runs.lock, held while a run is chosen or created, is checked too.
+A lock whose process still runs on this machine is never released: stop that process (it lets go as it stops).
+A lock written on another machine (a recreated container has a new host name) is released only with --force:
+this machine cannot tell whether that process still runs, and two writers would corrupt the run. A stale lock
+of this machine needs no unlock (round takes it over), but unlock releases it too.
+`;
+
+export async function unlockCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { ...COMMON, force: { type: "boolean" } }, UNLOCK_USAGE);
+  const ws = workspaceOf(values);
+  const dir = selftrainDir(ws);
+  const runId = (values["run"] as string | undefined) ?? RunStore.newest(dir);
+  // A run that does not exist is said, not reported as "no lock" (its manifest is not read: it may be the broken part).
+  if (runId !== null && !existsSync(join(dir, "runs", runId))) throw new Error(`${join(dir, "runs", runId)}: there is no run "${runId}"`);
+  const force = values["force"] === true;
+  // The workspace's lock is said only when there is one: it is held for milliseconds and is nearly always free.
+  const results = [await releaseLock(workspaceLockPath(dir), null, { force })].filter((r) => r.outcome !== "free");
+  if (runId !== null) results.push(await releaseLock(lockPath(join(dir, "runs", runId)), runId, { force }));
+  if (results.length === 0) console.log(`${dir}: no runs and no lock`);
+  for (const r of results) (r.outcome === "refused" ? console.error : console.log)(r.message);
+  return results.some((r) => r.outcome === "refused") ? 1 : 0;
 }
 
 const EXPORT_USAGE = `

@@ -11,6 +11,7 @@ import type { RunManifest, StageRecord } from "../shared/runTypes";
 import { estimateWorkspace, formatEstimate, modelParameters } from "../core/selftrain/estimate";
 import { describeInspection, formatCount, inspectModelFolder } from "../core/model/inspectModel";
 import type { SelfTrainConfig } from "../core/selftrain/config";
+import type { PromptFormatSetting } from "../core/model/promptFormat";
 import { sampleTally } from "../shared/reviewProtocol";
 
 /** Tree nodes; `contextValue` on the tree items drives the context menus in package.json. */
@@ -254,19 +255,20 @@ function modelNode(config: SelfTrainConfig, ws: string): ExplorerNode {
   }
   const dir = isAbsolute(config.model.init) ? config.model.init : resolve(ws, config.model.init);
   // The tree is redrawn often while a round runs: a folder's headers are read again only when its files change.
-  const stamp = ["config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json"].map((f) => (existsSync(join(dir, f)) ? statSync(join(dir, f)).mtimeMs : "-")).join("|");
+  const stamp = ["config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "chat_template.json"].map((f) => (existsSync(join(dir, f)) ? statSync(join(dir, f)).mtimeMs : "-")).join("|") + `|${config.model.promptFormat}`;
   const cached = modelNodes.get(dir);
   if (cached?.stamp === stamp) return cached.node;
-  const node = inspectedNode(dir);
+  // The chat template is checked (rendered) unless the workspace's prompts are plain, as the round would use it.
+  const node = inspectedNode(dir, config.model.promptFormat);
   modelNodes.set(dir, { stamp, node });
   return node;
 }
 
 const modelNodes = new Map<string, { stamp: string; node: ExplorerNode }>();
 
-function inspectedNode(dir: string): ExplorerNode {
+function inspectedNode(dir: string, promptFormat: PromptFormatSetting): ExplorerNode {
   try {
-    const m = inspectModelFolder(dir);
+    const m = inspectModelFolder(dir, { promptFormat });
     return { kind: "model", init: dir, description: `${m.family} · ${formatCount(m.parameters)} · ${Object.keys(m.dtypes).join("/")} · ${basename(dir)}`, tooltip: describeInspection(m).join("\n"), error: false };
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);

@@ -25,6 +25,9 @@ export class Host {
     readonly lens: RecordLens,
   ) {}
 
+  /** Lost review decisions already shown in this session, by the file that keeps their bytes. */
+  private readonly lostShown = new Set<string>();
+
   workspace(): vscode.Uri | undefined {
     return vscode.workspace.workspaceFolders?.[0]?.uri;
   }
@@ -64,7 +67,16 @@ export class Host {
     const ws = this.needWorkspace();
     const decision = ws ? make() : null;
     if (!ws || !decision) return;
-    new ReviewLog(selftrainDir(ws.fsPath)).append(decision);
+    const log = new ReviewLog(selftrainDir(ws.fsPath));
+    log.append(decision);
+    // A decision an interrupted write cut off is not in force: the person is told which one to make again (once
+    // a session per kept file; the round and `selftrain status` say it too, until the file is deleted).
+    for (const lost of log.read().lost) {
+      if (this.lostShown.has(lost.file)) continue;
+      this.lostShown.add(lost.file);
+      void vscode.window.showWarningMessage(lost.message, "Show Log").then((a) => a && this.output.show());
+      this.output.warn(lost.message);
+    }
     this.tree.refresh();
     this.lens.refresh();
     ReviewPanel.refreshIfOpen();

@@ -48,6 +48,10 @@ export interface StageRecord {
   counts?: Record<string, number>;
   /** While running: the process that runs it, so a reader can tell a live stage from one a kill interrupted. */
   pid?: number;
+  /** While running: the machine of `pid` (a pid says nothing on another machine). Absent in runs of older versions. */
+  host?: string;
+  /** While running: `pid`'s start time (Linux clock ticks since boot), so a reused pid is not taken for it. */
+  processStart?: string;
   /** A training stage, once done: the types its checkpoint was written in. Absent in runs of older versions. */
   checkpoint?: StageCheckpoint;
 }

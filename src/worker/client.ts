@@ -3,11 +3,28 @@ import { isWorkerEvent, type WorkerCommand, type WorkerEvent } from "../shared/w
 
 /** The worker process ended while a job ran (a crash, a kill): reported once, by whoever watches its exit. */
 export class WorkerExited extends Error {
-  constructor(code: number | null, signal: NodeJS.Signals | null) {
+  constructor(
+    readonly code: number | null,
+    readonly signal: NodeJS.Signals | null,
+    /** The last lines the process wrote to stderr (a native crash's own message, such as ONNX Runtime's). */
+    readonly stderrTail = "",
+  ) {
     super(`worker process stopped (code ${code}, signal ${signal})`);
     this.name = "WorkerExited";
   }
+
+  /**
+   * Whether it was stopped from outside rather than by what it ran: SIGKILL (the kernel's out-of-memory killer, or
+   * a kill by hand), SIGTERM, SIGINT, SIGHUP. Then the same command resumes the run; after a crash of its own (an
+   * abort or fault in native code, a non-zero exit) the same input crashes it again.
+   */
+  get killed(): boolean {
+    return this.signal === "SIGKILL" || this.signal === "SIGTERM" || this.signal === "SIGINT" || this.signal === "SIGHUP";
+  }
 }
+
+/** Bytes of the worker's stderr kept for WorkerExited: a crash's message is its last lines. */
+const STDERR_TAIL_BYTES = 4096;
 
 /** The job was stopped at the user's request; its state resumes. */
 export class CancelledByUser extends Error {
@@ -25,6 +42,7 @@ export class WorkerClient {
   private child: ChildProcess | null = null;
   private readonly listeners = new Set<(e: WorkerEvent) => void>();
   private exitListeners = new Set<(code: number | null, signal: NodeJS.Signals | null) => void>();
+  private stderrTail = "";
 
   constructor(private readonly engineScript: string) {}
 
@@ -32,6 +50,12 @@ export class WorkerClient {
     return new Promise((resolve, reject) => {
       const child = fork(this.engineScript, [], { stdio: ["ignore", "pipe", "pipe", "ipc"] });
       this.child = child;
+      // Read, or a process writing much to stderr would block once the pipe is full; the tail says why it crashed.
+      this.stderrTail = "";
+      child.stdout?.resume(); // unused (events go over IPC), but drained so that "close" comes
+      child.stderr?.setEncoding("utf8").on("data", (text: string) => {
+        this.stderrTail = (this.stderrTail + text).slice(-STDERR_TAIL_BYTES);
+      });
       let ready = false;
       child.on("message", (msg: unknown) => {
         if (!isWorkerEvent(msg)) return;
@@ -42,11 +66,20 @@ export class WorkerClient {
         for (const l of this.listeners) l(msg);
       });
       child.once("error", (e) => (ready ? undefined : reject(e)));
-      child.once("exit", (code, signal) => {
-        this.child = null;
-        if (!ready) reject(new Error(`worker process exited before it was ready (code ${code}, signal ${signal})`));
+      // Listeners hear of the end once stderr is drained ("close"), so that the tail holds a crash's last words;
+      // at most a second after "exit", should something else hold the pipe open.
+      let ended = false;
+      const end = (code: number | null, signal: NodeJS.Signals | null): void => {
+        if (ended) return;
+        ended = true;
+        if (!ready) reject(new Error(`worker process exited before it was ready (code ${code}, signal ${signal})${this.stderrTail.trim() ? `: ${this.stderrTail.trim().split("\n").at(-1)}` : ""}`));
         for (const l of this.exitListeners) l(code, signal);
+      };
+      child.once("exit", (code, signal) => {
+        if (this.child === child) this.child = null;
+        setTimeout(() => end(code, signal), 1000).unref();
       });
+      child.once("close", end);
     });
   }
 
@@ -88,7 +121,7 @@ export class WorkerClient {
       });
       const stopExit = this.onExit((code, signal) => {
         done();
-        reject(new WorkerExited(code, signal));
+        reject(new WorkerExited(code, signal, this.stderrTail.trim()));
       });
       const done = (): void => {
         stop();

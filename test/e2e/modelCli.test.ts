@@ -51,7 +51,7 @@ test("model inspect: what the folder holds and a memory verdict; a bad folder ge
   const st = readSafetensors(join(dir, "model.safetensors"));
   const tensors = new Map(st.tensors);
   tensors.delete("model.layers.1.mlp.up_proj.weight");
-  bad("missing tensor", () => writeSafetensors(join(dir, "model.safetensors"), tensors), /tensor model\.layers\.1\.mlp\.up_proj\.weight is missing/);
+  bad("missing tensor", () => writeSafetensors(join(dir, "model.safetensors"), tensors), /missing parameter model\.layers\.1\.mlp\.up_proj\.weight/);
   bad("no tokenizer", () => {
     writeSafetensors(join(dir, "model.safetensors"), st.tensors);
     rmSync(join(dir, "tokenizer.json"));

@@ -117,7 +117,11 @@ function assertSameConfig(dir: string, config: ModelConfig, sourceConfig: Record
   }
 }
 
-export function loadCheckpoint(dir: string): Checkpoint {
+/**
+ * A folder's config.json as loading reads it, checked (our format version and keys, then validateConfig), with
+ * its generation_config.json when it has one: what loadCheckpoint and `model inspect` both start from.
+ */
+export function readFolderConfig(dir: string): { raw: Record<string, unknown>; config: ModelConfig; generationConfig: Record<string, unknown> | undefined } {
   const configFile = join(dir, "config.json");
   if (!existsSync(configFile)) throw new Error(`${dir}: no config.json (not a model folder, or an unfinished checkpoint)`);
   const raw = readJsonObject(configFile);
@@ -131,6 +135,11 @@ export function loadCheckpoint(dir: string): Checkpoint {
   }
   const generationFile = join(dir, "generation_config.json");
   const generationConfig = existsSync(generationFile) ? readJsonObject(generationFile) : undefined;
+  return { raw, config, generationConfig };
+}
+
+export function loadCheckpoint(dir: string): Checkpoint {
+  const { raw, config, generationConfig } = readFolderConfig(dir);
   const tokenizer = loadTokenizer(dir); // before the weights: a broken tokenizer fails in milliseconds, not after gigabytes
   const { weights, dtype } = loadFolderWeights(dir, config);
   return { config, weights, tokenizer, source: { config: raw, dtype, ...(generationConfig ? { generationConfig } : {}) } };

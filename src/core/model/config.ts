@@ -89,6 +89,24 @@ export function tinyConfig(vocabSize: number, overrides: Partial<ModelConfig> = 
   };
 }
 
+/**
+ * The largest sizes a config may give, checked before anything is sized by them (parameterShapes makes an entry
+ * per layer, the engines' RoPE tables and caches a row per position): a typo such as 1e9 layers must be refused
+ * in a line, not after minutes and gigabytes. Each is well above every model of the families we build: Llama 3.1
+ * 405B has 126 layers, hidden 16,384, intermediate 53,248 and 128 heads; Qwen2.5-72B intermediate 29,568; Gemma 3
+ * has the largest vocabulary of the common families (262,144); Qwen2.5-1M the most positions (1,010,000).
+ */
+export const MODEL_LIMITS = {
+  num_hidden_layers: 256,
+  hidden_size: 32_768,
+  intermediate_size: 131_072,
+  num_attention_heads: 256,
+  num_key_value_heads: 256,
+  head_dim: 1_024,
+  vocab_size: 1_048_576,
+  max_position_embeddings: 1_048_576,
+} as const;
+
 /** Mixture-of-experts keys: a dense model has none of them (or zero). */
 const MOE_KEYS = ["num_experts", "num_local_experts", "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size", "n_shared_experts"];
 
@@ -100,9 +118,10 @@ const MOE_KEYS = ["num_experts", "num_local_experts", "n_routed_experts", "num_e
 export function validateConfig(raw: unknown, source = "config.json"): ModelConfig {
   if (typeof raw !== "object" || raw === null) throw new Error(`${source}: not a JSON object`);
   const r = raw as Record<string, unknown>;
-  const int = (k: string, min = 1): number => {
+  const int = (k: keyof typeof MODEL_LIMITS): number => {
     const v = r[k];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min) throw new Error(`${source}: "${k}" must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new Error(`${source}: "${k}" must be an integer ≥ 1, got ${JSON.stringify(v)}`);
+    if (v > MODEL_LIMITS[k]) throw new Error(`${source}: ${k} ${v} is above the limit of ${MODEL_LIMITS[k].toLocaleString("en-US")}`);
     return v;
   };
   const num = (k: string, fallback: number): number => {
@@ -124,7 +143,10 @@ export function validateConfig(raw: unknown, source = "config.json"): ModelConfi
   };
   const unsupported = (what: string): Error => new Error(`${source}: ${what} is not supported (supported model_type: ${SUPPORTED}; plain or "llama3" RoPE, full attention, silu MLP without biases)`);
 
-  const modelType = r["model_type"] ?? "llama";
+  // No default: transformers' AutoConfig refuses a config.json without one, and a folder of another family
+  // read as Llama would load (or fail) as a model it is not.
+  const modelType = r["model_type"];
+  if (modelType === undefined || modelType === null) throw new Error(`${source}: no "model_type", which names the model's family (supported model_type: ${SUPPORTED})`);
   if (!MODEL_TYPES.includes(modelType as ModelType)) throw unsupported(`model_type ${JSON.stringify(modelType)}`);
   const type = modelType as ModelType;
   if (r["hidden_act"] !== undefined && r["hidden_act"] !== "silu") throw unsupported(`"hidden_act" ${JSON.stringify(r["hidden_act"])} (only "silu")`);

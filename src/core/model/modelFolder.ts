@@ -6,7 +6,7 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { openSafetensors, fromFloat32, writeSafetensors, type SafetensorsDtype, type StoredTensor, type TensorInfo } from "./safetensors";
+import { openSafetensors, fromFloat32, nonFiniteMessage, writeSafetensors, type SafetensorsDtype, type StoredTensor, type TensorInfo } from "./safetensors";
 import { parameterShapes } from "./architecture";
 import { checkWeights, type HostWeights } from "./weights";
 import type { ModelConfig } from "./config";
@@ -117,9 +117,9 @@ export interface LoadedWeights {
  */
 export function loadFolderWeights(dir: string, config: ModelConfig): LoadedWeights {
   const layout = readWeightLayout(dir);
+  checkWeightHeaders(dir, config, layout);
   const wanted = [...layout.fileOf].filter(([name]) => !skipped(name, config));
   const shapes: HostWeights = new Map(wanted.map(([name, file]) => [name, { shape: file.tensors.get(name)!.shape, data: new Float32Array(0) }]));
-  checkAgainstConfig(config, shapes, layout);
   const elements: Partial<Record<SafetensorsDtype, number>> = {};
   const loaded = new Map<string, Float32Array>();
   for (const file of layout.files) {
@@ -129,7 +129,8 @@ export function loadFolderWeights(dir: string, config: ModelConfig): LoadedWeigh
     const reader = openSafetensors(file.path);
     try {
       for (const name of names) {
-        const data = reader.readFloat32(name);
+        // Every value is converted here anyway, so a NaN or infinity is refused by name at no extra read.
+        const data = reader.readFloat32(name, { finite: true });
         const dtype = file.tensors.get(name)!.dtype;
         elements[dtype] = (elements[dtype] ?? 0) + data.length;
         loaded.set(name, data);
@@ -141,6 +142,76 @@ export function loadFolderWeights(dir: string, config: ModelConfig): LoadedWeigh
   const weights: HostWeights = new Map();
   for (const name of orderedNames(config, shapes)) weights.set(name, { shape: shapes.get(name)!.shape, data: loaded.get(name)! });
   return { weights, dtype: majorityDtype(elements), layout };
+}
+
+const FLOAT_DTYPES: ReadonlySet<SafetensorsDtype> = new Set(["F32", "F16", "BF16", "F64"]);
+const LAYER_TENSOR = /^model\.layers\.(\d+)\./;
+
+/**
+ * Checks a folder's weight headers against its config, reading no tensor data: first the sizes config.json gives
+ * against what the weights hold (before parameterShapes makes an entry per configured layer), then every parameter
+ * present with its shape, nothing else but rotary tables and a tied head, each of a floating-point type. Loading
+ * runs it before reading any weights and `model inspect` runs it as well, so inspect refuses what loading would.
+ * Errors name config.json and the key, or the weight file and the tensor.
+ */
+export function checkWeightHeaders(dir: string, config: ModelConfig, layout: WeightLayout): void {
+  checkSizes(join(dir, "config.json"), config, layout);
+  const wanted = [...layout.fileOf].filter(([name]) => !skipped(name, config));
+  const shapes: HostWeights = new Map(wanted.map(([name, file]) => [name, { shape: file.tensors.get(name)!.shape, data: new Float32Array(0) }]));
+  checkAgainstConfig(config, shapes, layout);
+  for (const [name, file] of wanted) {
+    const dtype = file.tensors.get(name)!.dtype;
+    if (!FLOAT_DTYPES.has(dtype)) throw new Error(`${file.path}: tensor ${name} is ${dtype}, not a floating-point type (F32, BF16, F16, F64)`);
+  }
+}
+
+/**
+ * Reads every value loading would read and refuses the first NaN or infinity, as loading does (same message),
+ * without converting or keeping anything: one read of the weight files, in pieces of a few megabytes. For `model
+ * inspect`, which otherwise reads headers only. Returns the bytes read.
+ */
+export function checkWeightValues(config: ModelConfig, layout: WeightLayout): number {
+  let bytes = 0;
+  for (const file of layout.files) {
+    const names = [...layout.fileOf].filter(([name, f]) => f === file && !skipped(name, config)).map(([name]) => name);
+    if (names.length === 0) continue;
+    names.sort((a, b) => file.tensors.get(a)!.begin - file.tensors.get(b)!.begin); // sequential reads
+    const reader = openSafetensors(file.path);
+    try {
+      for (const name of names) {
+        const at = reader.firstNonFinite(name);
+        if (at !== null) throw new Error(nonFiniteMessage(file.path, name, at));
+        bytes += file.tensors.get(name)!.end - file.tensors.get(name)!.begin;
+      }
+    } finally {
+      reader.close();
+    }
+  }
+  return bytes;
+}
+
+/**
+ * The config's layer count, vocabulary, hidden and intermediate sizes against the tensors present, so that a wrong
+ * size is reported as the config.json key it is rather than as thousands of missing or misshapen tensors.
+ */
+function checkSizes(configFile: string, config: ModelConfig, layout: WeightLayout): void {
+  let top = -1;
+  for (const name of layout.fileOf.keys()) {
+    const m = LAYER_TENSOR.exec(name);
+    if (m) top = Math.max(top, Number(m[1]));
+  }
+  if (config.num_hidden_layers !== top + 1) {
+    throw new Error(`${configFile}: num_hidden_layers is ${config.num_hidden_layers}, but the weights hold ${top < 0 ? "no layers (no model.layers.N tensors)" : `layers 0–${top}`}`);
+  }
+  const matrix = (name: string): number[] | null => {
+    const shape = layout.fileOf.get(name)?.tensors.get(name)?.shape;
+    return shape && shape.length === 2 ? shape : null;
+  };
+  const embed = matrix("model.embed_tokens.weight");
+  if (embed && embed[0] !== config.vocab_size) throw new Error(`${configFile}: vocab_size is ${config.vocab_size}, but model.embed_tokens.weight holds ${embed[0]} rows`);
+  if (embed && embed[1] !== config.hidden_size) throw new Error(`${configFile}: hidden_size is ${config.hidden_size}, but model.embed_tokens.weight holds rows of ${embed[1]}`);
+  const up = matrix("model.layers.0.mlp.up_proj.weight");
+  if (up && up[0] !== config.intermediate_size) throw new Error(`${configFile}: intermediate_size is ${config.intermediate_size}, but model.layers.0.mlp.up_proj.weight holds ${up[0]} rows`);
 }
 
 /** checkWeights on the headers' shapes; a wrong shape in a sharded folder also names the shard holding it. */

@@ -1,5 +1,5 @@
-import { Environment, Interpreter, Template } from "@huggingface/jinja";
 import type { TextTokenizer } from "../tokenizer/tokenizer";
+import { ChatTemplate, chatTemplateLabel, probeChatTemplate, unusable } from "./chatTemplate";
 
 /**
  * How a question and a rationale become the tokens a model reads and writes. Every stage goes through one
@@ -26,6 +26,8 @@ import type { TextTokenizer } from "../tokenizer/tokenizer";
  *   rendered prompt and go on with the answer right away, and the first token after the answer must be a
  *   special token (the end-of-turn token). A template that fails this cannot be trained on as prompt +
  *   rationale, and `model.promptFormat: "plain"` is the way out; the error says so.
+ * - The template is code from the internet: it is rendered with a time and size budget, the probe and every
+ *   question's prompt alike (chatTemplate.ts), and a refusal names the template's file.
  * - No extra BOS: a chat template writes `bos_token` itself where the model wants one (Llama 3), as
  *   transformers' `apply_chat_template` does.
  * - Dates are pinned: templates that print today's date (Llama 3.1–3.3 via `strftime_now`) see 26 Jul 2024,
@@ -59,15 +61,16 @@ export function formatPrompt(question: string): string {
 }
 
 /**
- * The prompt format a setting gives for a model's tokenizer. `source` names the model in errors.
- * "chat" without a chat template is an error naming the setting.
+ * The prompt format a setting gives for a model's tokenizer. `source` is the model's folder, for errors (which
+ * name the template's file in it). "chat" without a chat template is an error naming the setting; a template
+ * that cannot be used is a ChatTemplateError.
  */
-export function promptFormatFor(tokenizer: TextTokenizer, setting: PromptFormatSetting = "auto", source = "the model"): PromptFormat {
+export function promptFormatFor(tokenizer: TextTokenizer, setting: PromptFormatSetting = "auto", source?: string): PromptFormat {
   if (setting === "plain") return new PlainFormat(tokenizer);
   const template = tokenizer.chatTemplate;
   if (template === null) {
     if (setting === "chat") {
-      throw new Error(`model.promptFormat is "chat", but ${source} has no chat template (no "chat_template" in its tokenizer_config.json, no chat_template.jinja); set model.promptFormat to "auto" or "plain"`);
+      throw new Error(`model.promptFormat is "chat", but ${source ?? "the model"} has no chat template (no "chat_template" in its tokenizer_config.json, no chat_template.jinja); set model.promptFormat to "auto" or "plain"`);
     }
     return new PlainFormat(tokenizer);
   }
@@ -130,89 +133,32 @@ class PlainFormat extends CachingFormat implements PromptFormat {
   }
 }
 
-interface ChatMessage {
-  role: "user" | "assistant";
-  content: string;
-}
-
-// The probe that checks a template's shape: a GSM8K-like question and rationale.
-const PROBE_QUESTION = "Tom has 3 apples and buys 2 more. How many apples does he have?";
-const PROBE_ANSWER = "He has 3 + 2 = <<3+2=5>>5 apples.\n#### 5";
-
 class ChatFormat extends CachingFormat implements PromptFormat {
   readonly kind = "chat";
   readonly stopIds: readonly number[];
   /** The end-of-turn token: the first token the template writes after the assistant's answer. */
   readonly endOfTurnId: number;
   protected readonly endId: number;
-  private readonly template: Template;
+  private readonly template: ChatTemplate;
 
-  constructor(tokenizer: TextTokenizer, template: string, private readonly source: string) {
+  constructor(tokenizer: TextTokenizer, template: string, source: string | undefined) {
     super(tokenizer);
-    try {
-      this.template = new Template(template);
-    } catch (e) {
-      throw new Error(`${source}: its chat template does not parse (${e instanceof Error ? e.message : String(e)}); set model.promptFormat to "plain"`);
-    }
-    const prompt = this.render([{ role: "user", content: PROBE_QUESTION }], true);
-    const full = this.render([{ role: "user", content: PROBE_QUESTION }, { role: "assistant", content: PROBE_ANSWER }], false);
-    const unusable = (why: string): Error => new Error(`${source}: its chat template ${why}, so a rationale cannot follow the prompt token for token; set model.promptFormat to "plain"`);
-    if (!full.startsWith(prompt)) throw unusable("renders a conversation that does not begin with its generation prompt");
-    const rest = full.slice(prompt.length);
-    if (!rest.startsWith(PROBE_ANSWER)) throw unusable(`writes ${JSON.stringify(rest.slice(0, Math.max(0, rest.indexOf(PROBE_ANSWER))) || rest.slice(0, 40))} between the generation prompt and the answer`);
-    const end = tokenizer.encode(rest.slice(PROBE_ANSWER.length))[0];
-    if (end === undefined || !tokenizer.isSpecial(end)) throw unusable("ends the assistant's turn with no special token");
+    // Every render, the probe's and each question's, runs within the template limits (chatTemplate.ts).
+    this.template = new ChatTemplate(template, chatTemplateLabel(source, tokenizer.chatTemplateFile ?? "tokenizer_config.json"), tokenizer.specialTokenNames);
+    const end = tokenizer.encode(probeChatTemplate(this.template))[0];
+    if (end === undefined || !tokenizer.isSpecial(end)) throw unusable(this.template, "ends the assistant's turn with no special token");
     this.endOfTurnId = end;
     this.endId = end;
     this.stopIds = [...new Set([end, tokenizer.eosId])];
   }
 
   promptText(question: string): string {
-    return this.render([{ role: "user", content: question }], true);
+    return this.template.render([{ role: "user", content: question }], true);
   }
 
   protected promptIds(question: string): number[] {
     return this.tokenizer.encode(this.promptText(question));
   }
-
-  private render(messages: ChatMessage[], addGenerationPrompt: boolean): string {
-    // Template.render's globals, but with strftime_now pinned (see above) and raise_exception naming the model.
-    const env = new Environment();
-    const globals: Record<string, unknown> = {
-      false: false, true: true, none: null, False: false, True: true, None: null,
-      raise_exception: (message: unknown) => {
-        throw new Error(`${this.source}: its chat template refused the conversation: ${String(message)}`);
-      },
-      range: jinjaRange,
-      strftime_now: (format: unknown) => strftimePinned(String(format)),
-      ...this.tokenizer.specialTokenNames,
-      messages,
-      add_generation_prompt: addGenerationPrompt,
-      enable_thinking: false,
-    };
-    for (const [name, value] of Object.entries(globals)) env.set(name, value);
-    const out = new Interpreter(env).run(this.template.parsed).value;
-    if (typeof out !== "string") throw new Error(`${this.source}: its chat template rendered no text`);
-    return out;
-  }
-}
-
-function jinjaRange(start: number, stop?: number, step = 1): number[] {
-  if (stop === undefined) [start, stop] = [0, start];
-  if (step === 0) throw new Error("range() step must not be zero");
-  const out: number[] = [];
-  for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);
-  return out;
-}
-
-const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-
-/** strftime of 26 Jul 2024 00:00 (Llama 3.1–3.3's fallback date), in English whatever the locale. */
-function strftimePinned(format: string): string {
-  const [year, month, day] = [2024, 7, 26];
-  const name = MONTHS[month - 1] as string;
-  const parts: Record<string, string> = { "%Y": String(year), "%m": String(month).padStart(2, "0"), "%d": String(day).padStart(2, "0"), "%b": name.slice(0, 3), "%B": name, "%H": "00", "%M": "00", "%%": "%" };
-  return format.replace(/%[YmdbBHM%]/g, (t) => parts[t] as string);
 }
 
 /** A batch of prompts laid out for incremental decoding. */

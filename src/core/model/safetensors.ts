@@ -120,12 +120,37 @@ function readFully(fd: number, into: Uint8Array, position: number, path: string)
   }
 }
 
+/** Options of SafetensorsReader.readFloat32. */
+export interface ReadFloat32Options {
+  /**
+   * Refuse a NaN or an infinity, naming the tensor and the index of the first (nonFiniteMessage): what loading
+   * model weights asks for, since such a weight turns every logit it reaches into NaN without any error.
+   */
+  finite?: boolean;
+}
+
+/** A tensor's first value that is NaN or infinite: its index and the value. */
+export interface NonFinite {
+  index: number;
+  value: number;
+}
+
 /** An open safetensors file whose header has been read and checked; tensors are read one at a time. */
 export interface SafetensorsReader extends SafetensorsHeader {
   path: string;
   /** The tensor as float32 values (F32, BF16, F16 or F64 on disk); reads only its bytes. */
-  readFloat32(name: string): Float32Array;
+  readFloat32(name: string, options?: ReadFloat32Options): Float32Array;
+  /**
+   * The first NaN or infinity of a floating-point tensor as stored, or null: reads its bytes in pieces of a few
+   * megabytes and converts nothing, so checking a whole model costs one read of its files and little memory.
+   */
+  firstNonFinite(name: string): NonFinite | null;
   close(): void;
+}
+
+/** "model.safetensors: model.layers.3.mlp.up_proj.weight holds NaN at index 1234": what loading and inspecting say. */
+export function nonFiniteMessage(path: string, name: string, at: NonFinite): string {
+  return `${path}: ${name} holds ${String(at.value)} at index ${at.index}`;
 }
 
 /**
@@ -148,11 +173,17 @@ export function openSafetensors(path: string): SafetensorsReader {
     return {
       ...header,
       path,
-      readFloat32(name: string): Float32Array {
+      readFloat32(name: string, options: ReadFloat32Options = {}): Float32Array {
         const t = header.tensors.get(name);
         if (!t) throw new Error(`${path}: no tensor ${name}`);
         if (!open) throw new Error(`${path}: read of ${name} after close`);
-        return readTensorFloat32(fd, header.dataStart, t, path, name);
+        return readTensorFloat32(fd, header.dataStart, t, path, name, options.finite ?? false);
+      },
+      firstNonFinite(name: string): NonFinite | null {
+        const t = header.tensors.get(name);
+        if (!t) throw new Error(`${path}: no tensor ${name}`);
+        if (!open) throw new Error(`${path}: read of ${name} after close`);
+        return scanNonFinite(fd, header.dataStart, t, path, name);
       },
       close(): void {
         if (open) closeSync(fd);
@@ -176,15 +207,70 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader & { path:
  * One tensor as float32, allocating nothing beyond the result: 2-byte types are read into the upper half of
  * the result's own buffer and widened in place, so loading a model peaks at its float32 size.
  */
-function readTensorFloat32(fd: number, dataStart: number, t: TensorInfo, path: string, name: string): Float32Array {
+function readTensorFloat32(fd: number, dataStart: number, t: TensorInfo, path: string, name: string, finite: boolean): Float32Array {
   const count = numel(t.shape)!;
   if (!isFloat(t.dtype)) throw new Error(`${path}: tensor ${name} is ${t.dtype}, not a floating-point type (F32, BF16, F16, F64)`);
   const out = new Float32Array(count);
   const stored = t.end - t.begin;
   const raw = t.dtype === "F64" ? new Uint8Array(stored) : new Uint8Array(out.buffer, out.byteLength - stored, stored);
   readFully(fd, raw, dataStart + t.begin, path);
-  decodeInto(t.dtype, raw, out);
+  const bad = decodeInto(t.dtype, raw, out, finite);
+  if (bad >= 0) throw new Error(nonFiniteMessage(path, name, { index: bad, value: out[bad]! }));
   return out;
+}
+
+/** Bytes read at a time when scanning a tensor's values (a multiple of every element size). */
+const SCAN_PIECE = 16 << 20;
+
+function scanNonFinite(fd: number, dataStart: number, t: TensorInfo, path: string, name: string): NonFinite | null {
+  if (!isFloat(t.dtype)) throw new Error(`${path}: tensor ${name} is ${t.dtype}, not a floating-point type (F32, BF16, F16, F64)`);
+  const dtype = t.dtype;
+  const size = DTYPE_SIZE[dtype];
+  const total = t.end - t.begin;
+  const piece = new Uint8Array(Math.min(SCAN_PIECE, total));
+  const view = new DataView(piece.buffer);
+  for (let done = 0; done < total; done += piece.length) {
+    const bytes = piece.subarray(0, Math.min(piece.length, total - done));
+    readFully(fd, bytes, dataStart + t.begin + done, path);
+    const at = firstNonFiniteStored(dtype, view, bytes.length / size);
+    if (at >= 0) {
+      const one = new Float32Array(1);
+      decodeInto(dtype, bytes.subarray(at * size, (at + 1) * size), one);
+      return { index: done / size + at, value: one[0]! };
+    }
+  }
+  return null;
+}
+
+/**
+ * The index of the first of `count` stored values that is NaN or infinite once float32 (an all-ones exponent in
+ * the type's own layout; an F64 also when it overflows float32, as loading would make it), or -1. One loop per
+ * type, so that the test inside is a mask and a compare.
+ */
+function firstNonFiniteStored(dtype: "F32" | "F16" | "BF16" | "F64", view: DataView, count: number): number {
+  // Typed-array views where the host is little-endian, as the file is (the piece is fresh, so aligned): several
+  // times faster than DataView reads, about 0.3 s for 135M bf16 values.
+  if (littleEndianHost && (dtype === "BF16" || dtype === "F16")) {
+    const halves = new Uint16Array(view.buffer, view.byteOffset, count);
+    const mask = dtype === "BF16" ? 0x7f80 : 0x7c00;
+    for (let i = 0; i < count; i++) if ((halves[i]! & mask) === mask) return i;
+    return -1;
+  }
+  if (littleEndianHost && dtype === "F32") {
+    const words = new Uint32Array(view.buffer, view.byteOffset, count);
+    for (let i = 0; i < count; i++) if ((words[i]! & 0x7f800000) === 0x7f800000) return i;
+    return -1;
+  }
+  if (dtype === "F32") {
+    for (let i = 0; i < count; i++) if ((view.getUint32(i * 4, true) & 0x7f800000) === 0x7f800000) return i;
+  } else if (dtype === "BF16") {
+    for (let i = 0; i < count; i++) if ((view.getUint16(i * 2, true) & 0x7f80) === 0x7f80) return i;
+  } else if (dtype === "F16") {
+    for (let i = 0; i < count; i++) if ((view.getUint16(i * 2, true) & 0x7c00) === 0x7c00) return i;
+  } else {
+    for (let i = 0; i < count; i++) if (!Number.isFinite(Math.fround(view.getFloat64(i * 8, true)))) return i;
+  }
+  return -1;
 }
 
 export function readSafetensors(path: string): SafetensorsFile {
@@ -287,7 +373,7 @@ function f16ToF32Bits(): Uint32Array {
  * (NaN payloads included). `src` may be the top half of `out`'s own bytes: element i is read before slot i is
  * written and slot i never reaches an unread element, so 2-byte types widen in place.
  */
-function decodeInto(dtype: "F32" | "F16" | "BF16" | "F64", src: Uint8Array, out: Float32Array): void {
+function decodeInto(dtype: "F32" | "F16" | "BF16" | "F64", src: Uint8Array, out: Float32Array, check = false): number {
   const count = out.length;
   const outBits = new Uint32Array(out.buffer, out.byteOffset, count);
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength); // little-endian reads on any host, any alignment
@@ -300,11 +386,20 @@ function decodeInto(dtype: "F32" | "F16" | "BF16" | "F64", src: Uint8Array, out:
   } else {
     const halves = littleEndianHost && src.byteOffset % 2 === 0 ? new Uint16Array(src.buffer, src.byteOffset, count) : null;
     const lut = dtype === "F16" ? f16ToF32Bits() : null;
+    // The check rides along: an all-ones exponent of the stored half is a NaN or an infinity. Unchecked, a mask
+    // no 16-bit value matches keeps the loop the same.
+    const mask = !check ? 0x10000 : dtype === "F16" ? 0x7c00 : 0x7f80;
+    let first = -1;
     for (let i = 0; i < count; i++) {
       const h = halves ? halves[i]! : view.getUint16(i * 2, true);
       outBits[i] = lut ? lut[h]! : h << 16; // BF16 is the top half of an F32
+      if ((h & mask) === mask && first < 0) first = i;
     }
+    return first;
   }
+  // F32 has no conversion loop to ride along (it is read in place), and F64 may overflow float32: one pass after.
+  if (check) for (let i = 0; i < count; i++) if ((outBits[i]! & 0x7f800000) === 0x7f800000) return i;
+  return -1;
 }
 
 export function toFloat32(t: StoredTensor): Float32Array {

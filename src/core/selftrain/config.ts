@@ -1,5 +1,6 @@
 import type { TrainSettings } from "../train/trainer";
 import type { PromptFormatSetting } from "../model/promptFormat";
+import { MODEL_LIMITS } from "../model/config";
 
 /**
  * The run's settings (.selftrain/config.json): one typed config with documented defaults. Method defaults
@@ -241,6 +242,62 @@ function merge(target: Record<string, unknown>, raw: unknown, path: string, sour
   }
 }
 
+/** Questions a data setting may count: far above any word-problem set this trains on (GSM8K has 7,473, MetaMathQA 395K). */
+const MAX_QUESTIONS = 10_000_000;
+/**
+ * Stage limits: a million steps or a thousand epochs is days of compute on any machine this runs on. Learning
+ * rates have only their lower bound (the checks above): a rate that diverges fails its stage with the loss named.
+ */
+const STAGE_RANGES = { epochs: [0, 1000], steps: [0, 1_000_000], batchSize: [1, 65_536], maxLength: [8, MODEL_LIMITS.max_position_embeddings], maxPromptLength: [0, MODEL_LIMITS.max_position_embeddings] } as const;
+
+/**
+ * Every numeric setting's range, [min, max] inclusive (dpo.beta exclusive of 0), checked when config.json is read
+ * so that a typo fails there, naming the setting, rather than minutes later inside a stage with an engine's message
+ * (or after allocating gigabytes). The model sizes admit every family we build, up to the limits a model folder's
+ * config.json has (MODEL_LIMITS: 256 layers, hidden 32,768, a vocabulary of 1,048,576, …).
+ */
+const RANGES: Record<string, readonly [number, number]> = {
+  // The Rng takes `seed | 0`: a larger seed would wrap onto another's sequence.
+  seed: [0, 2 ** 31 - 1],
+  "data.devSize": [0, MAX_QUESTIONS],
+  "data.testSize": [0, MAX_QUESTIONS],
+  "data.maxTrainQuestions": [0, MAX_QUESTIONS],
+  // A new model's BPE vocabulary holds the 256 byte symbols and 3 special tokens at least (bpeTrainer).
+  "model.vocabSize": [259, MODEL_LIMITS.vocab_size],
+  "model.hiddenSize": [2, MODEL_LIMITS.hidden_size],
+  "model.intermediateSize": [1, MODEL_LIMITS.intermediate_size],
+  "model.layers": [1, MODEL_LIMITS.num_hidden_layers],
+  "model.heads": [1, MODEL_LIMITS.num_attention_heads],
+  "model.kvHeads": [1, MODEL_LIMITS.num_key_value_heads],
+  // At least a training sequence's minimum length; below the stages' maxLength is refused further down.
+  "model.maxPositions": [8, MODEL_LIMITS.max_position_embeddings],
+  // ONNX Runtime starts every intra-op thread it is asked for: 100,000 took the worker to 7 GB and never got to a
+  // step. The largest machines have a few hundred hardware threads (2 × 128-core EPYC: 512); the runner warns of
+  // more threads than this machine has cores.
+  "engine.threads": [0, 512],
+  ...Object.fromEntries((["warmup", "dpo", "sft"] as const).flatMap((stage) => Object.entries(STAGE_RANGES).map(([k, r]) => [`${stage}.${k}`, r]))),
+  "dpo.beta": [0, 100],
+  "sampling.dpoSamples": [1, 1000],
+  "sampling.sftSamples": [1, 1000],
+  "sampling.temperature": [0, 100],
+  "sampling.maxNewTokens": [1, MODEL_LIMITS.max_position_embeddings],
+  "sampling.batchSize": [1, 65_536],
+  "pairs.maxPerQuestion": [1, 1000],
+  "eval.passSamples": [0, 1000],
+  "eval.passK": [1, 1000],
+  "eval.maxQuestions": [0, MAX_QUESTIONS],
+};
+/** The largest new model (model.init "new"): 2B parameters, far beyond what trains from scratch on one machine. */
+const MAX_NEW_MODEL_PARAMETERS = 2_000_000_000;
+
+/** Ranges open at their minimum: a beta of 0 would take DPO's loss nowhere. */
+const OPEN_AT_MIN = /beta$/;
+
+/** A setting's value by its path ("model.layers"). */
+function settingAt(c: SelfTrainConfig, path: string): unknown {
+  return path.split(".").reduce<unknown>((o, k) => (typeof o === "object" && o !== null ? (o as Record<string, unknown>)[k] : undefined), c);
+}
+
 function checkRanges(c: SelfTrainConfig, source: string): void {
   const fail = (path: string, why: string): never => {
     throw new ConfigError(`${source}: ${path} ${why}`);
@@ -275,6 +332,25 @@ function checkRanges(c: SelfTrainConfig, source: string): void {
   if (c.eval.passSamples > 0 && c.eval.passK > c.eval.passSamples) fail("eval.passK", `must not exceed eval.passSamples (${c.eval.passSamples})`);
   if (c.engine.threads < 0) fail("engine.threads", "must be 0 (one per core) or more");
   if (c.model.promptFormat === "chat" && c.model.init === "new") fail("model.promptFormat", `is "chat", but a new model (model.init "new") has no chat template; use "auto" or "plain"`);
+  for (const [path, [min, max]] of Object.entries(RANGES)) {
+    const v = settingAt(c, path) as number;
+    const low = OPEN_AT_MIN.test(path) ? v <= min : v < min;
+    if (low || v > max) fail(path, `must be ${OPEN_AT_MIN.test(path) ? "above" : "between"} ${min.toLocaleString("en-US")} and ${OPEN_AT_MIN.test(path) ? "at most " : ""}${max.toLocaleString("en-US")}, not ${v}`);
+  }
   if (c.model.hiddenSize % c.model.heads !== 0) fail("model.hiddenSize", `must be divisible by model.heads (${c.model.heads})`);
   if (c.model.heads % c.model.kvHeads !== 0) fail("model.heads", `must be a multiple of model.kvHeads (${c.model.kvHeads})`);
+  if ((c.model.hiddenSize / c.model.heads) % 2 !== 0) fail("model.hiddenSize", `/ model.heads is ${c.model.hiddenSize / c.model.heads}, but rotary embeddings need an even head dimension`);
+  if (!isPretrained(c.model.init)) {
+    // A new model is built with maxPositions positions: every training sequence (cut to its stage's maxLength) must fit.
+    const longest = (["warmup", "dpo", "sft"] as const).reduce<"warmup" | "dpo" | "sft">((a, b) => (c[b].maxLength > c[a].maxLength ? b : a), "warmup");
+    if (c.model.maxPositions < c[longest].maxLength) fail("model.maxPositions", `is ${c.model.maxPositions}, shorter than ${longest}.maxLength (${c[longest].maxLength}): the model could not take its training sequences`);
+    // Each size in range can still multiply into a model no machine holds, whose initialisation would allocate for
+    // minutes before failing: counted here (arithmetic only) against what a model trained from scratch can be.
+    const m = c.model;
+    const perLayer = 2 * m.hiddenSize + 2 * m.hiddenSize * m.hiddenSize + 2 * m.hiddenSize * (m.hiddenSize / m.heads) * m.kvHeads + 3 * m.hiddenSize * m.intermediateSize;
+    const parameters = m.vocabSize * m.hiddenSize + m.layers * perLayer + m.hiddenSize;
+    if (parameters > MAX_NEW_MODEL_PARAMETERS) {
+      fail("model", `sizes give a new model of ${parameters.toLocaleString("en-US")} parameters, above the ${MAX_NEW_MODEL_PARAMETERS.toLocaleString("en-US")} a model trained from scratch may have (float32 weights and Adam moments alone: 24 GB); lower model.layers, model.hiddenSize, model.intermediateSize or model.vocabSize`);
+    }
+  }
 }

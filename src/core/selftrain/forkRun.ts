@@ -1,6 +1,6 @@
 import { cpSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { acquireRunLock } from "../store/runLock";
+import { acquireRunLock, withWorkspaceLock } from "../store/runLock";
 import { RunStore } from "../store/runStore";
 import { selftrainDir } from "./workspace";
 import type { RunMode } from "../../shared/runTypes";
@@ -17,9 +17,12 @@ export async function forkRun(workspace: string, fromRunId: string, mode: RunMod
   for (const stage of ["warmup", "eval"] as const) {
     if (from.stage(0, stage).state !== "done") throw new Error(`run ${fromRunId}: its warm-up (round 0 ${stage}) has not finished, so there is nothing to start from`);
   }
-  const to = await RunStore.create(dir, { mode, ...(runId ? { runId } : {}) });
-  // The new run's only writer while its warm-up is copied in: a round started meanwhile waits its turn.
-  const lock = await acquireRunLock(to.dir, to.runId);
+  // The new run's only writer while its warm-up is copied in: a round started meanwhile is refused. Created and
+  // locked under the workspace lock, so a round choosing the newest run cannot take it before it is locked.
+  const { to, lock } = await withWorkspaceLock(dir, async () => {
+    const created = await RunStore.create(dir, { mode, ...(runId ? { runId } : {}) });
+    return { to: created, lock: await acquireRunLock(created.dir, created.runId) };
+  });
   try {
     cpSync(join(from.dir, "base"), join(to.dir, "base"), { recursive: true });
     cpSync(from.roundDir(0), to.roundDir(0), { recursive: true });

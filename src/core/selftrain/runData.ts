@@ -8,6 +8,8 @@ export interface RunData {
   train: Example[];
   dev: Example[];
   test: Example[];
+  /** What the splits did other than the settings say (a dev set cut to a quarter of the data), for the run's log. */
+  notes: string[];
 }
 
 /** Any bad line stops the run: training on a silently shortened data set is worse than a clear error. */
@@ -30,8 +32,17 @@ export async function loadRunData(config: SelfTrainConfig, workspace: string): P
   let all = await readAll(at(config.data.train));
   const testFromFile = config.data.test.length > 0;
   const test = testFromFile ? await readAll(at(config.data.test)) : [];
-  const split = splitExamples(all, { dev: Math.min(config.data.devSize, Math.floor(all.length / 4)), test: testFromFile ? 0 : config.data.testSize }, config.seed);
+  // The dev set takes at most a quarter of the questions, so that a devSize meant for GSM8K's 7,473 leaves a small
+  // set most of its questions to train on; said in the log, since the setting asked for more.
+  const dev = Math.min(config.data.devSize, Math.floor(all.length / 4));
+  const notes = dev < config.data.devSize
+    ? [`data.devSize is ${config.data.devSize}, more than a quarter of the ${all.length} questions in ${config.data.train}: the dev set takes ${dev} of them`]
+    : [];
+  if (!testFromFile && config.data.testSize > all.length - dev) {
+    throw new Error(`data.testSize is ${config.data.testSize}, but ${config.data.train} has ${all.length - dev} questions besides the dev set's ${dev}: lower data.testSize, or name a test file in data.test`);
+  }
+  const split = splitExamples(all, { dev, test: testFromFile ? 0 : config.data.testSize }, config.seed);
   all = split.train;
   const train = config.data.maxTrainQuestions > 0 ? all.slice(0, config.data.maxTrainQuestions) : all;
-  return { train, dev: split.dev, test: testFromFile ? test : split.test };
+  return { train, dev: split.dev, test: testFromFile ? test : split.test, notes };
 }

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
+import { availableParallelism } from "node:os";
 import { loadCheckpoint, saveCheckpoint, sourceDtype, stopTokenIds, torchDtypeName, type Checkpoint } from "../model/checkpoint";
 import { promptFormatFor, type EncodedSequence, type PromptFormat } from "../model/promptFormat";
 import { createEngine } from "../engine/auto/createEngine";
@@ -8,7 +9,7 @@ import { trainSft, trainDpo, referenceLogProbs, type StepLog, type TrainSettings
 import { limitPrompt } from "../train/batching";
 import { sampleRationales } from "../sample/sampler";
 import { CancelledError } from "../util/cancel";
-import { readJsonl, replaceJsonl, JsonlWriter } from "../store/jsonl";
+import { cutTornTailSync, readJsonl, replaceJsonl, tornFields, JsonlWriter, type TornCut } from "../store/jsonl";
 import { writeJsonAtomic } from "../store/atomic";
 import { writeInferenceModel } from "../engine/ort/inferenceModel";
 import { contentHash } from "../store/hash";
@@ -25,7 +26,7 @@ import type { SelfTrainConfig, StageTraining } from "./config";
 import type { Example } from "../data/example";
 import type { StageName, StageCheckpoint, SampleRecord, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
 import type { RunnerEvents } from "./runEvents";
-import { METRICS_FORMAT_VERSION, type MetricRecord, type RoundSummaryRecord, type TrainStage, type TrainStepRecord } from "../../shared/metricRecord";
+import { METRICS_FORMAT_VERSION, TRAIN_STAGES, type MetricRecord, type RoundSummaryRecord, type TrainStage, type TrainStepRecord } from "../../shared/metricRecord";
 import { roundStages } from "./stages";
 
 export interface RunnerOptions {
@@ -62,7 +63,16 @@ export class SelfTrainRunner {
   }
 
   private async prepare(): Promise<{ data: RunData; base: Checkpoint }> {
-    this.data ??= await loadRunData(this.c, this.o.workspace);
+    if (!this.data) {
+      this.data = await loadRunData(this.c, this.o.workspace);
+      for (const message of this.data.notes) this.o.events.log({ level: "info", message });
+      // Allowed (settings travel between machines, and a pinned count keeps reductions reproducible), but said:
+      // on 2 cores a 12-step warm-up took 5 s at 0 (one per core), 47 s at 32 threads and minutes at 128.
+      const cores = availableParallelism();
+      if (this.c.engine.name !== "tfjs" && this.c.engine.threads > cores) {
+        this.o.events.log({ level: "warn", message: `engine.threads is ${this.c.engine.threads}, more than this machine's ${cores} logical cores: ONNX Runtime's threads wait on one another and every step is many times slower; 0 takes one per core` });
+      }
+    }
     this.base ??= ensureBaseModel(this.o.store.dir, this.c, this.data.train, this.o.workspace);
     return { data: this.data, base: this.base };
   }
@@ -139,7 +149,7 @@ export class SelfTrainRunner {
       const data = [...gold.map((e) => encode(e.question, e.rationale)), ...extra.map((p) => encode(p.question, p.rationale))];
       const s = this.settings(t, data.length, round * 10 + (stage === "warmup" ? 1 : 2));
       const logs = await trainSft(engine, data, s, { onStep: (l) => this.stepMetric(round, stage, l, engine), shouldStop: this.o.shouldStop });
-      await this.appendMetrics(round, logs.map((l) => this.trainRecord(round, stage, l, engine)));
+      await this.appendMetrics(round, stage, logs.map((l) => this.trainRecord(round, stage, l, engine)));
       await this.save(outDir, { ...ckpt, weights: await engine.getWeights() }, { round: String(round), stage });
       return { steps: logs.length, examples: data.length, tokens: logs.reduce((a, l) => a + l.tokens, 0), ms: logs.at(-1)?.elapsedMs ?? 0, finalLoss: logs.at(-1)?.loss ?? 0 };
     } finally {
@@ -279,7 +289,7 @@ export class SelfTrainRunner {
       // The policy starts as the reference, so the reference log-probs are the policy's, computed once.
       const ref = await referenceLogProbs(engine, encoded, s.microBatchSize, s.maxLength, this.o.shouldStop);
       const logs = await trainDpo(engine, encoded, ref, this.c.dpo.beta, s, { onStep: (l) => this.stepMetric(round, "dpo", l, engine), shouldStop: this.o.shouldStop });
-      await this.appendMetrics(round, logs.map((l) => this.trainRecord(round, "dpo", l, engine)));
+      await this.appendMetrics(round, "dpo", logs.map((l) => this.trainRecord(round, "dpo", l, engine)));
       await this.save(this.o.store.checkpointDir(round, "dpo"), { ...ckpt, weights: await engine.getWeights() }, { round: String(round), stage: "dpo" });
       const last = logs.slice(-Math.max(1, Math.ceil(logs.length / 10)));
       const mean = (k: "rewards/accuracies" | "rewards/margins"): number => last.reduce((a, l) => a + (l.dpo?.[k] ?? 0), 0) / last.length;
@@ -324,7 +334,7 @@ export class SelfTrainRunner {
       await writer.close();
       engine.dispose();
     }
-    await this.appendMetrics(round, [this.roundSummary(round, counts, engine)]);
+    await this.appendMetrics(round, "eval", [this.roundSummary(round, counts, engine)]);
     return counts;
   }
 
@@ -372,12 +382,15 @@ export class SelfTrainRunner {
     await writeJsonAtomic(join(dir, "selftrain-config.json"), this.c);
   }
 
-  private async appendMetrics(round: number, records: MetricRecord[]): Promise<void> {
+  private async appendMetrics(round: number, stage: StageName, records: MetricRecord[]): Promise<void> {
     // The config beside the metrics too: a metrics file is read without its run folder at hand.
     mkdirSync(this.o.store.roundDir(round), { recursive: true });
     await writeJsonAtomic(join(this.o.store.roundDir(round), "selftrain-config.json"), this.c);
-    const w = await JsonlWriter.open<MetricRecord>(this.o.store.path(round, "metrics.jsonl"), {});
-    if (w.repaired) this.warn(`${relative(this.o.workspace, w.path)}:${w.repaired.line}: a cut-off last line (${w.repaired.bytes} bytes, from an interrupted write) was removed before appending`);
+    const file = this.o.store.path(round, "metrics.jsonl");
+    await this.repairMetrics(round, file, stage);
+    const w = await JsonlWriter.open<MetricRecord>(file, {});
+    // Torn after the repair above (another writer of this file): said the same way, from what is there now.
+    if (w.repaired) this.reportTornMetrics(round, file, w.repaired, (await readJsonl<MetricRecord>(file)).records, stage);
     for (const r of records) w.append(r);
     await w.close();
   }
@@ -386,13 +399,71 @@ export class SelfTrainRunner {
   private async dropStageMetrics(round: number, stage: StageName): Promise<void> {
     const file = this.o.store.path(round, "metrics.jsonl");
     if (!existsSync(file)) return;
-    const { records, tornLine } = await readJsonl<MetricRecord>(file);
+    await this.repairMetrics(round, file, stage);
+    const { records } = await readJsonl<MetricRecord>(file);
     const keep = records.filter((r) => !(r.kind === "train" && r.stage === stage) && !(stage === "eval" && r.kind === "round"));
     if (keep.length === records.length) return;
-    if (tornLine !== undefined) this.warn(`${relative(this.o.workspace, file)}:${tornLine}: a cut-off last line (from an interrupted write) was removed`);
     // A new file renamed over the old one: a kill at any moment leaves the old records or the kept ones.
     await replaceJsonl(file, keep);
   }
+
+  /**
+   * Cuts a torn last line off metrics.jsonl (its bytes are kept beside it, metrics.jsonl.torn-<time>) and says
+   * what is now missing and how to get it back: a metric is recomputed only by running its stage again.
+   */
+  private async repairMetrics(round: number, file: string, running: StageName): Promise<void> {
+    const cut = cutTornTailSync(file);
+    if (cut) this.reportTornMetrics(round, file, cut, (await readJsonl<MetricRecord>(file)).records, running);
+  }
+
+  /**
+   * The warning for a torn metrics line: which record it was (what of it could be read), and which records of
+   * the round's finished stages the file now lacks (steps 1…counts.steps of a training stage, the eval's round
+   * summary), with the command that writes them again. `running`: the stage starting now, whose records are
+   * written again anyway.
+   */
+  private reportTornMetrics(round: number, file: string, cut: TornCut, records: readonly MetricRecord[], running: StageName): void {
+    const f = tornFields(cut.text);
+    const stageOf = typeof f["stage"] === "string" ? f["stage"] : null;
+    const was =
+      f["kind"] === "train" ? `${stageOf ?? "a training stage"}'s record of step ${typeof f["step"] === "number" ? f["step"] : "? (its number was cut off)"}` : f["kind"] === "round" ? "the round summary the eval stage writes" : "a record whose kind was cut off";
+    const missing: string[] = [];
+    let from: StageName | null = null;
+    for (const stage of roundStages(round, this.o.store.manifest.mode)) {
+      const st = this.o.store.stage(round, stage);
+      if (stage === running || st.state !== "done") continue;
+      let lacks: string | null = null;
+      if ((TRAIN_STAGES as readonly string[]).includes(stage)) {
+        const want = st.counts?.["steps"] ?? 0;
+        const have = new Set(records.filter((r): r is TrainStepRecord => r.kind === "train" && r.stage === stage).map((r) => r.step));
+        const lost = Array.from({ length: want }, (_, i) => i + 1).filter((n) => !have.has(n));
+        if (lost.length > 0) lacks = `${stage} step${lost.length === 1 ? "" : "s"} ${stepRanges(lost)} of ${want}`;
+      } else if (stage === "eval" && !records.some((r) => r.kind === "round")) lacks = "the round summary (eval)";
+      if (lacks !== null) {
+        missing.push(lacks);
+        from ??= stage;
+      }
+    }
+    const shown = relative(this.o.workspace, file);
+    const head = `${shown}:${cut.line}: a cut-off last line (${cut.bytes} bytes, from an interrupted write) was removed and kept in ${basename(cut.keptAt)}; it was ${was}`;
+    if (from !== null) {
+      this.warn(`${head}. ${shown} now lacks ${missing.join(", ")}: \`selftrain round --run ${this.o.store.runId} --round ${round} --from ${from}\` recomputes them (running ${from} and the stages after it again)`);
+    } else {
+      this.warn(`${head}; no finished stage's record is missing${stageOf === running ? ` (the ${running} stage starting now writes its records again)` : ""}`);
+    }
+  }
+}
+
+/** 3, 5, 6, 7 → "3, 5-7". */
+function stepRanges(steps: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < steps.length; ) {
+    let j = i;
+    while (j + 1 < steps.length && steps[j + 1] === steps[j]! + 1) j++;
+    parts.push(j === i ? String(steps[i]) : `${steps[i]}-${steps[j]}`);
+    i = j + 1;
+  }
+  return parts.join(", ");
 }
 
 /** A stage's wall time; a stage still running (the eval writing this summary) counts up to now. */

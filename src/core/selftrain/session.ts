@@ -4,7 +4,7 @@ import { SelfTrainRunner } from "./runner";
 import { roundStages } from "./stages";
 import { RunStore } from "../store/runStore";
 import { ReviewLog } from "../store/reviewLog";
-import { acquireRunLock } from "../store/runLock";
+import { acquireRunLock, withWorkspaceLock, type RunLock } from "../store/runLock";
 import { readWorkspaceConfig, selftrainDir, nextRound } from "./workspace";
 import type { RunnerEvents } from "./runEvents";
 import type { SelfTrainConfig } from "./config";
@@ -12,7 +12,11 @@ import type { RunMode, StageName } from "../../shared/runTypes";
 
 export { selftrainDir, configPath, initWorkspace, readWorkspaceConfig, nextRound, workspaceStatus, exportRound } from "./workspace";
 
-/** The run to continue: the given one, else the newest, else a new one. Only its id is used before the lock. */
+/**
+ * The run to continue: the given one, else the newest, else a new one. Only its id is used before the lock.
+ * Call it holding the workspace lock (asOnlyWriter does): "no run yet, so make one" must not be decided by two
+ * processes at once.
+ */
 async function openOrCreate(workspace: string, runId: string | undefined, mode: RunMode, createNew: boolean): Promise<string> {
   const dir = selftrainDir(workspace);
   if (runId) return existsSync(join(dir, "runs", runId)) ? runId : (await RunStore.create(dir, { runId, mode })).runId;
@@ -25,10 +29,18 @@ async function openOrCreate(workspace: string, runId: string | undefined, mode: 
  * clears what killed processes left behind, and only then reads the manifest, so `work` sees what every earlier
  * writer left (a manifest read before the lock could predate a writer that finished in between). The lock is
  * released however `work` ends.
+ *
+ * `run` may be a function that chooses (or creates) the run: it is called holding the workspace lock, which is
+ * kept until the run's lock is taken. Two processes started at once on a workspace without runs then make one
+ * run: the second waits the few milliseconds the first needs, finds its run, and is refused with the holder
+ * named, as it is on a run that already existed (rather than waiting: a round takes hours, and a command that
+ * silently waits that long looks hung).
  */
-export async function asOnlyWriter<T>(workspace: string, runId: string, events: RunnerEvents, work: (store: RunStore) => Promise<T>): Promise<T> {
+export async function asOnlyWriter<T>(workspace: string, run: string | (() => Promise<string>), events: RunnerEvents, work: (store: RunStore) => Promise<T>): Promise<T> {
   const dir = selftrainDir(workspace);
-  const lock = await acquireRunLock(join(dir, "runs", runId), runId);
+  const lockRun = async (runId: string): Promise<{ runId: string; lock: RunLock }> => ({ runId, lock: await acquireRunLock(join(dir, "runs", runId), runId) });
+  const choose = run;
+  const { runId, lock } = typeof choose === "string" ? await lockRun(choose) : await withWorkspaceLock(dir, async () => lockRun(await choose()));
   try {
     if (lock.tookOverFrom) events.log({ level: "info", message: `run ${runId}: the process that last held it (pid ${lock.tookOverFrom.pid}) is gone; taking over` });
     const removed = await RunStore.sweepLeftovers(dir, runId);
@@ -56,8 +68,7 @@ export interface RoundRequest {
 export async function runRound(req: RoundRequest): Promise<{ runId: string; round: number }> {
   const config = readWorkspaceConfig(req.workspace);
   const mode = req.mode ?? config.mode;
-  const runId = await openOrCreate(req.workspace, req.runId, mode, req.newRun ?? false);
-  return asOnlyWriter(req.workspace, runId, req.events, (store) => {
+  return asOnlyWriter(req.workspace, () => openOrCreate(req.workspace, req.runId, mode, req.newRun ?? false), req.events, (store) => {
     // A run keeps the mode it was made with (a fork of a DPO-ST run may be ST, whatever config.json says).
     if (req.mode && req.mode !== store.manifest.mode) throw new Error(`run ${store.runId} is a ${store.manifest.mode} run; it cannot go on as ${req.mode} (start a new run with --new-run or --fork)`);
     return continueRun(req, store, config);
@@ -87,7 +98,10 @@ async function continueRun(req: RoundRequest, store: RunStore, config: SelfTrain
     req.events.log({ level: "info", message: `run ${store.runId}: round ${round} runs again from ${req.restartFrom}` });
   }
   req.events.log({ level: "info", message: `run ${store.runId} (${store.manifest.mode}): through round ${round}` });
-  const runner = new SelfTrainRunner({ workspace: req.workspace, config: { ...config, mode: store.manifest.mode }, store, reviews: new ReviewLog(selftrainDir(req.workspace)), events: req.events, shouldStop: req.shouldStop });
+  const reviews = new ReviewLog(selftrainDir(req.workspace));
+  // A decision a torn write cut off is not in force: the round goes on without it, but says so.
+  for (const lost of reviews.read().lost) req.events.log({ level: "warn", message: lost.message });
+  const runner = new SelfTrainRunner({ workspace: req.workspace, config: { ...config, mode: store.manifest.mode }, store, reviews, events: req.events, shouldStop: req.shouldStop });
   await runner.runThrough(round);
   return { runId: store.runId, round };
 }

@@ -4,6 +4,8 @@ import { parseConfig, defaultConfig, type SelfTrainConfig } from "./config";
 import { roundStages } from "./stages";
 import { RunStore } from "../store/runStore";
 import { writeJsonAtomic } from "../store/atomic";
+import { folderInsteadOfFile } from "../store/fsErrors";
+import { lockPath, lockState, workspaceLockPath, type LockState } from "../store/runLock";
 import { readJsonl, JsonlWriter } from "../store/jsonl";
 import { formatPrompt, promptFormatFor } from "../model/promptFormat";
 import { loadTokenizer } from "../tokenizer/tokenizer";
@@ -46,6 +48,8 @@ export function readWorkspaceConfig(workspace: string): SelfTrainConfig {
   try {
     raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (e) {
+    const folder = folderInsteadOfFile(e, file);
+    if (folder !== e) throw folder;
     throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
   return parseConfig(raw, file);
@@ -70,6 +74,17 @@ export function warmupPlan(newest: RunManifest | null): { action: "new" } | { ac
   if (warmup !== "done") return { action: "resume", runId: newest.runId };
   const finished = newest.rounds.filter((r) => r.round > 0 && roundStages(r.round, newest.mode).every((s) => r.stages[s]?.state === "done")).length;
   return { action: "ask", runId: newest.runId, rounds: finished };
+}
+
+/**
+ * The locks that decide whether a round may start: the workspace's (held while a run is chosen or created) and
+ * each run's. Status reads a running stage through its run's lock, as `round` does, so the two say the same.
+ */
+export async function workspaceLocks(workspace: string): Promise<{ workspace: LockState; runs: Record<string, LockState> }> {
+  const dir = selftrainDir(workspace);
+  const runs: Record<string, LockState> = {};
+  for (const id of RunStore.list(dir)) runs[id] = await lockState(lockPath(join(dir, "runs", id)));
+  return { workspace: await lockState(workspaceLockPath(dir)), runs };
 }
 
 export async function workspaceStatus(workspace: string): Promise<RunManifest[]> {

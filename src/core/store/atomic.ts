@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
+import { folderInsteadOfFile } from "./fsErrors";
 
 /**
  * Some platforms (Windows) and some file systems refuse to open or fsync a directory. The rename is then as
@@ -58,7 +59,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rename(tmp, path);
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
-    throw e;
+    throw folderInsteadOfFile(e, path);
   }
   await fsyncDir(dirname(path));
 }

@@ -1,9 +1,10 @@
-import { closeSync, createReadStream, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, readdirSync } from "node:fs";
 import { openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { mkdir, open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fsyncDir, fsyncDirSync, writeFileAtomic } from "./atomic";
+import { errorCode, folderInsteadOfFile } from "./fsErrors";
 import { BLANK, completeLines, isMissing, parseLine, readTail } from "./jsonlLines";
 
 /*
@@ -11,6 +12,10 @@ import { BLANK, completeLines, isMissing, parseLine, readTail } from "./jsonlLin
  * "\n" in the same write, so a final line without one is what a crash mid-write leaves behind. Such a line
  * is dropped even when it happens to parse: a cut-off `{"n": 12}` of `{"n": 123}` is valid JSON with the
  * wrong value, so "it parses" cannot tell a whole record from a torn one; only the newline can.
+ *
+ * A torn line is never destroyed: a repair moves its bytes to `<file>.torn-<time>` beside the file before
+ * cutting them off, and readers return its text, so the caller can say what the record was and how to get it
+ * back (a metric: rerun the stage; a person's decision: make it again).
  */
 
 export interface ReadJsonlOptions<T> {
@@ -24,37 +29,78 @@ export interface JsonlContents<T> {
   tornTail: boolean;
   /** The 1-based line number of that torn line, so that a warning can name it as `file:line`. */
   tornLine?: number;
+  /** What the torn line holds, so that a warning can say which record it was (tornFields reads it). */
+  tornText?: string;
 }
+
+/** A torn tail as the readers report it. */
+type TornTail = Pick<JsonlContents<unknown>, "tornTail" | "tornLine" | "tornText">;
 
 /**
  * Streams the complete records of a JSONL file to `each`, one at a time, for files too large to hold (the
  * explorer's index of a 50,000-sample round keeps only summaries). Returns whether a torn tail was left out.
  */
-export async function eachJsonl<T>(path: string, each: (record: T, line: number) => void, options: ReadJsonlOptions<T> = {}): Promise<{ tornTail: boolean; tornLine?: number }> {
+export async function eachJsonl<T>(path: string, each: (record: T, line: number) => void, options: ReadJsonlOptions<T> = {}): Promise<TornTail> {
   const tail = await readTail(path);
   if (tail === null) return { tornTail: false };
   for await (const { text, line } of completeLines(path, tail)) {
     each(parseLine(path, text, line, options.validate), line);
   }
   if (tail.endsWithNewline) return { tornTail: false };
-  return { tornTail: true, tornLine: lineOfOffset(path, tail.size - 1) };
+  return { tornTail: true, ...tornTailOf(path, tail.size) };
 }
 
-/** The 1-based line number of the byte at `offset`: newlines before it, plus one (read only for a torn tail). */
-function lineOfOffset(path: string, offset: number): number {
+/** The torn line that ends the first `size` bytes: its 1-based line number and its text (read only when torn). */
+function tornTailOf(path: string, size: number): { tornLine: number; tornText: string } {
   const fd = openSync(path, "r");
   try {
-    return newlinesBefore(fd, offset) + 1;
+    const clean = cleanLength(fd, size);
+    const bytes = Buffer.alloc(size - clean);
+    readSync(fd, bytes, 0, bytes.length, clean);
+    return { tornLine: newlinesBefore(fd, clean) + 1, tornText: bytes.toString("utf8") };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * The fields a torn line still holds whole: `"key": "string"` with its closing quote, `"key": number` followed
+ * by "," or "}" (a number cut off mid-way, 12 of 123, is not taken). Keys of nested objects are among them; for
+ * naming a lost record ("dpo step 93", "mark wrong of sample 1a2b…"), not for using it.
+ */
+export function tornFields(text: string): Record<string, string | number> {
+  const fields: Record<string, string | number> = {};
+  const field = /"([A-Za-z_][\w-]*)"\s*:\s*(?:("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(?=\s*[,}]))/g;
+  for (const m of text.matchAll(field)) {
+    const [, key = "", str, num] = m;
+    if (Object.hasOwn(fields, key)) continue;
+    if (str !== undefined) {
+      try {
+        fields[key] = JSON.parse(str) as string;
+      } catch {
+        // an escape cut in two: not readable
+      }
+    } else if (num !== undefined) fields[key] = Number(num);
+  }
+  return fields;
+}
+
+/** Files that repairs of `path` moved torn lines to (`<file>.torn-<time>`), oldest first. */
+export function keptTornFiles(path: string): string[] {
+  const prefix = `${basename(path)}.torn-`;
+  try {
+    return readdirSync(dirname(path)).filter((n) => n.startsWith(prefix)).sort().map((n) => join(dirname(path), n));
+  } catch (e) {
+    if (isMissing(e)) return [];
+    throw e;
   }
 }
 
 /** Reads a whole JSONL file, streaming. A missing file is empty; a bad line throws `path:line: reason`. */
 export async function readJsonl<T>(path: string, options: ReadJsonlOptions<T> = {}): Promise<JsonlContents<T>> {
   const records: T[] = [];
-  const { tornTail, tornLine } = await eachJsonl<T>(path, (r) => records.push(r), options);
-  return tornLine === undefined ? { records, tornTail } : { records, tornTail, tornLine };
+  const torn = await eachJsonl<T>(path, (r) => records.push(r), options);
+  return { records, ...torn };
 }
 
 /**
@@ -115,17 +161,18 @@ export function readJsonlSync<T>(path: string, options: ReadJsonlOptions<T> = {}
     content = readFileSync(path, "utf8");
   } catch (e) {
     if (isMissing(e)) return { records: [], tornTail: false };
-    throw e;
+    throw folderInsteadOfFile(e, path);
   }
   const lines = content.split("\n");
   // After the last "\n" comes either "" (a clean end) or a torn line; both are left out.
-  lines.pop();
+  const last = lines.pop() ?? "";
   const records: T[] = [];
   lines.forEach((raw, i) => {
     const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     if (!BLANK.test(text)) records.push(parseLine(path, text, i + 1, options.validate));
   });
-  return { records, tornTail: content.length > 0 && !content.endsWith("\n") };
+  if (last === "") return { records, tornTail: false };
+  return { records, tornTail: true, tornLine: lines.length + 1, tornText: last };
 }
 
 /** Offset just past the last "\n" before `size`, reading backwards in chunks (0 when there is none). */
@@ -146,6 +193,34 @@ function cleanLength(fd: number, size: number): number {
 export interface TornCut {
   line: number;
   bytes: number;
+  /** Where its bytes were kept (`<file>.torn-<time>`): a repair moves them aside, it never throws them away. */
+  keptAt: string;
+  /** Those bytes as text, so that a message can say which record it was (tornFields). */
+  text: string;
+}
+
+/** Writes a torn line's bytes to a new `<file>.torn-<time>` (never over an earlier one) and makes it durable. */
+function keepTornBytes(path: string, bytes: Buffer): string {
+  // No ":" in the name: Windows refuses it.
+  const stamp = new Date().toISOString().replace(/:/g, "-");
+  for (let n = 0; ; n++) {
+    const kept = `${path}.torn-${stamp}${n === 0 ? "" : `-${n}`}`;
+    let fd: number;
+    try {
+      fd = openSync(kept, "wx");
+    } catch (e) {
+      if (errorCode(e) === "EEXIST") continue;
+      throw e;
+    }
+    try {
+      writeFileSync(fd, bytes);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    fsyncDirSync(dirname(path));
+    return kept;
+  }
 }
 
 /** Newlines in the first `end` bytes, read in chunks. */
@@ -161,14 +236,17 @@ function newlinesBefore(fd: number, end: number): number {
   return count;
 }
 
-/** Cuts off a torn last line so the next append starts on a clean line; returns what it cut, or null. */
+/**
+ * Cuts off a torn last line so the next append starts on a clean line; returns what it cut, or null. The bytes
+ * are first kept beside the file (TornCut.keptAt), and the cut happens only once they are on disk.
+ */
 export function cutTornTailSync(path: string): TornCut | null {
   let fd: number;
   try {
     fd = openSync(path, "r+");
   } catch (e) {
     if (isMissing(e)) return null;
-    throw e;
+    throw folderInsteadOfFile(e, path);
   }
   try {
     const { size } = fstatSync(fd);
@@ -178,9 +256,12 @@ export function cutTornTailSync(path: string): TornCut | null {
     if (last[0] === 0x0a) return null;
     const clean = cleanLength(fd, size);
     const line = newlinesBefore(fd, clean) + 1;
+    const bytes = Buffer.alloc(size - clean);
+    readSync(fd, bytes, 0, bytes.length, clean);
+    const keptAt = keepTornBytes(path, bytes);
     ftruncateSync(fd, clean);
     fsyncSync(fd);
-    return { line, bytes: size - clean };
+    return { line, bytes: bytes.length, keptAt, text: bytes.toString("utf8") };
   } finally {
     closeSync(fd);
   }
@@ -223,7 +304,12 @@ export function appendJsonlSync(path: string, record: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
   const created = !existsSync(path);
   repairJsonlSync(path);
-  const fd = openSync(path, "a");
+  let fd: number;
+  try {
+    fd = openSync(path, "a");
+  } catch (e) {
+    throw folderInsteadOfFile(e, path);
+  }
   try {
     writeFileSync(fd, line);
     fsyncSync(fd);
@@ -261,7 +347,7 @@ export class JsonlWriter<T> {
     await mkdir(dirname(path), { recursive: true });
     const created = options.truncate === true || (await readTail(path)) === null;
     const repaired = options.truncate !== true ? cutTornTailSync(path) : null;
-    const handle = await open(path, options.truncate === true ? "w" : "a");
+    const handle = await open(path, options.truncate === true ? "w" : "a").catch((e: unknown) => Promise.reject(folderInsteadOfFile(e, path)));
     return new JsonlWriter<T>(path, handle, created, repaired);
   }
 

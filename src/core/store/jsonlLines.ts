@@ -3,6 +3,7 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { createInterface } from "node:readline";
+import { FolderInsteadOfFileError } from "./fsErrors";
 
 /** Only JSON's own whitespace, so a line that is blank here is blank for countJsonl too. */
 export const BLANK = /^[ \t\r]*$/;
@@ -41,7 +42,10 @@ export async function readTail(path: string): Promise<Tail | null> {
     throw e;
   }
   try {
-    const { size } = await handle.stat();
+    const info = await handle.stat();
+    // Opening a folder for reading succeeds; reading it fails with a bare EISDIR that names nothing.
+    if (info.isDirectory()) throw new FolderInsteadOfFileError(path);
+    const { size } = info;
     if (size === 0) return { size, endsWithNewline: true };
     const last = Buffer.alloc(1);
     await handle.read(last, 0, 1, size - 1);

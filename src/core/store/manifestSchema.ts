@@ -12,7 +12,7 @@ function validateStage(v: unknown, where: string): StageRecord {
   if (!STAGE_STATES.includes(v["state"] as StageState)) {
     throw new Error(`${where}.state must be one of ${STAGE_STATES.join(", ")}, not ${JSON.stringify(v["state"])}`);
   }
-  for (const key of ["startedAt", "finishedAt", "error"]) {
+  for (const key of ["startedAt", "finishedAt", "error", "host", "processStart"]) {
     if (v[key] !== undefined && typeof v[key] !== "string") throw new Error(`${where}.${key} must be a string`);
   }
   if (v["pid"] !== undefined && !(Number.isSafeInteger(v["pid"]) && (v["pid"] as number) > 0)) throw new Error(`${where}.pid must be a positive integer`);

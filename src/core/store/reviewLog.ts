@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import type { ReviewDecision, ReviewEntry } from "../../shared/runTypes";
-import { appendJsonlSync, readJsonlSync } from "./jsonl";
+import { appendJsonlSync, keptTornFiles, readJsonlSync, tornFields } from "./jsonl";
 import { isRecord as isObject } from "../../shared/messageGuards";
 
 /** A decision still in force: undos are applied, so they are not among these. */
@@ -72,6 +73,53 @@ function checkEntry(v: unknown): ReviewEntry {
   return v as ReviewEntry;
 }
 
+/**
+ * A decision an interrupted write cut off: it is not in force, so the person must make it again. What could be
+ * read of it names it; its bytes are kept (at the end of reviews.jsonl until the next decision moves them to
+ * `reviews.jsonl.torn-<time>`, then in that file until the person deletes it).
+ */
+export interface LostDecision {
+  /** The file holding the torn bytes: reviews.jsonl itself, or a reviews.jsonl.torn-<time> beside it. */
+  file: string;
+  /** Its line in reviews.jsonl, while it is still there. */
+  line?: number;
+  kind?: string;
+  verdict?: string;
+  questionId?: string;
+  hash?: string;
+  /** When it was made, where that much was written. */
+  at?: string;
+  /** One sentence for the person: which decision, where its bytes are, what to do. */
+  message: string;
+}
+
+/** What reading the review log found: the entries, and the decisions torn writes cut off (never left out silently). */
+export interface ReviewLogContents {
+  entries: ReviewEntry[];
+  lost: LostDecision[];
+}
+
+function lostDecision(file: string, text: string, line: number | undefined, log: string): LostDecision {
+  const f = tornFields(text);
+  const str = (k: string): string | undefined => (typeof f[k] === "string" ? (f[k] as string) : undefined);
+  const lost: LostDecision = { file, message: "" };
+  if (line !== undefined) lost.line = line;
+  for (const k of ["kind", "verdict", "questionId", "hash", "at"] as const) {
+    const v = str(k);
+    if (v !== undefined) lost[k] = v;
+  }
+  const what = [
+    lost.kind === undefined ? "a decision (its kind was cut off)" : `"${lost.kind}"${lost.verdict ? ` ${lost.verdict}` : ""}`,
+    lost.hash ? `of sample ${lost.hash.slice(0, 12)}` : str("chosenHash") ? `of pair ${str("chosenHash")!.slice(0, 12)}>${(str("rejectedHash") ?? "?").slice(0, 12)}` : "",
+    lost.questionId ? `(question ${lost.questionId})` : "",
+    lost.at ? `made ${lost.at}` : "",
+  ].filter(Boolean).join(" ");
+  const where = line !== undefined ? `${log}:${line} (the next decision moves its bytes to ${basename(log)}.torn-<time>)` : file;
+  const done = line !== undefined ? "" : `, then delete ${basename(file)}`;
+  lost.message = `a review decision was cut off by an interrupted write and is not in force: ${what}; its bytes are kept in ${where}. Make that decision again${done}`;
+  return lost;
+}
+
 /** The key of a preference pair, `chosenHash>rejectedHash`: the one spelling every set of pairs uses. */
 export function pairKey(chosenHash: string, rejectedHash: string): string {
   return `${chosenHash}>${rejectedHash}`;
@@ -100,9 +148,31 @@ export class ReviewLog {
     return entry;
   }
 
-  /** Every entry in order; a torn last line (a crash mid-append) is not a decision and is left out. */
+  /** Every entry in order; a torn last line (a crash mid-append) is not a decision and is left out (read() names it). */
   entries(): ReviewEntry[] {
-    return readJsonlSync(this.path, { validate: checkEntry }).records;
+    return this.read().entries;
+  }
+
+  /**
+   * The entries, and every decision a torn write cut off: the torn last line of the log, and those that earlier
+   * appends moved aside to `reviews.jsonl.torn-<time>` (listed until the person deletes the file). A person's
+   * decision is never dropped without a word: the host and the CLI show `lost`.
+   */
+  read(): ReviewLogContents {
+    const { records, tornLine, tornText } = readJsonlSync(this.path, { validate: checkEntry });
+    const lost: LostDecision[] = [];
+    for (const file of keptTornFiles(this.path)) {
+      let text: string;
+      try {
+        text = readFileSync(file, "utf8");
+      } catch {
+        continue; // deleted meanwhile: the person redid it
+      }
+      if (text.trim() !== "") lost.push(lostDecision(file, text, undefined, this.path));
+    }
+    // Spaces without a newline are no decision.
+    if (tornLine !== undefined && tornText !== undefined && tornText.trim() !== "") lost.push(lostDecision(this.path, tornText, tornLine, this.path));
+    return { entries: records, lost };
   }
 
   /**

@@ -4,7 +4,8 @@ import { mkdir, readdir, readFile, rename, rm, rmdir, unlink } from "node:fs/pro
 import { join } from "node:path";
 import type { RoundRecord, RunManifest, RunMode, StageName, StageRecord, StageState } from "../../shared/runTypes";
 import { writeJsonAtomic } from "./atomic";
-import { errorCode, isProcessAlive } from "./runLock";
+import { isProcessAlive, processState, thisProcess } from "./runLock";
+import { errorCode, folderInsteadOfFile } from "./fsErrors";
 import { RUN_MODES, STAGE_NAMES, STAGE_STATES, validateManifest } from "./manifestSchema";
 import { shown } from "../../shared/messageGuards";
 
@@ -74,10 +75,20 @@ export function compareRunIds(a: string, b: string): number {
 
 /**
  * Whether a stage the manifest calls running is in fact interrupted: the process it names is gone (a kill, a
- * crash), and a rerun resumes it. A record without a pid (written by an older version) cannot tell: false.
+ * crash), and a rerun resumes it. Gone includes a pid that now belongs to another process (its start time
+ * differs from the one recorded). A record without a pid (written by an older version) cannot tell, nor can
+ * this machine tell about a process on another one: false for both.
  */
 export function isInterrupted(record: StageRecord | undefined): boolean {
-  return record?.state === "running" && record.pid !== undefined && !isProcessAlive(record.pid);
+  if (record?.state !== "running" || record.pid === undefined) return false;
+  return processState({ ...record, pid: record.pid }) === "gone";
+}
+
+/** A stage that is not running names no process. */
+function dropProcess(record: StageRecord): void {
+  delete record.pid;
+  delete record.host;
+  delete record.processStart;
 }
 
 /**
@@ -134,8 +145,8 @@ export class RunStore {
 
   /**
    * Removes what killed processes left in runs/: half-created runs, run folders with nothing in them, and
-   * temporary files of atomic writes inside `runId`'s folder (only those of processes that are gone). Call it
-   * while holding the run's lock. Returns the paths it removed.
+   * temporary files of atomic writes inside `runId`'s folder and in .selftrain/ itself (only those of processes
+   * that are gone). Call it while holding the run's lock. Returns the paths it removed.
    */
   static async sweepLeftovers(selftrainDir: string, runId: string): Promise<string[]> {
     const runs = join(selftrainDir, "runs");
@@ -150,6 +161,13 @@ export class RunStore {
         for (const f of readdirSync(p)) await unlink(join(p, f)).catch(() => undefined);
         // rmdir, not rm: it refuses a folder that a run was renamed into meanwhile.
         if (await rmdir(p).then(() => true, () => false)) removed.push(p);
+      }
+    }
+    // The workspace lock's private file (runs.lock.tmp-…) and config.json's, left by a kill mid-write.
+    for (const entry of await readdir(selftrainDir, { withFileTypes: true }).catch(() => [])) {
+      if (entry.isFile() && dead(LEFTOVER.exec(entry.name)?.[1])) {
+        await unlink(join(selftrainDir, entry.name)).catch(() => undefined);
+        removed.push(join(selftrainDir, entry.name));
       }
     }
     const walk = async (dir: string): Promise<void> => {
@@ -178,7 +196,7 @@ export class RunStore {
       if (errorCode(e) === "ENOENT") {
         throw new Error(`${file}: not found; there is no run "${runId}" (or its manifest was removed)`);
       }
-      throw e;
+      throw folderInsteadOfFile(e, file);
     }
     let value: unknown;
     try {
@@ -250,9 +268,10 @@ export class RunStore {
   }
 
   /**
-   * Changes a stage and writes manifest.json atomically. Entering "running" stamps startedAt and this process's
-   * pid (and clears the previous attempt's finishedAt and error); entering done/failed/cancelled stamps finishedAt. Fields given in
-   * the patch win over these, and a field patched to undefined is removed.
+   * Changes a stage and writes manifest.json atomically. Entering "running" stamps startedAt and this process
+   * (pid, host and start time, so that a reused pid or another machine's process is not taken for it) and clears
+   * the previous attempt's finishedAt and error; entering done/failed/cancelled stamps finishedAt. Fields given
+   * in the patch win over these, and a field patched to undefined is removed.
    */
   async setStage(round: number, name: StageName, patch: Partial<StageRecord>): Promise<StageRecord> {
     checkRound(round);
@@ -267,15 +286,19 @@ export class RunStore {
       const now = new Date().toISOString();
       if (patch.state === "running") {
         next.startedAt = now;
-        next.pid = process.pid;
+        const self = thisProcess();
+        next.pid = self.pid;
+        next.host = self.host;
+        if (self.processStart !== undefined) next.processStart = self.processStart;
+        else delete next.processStart;
         delete next.finishedAt;
         delete next.error;
       } else if (FINISHED.includes(patch.state)) {
         next.finishedAt = now;
-        delete next.pid;
+        dropProcess(next);
       } else {
         delete next.finishedAt;
-        delete next.pid;
+        dropProcess(next);
       }
     }
     Object.assign(next, patch);
@@ -303,7 +326,7 @@ export class RunStore {
         record.state = "pending";
         record.error = "interrupted";
         delete record.finishedAt;
-        delete record.pid;
+        dropProcess(record);
         changed.push({ round: r.round, stage: name });
       }
     }

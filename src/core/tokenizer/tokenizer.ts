@@ -25,6 +25,11 @@ export interface TextTokenizer {
   readonly specialTokenNames: Readonly<Record<string, string>>;
   /** The model's chat template (Jinja), or null for a model without one (a base model, or ours). */
   readonly chatTemplate: string | null;
+  /**
+   * The file the chat template was read from (`tokenizer_config.json`, `chat_template.jinja`,
+   * `chat_template.json`), so an error about the template names the file to fix; null without a template.
+   */
+  readonly chatTemplateFile: ChatTemplateFile | null;
   /** The tokenizer.json this tokenizer was loaded from, to be saved beside checkpoints. */
   readonly files: TokenizerFiles;
 }
@@ -44,6 +49,19 @@ function tokenName(v: unknown): string | null {
 /** The special tokens a chat template may name; transformers passes the same (its special_tokens_map). */
 const SPECIAL_TOKEN_KEYS = ["bos_token", "eos_token", "pad_token", "unk_token", "sep_token", "cls_token", "mask_token"];
 
+/** Where a model folder keeps its chat template: tokenizer_config.json first, as transformers reads it. */
+export type ChatTemplateFile = "tokenizer_config.json" | "chat_template.jinja" | "chat_template.json";
+
+/** `bos_token`, `eos_token`, ... as tokenizer_config.json names them: the variables a chat template sees. */
+function specialTokenNamesOf(config: Record<string, unknown>): Record<string, string> {
+  const names: Record<string, string> = {};
+  for (const key of SPECIAL_TOKEN_KEYS) {
+    const name = tokenName(config[key]);
+    if (name !== null) names[key] = name;
+  }
+  return names;
+}
+
 class HfTokenizer implements TextTokenizer {
   readonly vocabSize: number;
   readonly bosId: number | null;
@@ -51,10 +69,11 @@ class HfTokenizer implements TextTokenizer {
   readonly padId: number;
   readonly specialTokenNames: Readonly<Record<string, string>>;
   readonly chatTemplate: string | null;
+  readonly chatTemplateFile: ChatTemplateFile | null;
   private readonly tk: Tokenizer;
   private readonly specialIds: ReadonlySet<number>;
 
-  constructor(readonly files: TokenizerFiles, source: string) {
+  constructor(readonly files: TokenizerFiles, source: string, templateFile: ChatTemplateFile) {
     // Decoding must give back exactly what was encoded: no clean-up of spaces before punctuation.
     const config = { ...files.config, clean_up_tokenization_spaces: false };
     this.tk = new Tokenizer(files.tokenizer, config);
@@ -83,13 +102,9 @@ class HfTokenizer implements TextTokenizer {
     if (eos === null) throw new Error(`${source}: no end-of-sequence token (set "eos_token" in tokenizer_config.json)`);
     this.eosId = eos;
     this.padId = find("pad_token", PAD_GUESSES) ?? eos;
-    const names: Record<string, string> = {};
-    for (const key of SPECIAL_TOKEN_KEYS) {
-      const name = tokenName(files.config[key]);
-      if (name !== null) names[key] = name;
-    }
-    this.specialTokenNames = names;
+    this.specialTokenNames = specialTokenNamesOf(files.config);
     this.chatTemplate = chatTemplateOf(files.config, source);
+    this.chatTemplateFile = this.chatTemplate === null ? null : templateFile;
   }
 
   encode(text: string): number[] {
@@ -126,9 +141,31 @@ function chatTemplateOf(config: Record<string, unknown>, source: string): string
   throw new Error(`${source}: tokenizer_config.json's chat_template is neither a template nor a list holding one named "default"`);
 }
 
-/** A tokenizer from its Hugging Face files held in memory. */
-export function tokenizerFromFiles(files: TokenizerFiles, source = "tokenizer"): TextTokenizer {
-  return new HfTokenizer(files, source);
+/**
+ * A tokenizer from its Hugging Face files held in memory. `templateFile`: where the config's chat template came
+ * from (loadTokenizer reads chat_template.jinja into the config), for errors about it.
+ */
+export function tokenizerFromFiles(files: TokenizerFiles, source = "tokenizer", templateFile: ChatTemplateFile = "tokenizer_config.json"): TextTokenizer {
+  return new HfTokenizer(files, source, templateFile);
+}
+
+/**
+ * Reads a folder's chat template into its tokenizer config when the config holds none: newer transformers keep
+ * it in chat_template.jinja (or chat_template.json). Returns the file the template is in, or null for none.
+ */
+function readChatTemplateInto(dir: string, config: Record<string, unknown>): ChatTemplateFile | null {
+  if (config["chat_template"] !== undefined) return config["chat_template"] === null ? null : "tokenizer_config.json";
+  const jinja = join(dir, "chat_template.jinja");
+  const json = join(dir, "chat_template.json");
+  if (existsSync(jinja)) {
+    config["chat_template"] = readFileSync(jinja, "utf8");
+    return "chat_template.jinja";
+  }
+  if (existsSync(json)) {
+    config["chat_template"] = readJsonObject(json)["chat_template"];
+    return config["chat_template"] === undefined ? null : "chat_template.json";
+  }
+  return null;
 }
 
 /**
@@ -147,13 +184,8 @@ export function loadTokenizer(path: string): TextTokenizer {
   const dir = dirname(file);
   const configFile = join(dir, "tokenizer_config.json");
   const config = existsSync(configFile) ? readJsonObject(configFile) : {};
-  if (config["chat_template"] === undefined) {
-    const jinja = join(dir, "chat_template.jinja");
-    const json = join(dir, "chat_template.json");
-    if (existsSync(jinja)) config["chat_template"] = readFileSync(jinja, "utf8");
-    else if (existsSync(json)) config["chat_template"] = readJsonObject(json)["chat_template"];
-  }
-  return tokenizerFromFiles({ tokenizer, config }, file);
+  const templateFile = readChatTemplateInto(dir, config) ?? "tokenizer_config.json";
+  return tokenizerFromFiles({ tokenizer, config }, file, templateFile);
 }
 
 

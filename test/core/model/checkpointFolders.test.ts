@@ -196,7 +196,7 @@ test("broken folders give one-line errors naming the file and the tensor", (t) =
 
   const single = fresh("single-wrong-shape", { dtype: "BF16" });
   writeFileSync(join(single, "config.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(single, "config.json"), "utf8")), intermediate_size: 32 }));
-  assert.throws(() => loadCheckpoint(single), oneLine(/model\.safetensors: model\.layers\.0\.mlp\.gate_proj\.weight has shape \[24,16\] but the config needs \[32,16\]/));
+  assert.throws(() => loadCheckpoint(single), oneLine(/config\.json: intermediate_size is 32, but model\.layers\.0\.mlp\.up_proj\.weight holds 24 rows/));
 
   const escape = fresh("escaping-index");
   const idx3 = indexOf(escape);

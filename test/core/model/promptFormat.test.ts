@@ -115,15 +115,15 @@ test('model.promptFormat "chat" without a chat template is an error naming the s
 test("a template the rationale cannot follow token for token is refused, pointing at the plain format", () => {
   const turns = "{% for m in messages %}<s>{{ m.role }}: {{ m.content }}</s>{% endfor %}";
   // No generation prompt: the assistant's header comes between the prompt and the answer.
-  assert.throws(() => promptFormatFor(bpe(turns), "auto", "m"), /m: its chat template writes "<s>assistant: " between the generation prompt and the answer.*"plain"/);
+  assert.throws(() => promptFormatFor(bpe(turns), "auto", "m"), /m\/tokenizer_config\.json chat_template: writes "<s>assistant: " between the generation prompt and the answer.*"plain"/);
   // A generation prompt other than the assistant turn's opening.
   assert.throws(() => promptFormatFor(bpe(`${turns}{% if add_generation_prompt %}<s>assistant:\n{% endif %}`), "auto", "m"), /does not begin with its generation prompt/);
   // That template with a matching generation prompt is fine.
   assert.equal(promptFormatFor(bpe(`${turns}{% if add_generation_prompt %}<s>assistant: {% endif %}`), "auto").promptText("Q"), "<s>user: Q</s><s>assistant: ");
   // No special token after the answer.
   assert.throws(() => promptFormatFor(bpe("{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}"), "auto", "m"), /ends the assistant's turn with no special token/);
-  assert.throws(() => promptFormatFor(bpe("{% if %}"), "auto", "m"), /m: its chat template does not parse/);
-  assert.throws(() => promptFormatFor(bpe("{{ raise_exception('only system') }}"), "auto", "m"), /m: its chat template refused the conversation: only system/);
+  assert.throws(() => promptFormatFor(bpe("{% if %}"), "auto", "m"), /m\/tokenizer_config\.json chat_template, line 1: does not parse \(Unexpected token: CloseStatement\)/);
+  assert.throws(() => promptFormatFor(bpe("{{ raise_exception('only system') }}"), "auto", "m"), /m\/tokenizer_config\.json chat_template, line 1 \(\{\{ raise_exception\('only system'\) \}\}\): refused the conversation: only system/);
   // A usable one: the answer right after the prompt, then the special </s>.
   const ok = promptFormatFor(bpe("{{ bos_token }}{% for m in messages %}{{ m.role }}: {{ m.content }}{% if m.role == 'assistant' %}</s>{% else %}{{ '\\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}"), "auto");
   assert.equal(ok.promptText("1+1?"), "<s>user: 1+1?\nassistant: ");

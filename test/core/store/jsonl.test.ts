@@ -67,7 +67,7 @@ test("a complete last line without a newline still counts as torn", async (t) =>
   const read = await readJsonl<N>(file);
   assert.deepEqual(read.records, [{ n: 1 }]);
   assert.equal(read.tornTail, true);
-  assert.deepEqual(readJsonlSync<N>(file), { records: [{ n: 1 }], tornTail: true });
+  assert.deepEqual(readJsonlSync<N>(file), { records: [{ n: 1 }], tornTail: true, tornLine: 2, tornText: '{"n":12}' });
   assert.equal(await countJsonl(file), 1);
   assert.deepEqual(await readJsonlPage<N>(file, 0, 10), [{ n: 1 }]);
 });

@@ -35,11 +35,21 @@ export interface ForwardOptions {
  */
 let instances = 0;
 
+/**
+ * Rows of RoPE table a model starts with (or max_position_embeddings, if smaller), as the ORT engine's
+ * ROPE_ROWS_START: tables of every position would take 2 × max_position_embeddings × head_dim floats (67 MB for
+ * Llama 3.2's 131,072 positions, a gigabyte at 1M) where runs use a few hundred. A longer sequence grows them.
+ */
+const ROPE_ROWS_START = 1024;
+
 export class TfLlama {
   /** By Hugging Face name; each variable's own name is prefixed, since tfjs variable names are global. */
   readonly params = new Map<string, Variable>();
-  private readonly cosTable: Tensor; // [maxPos, hd]
-  private readonly sinTable: Tensor; // [maxPos, hd]
+  private cosTable: Tensor; // [ropeRows, hd]
+  private sinTable: Tensor; // [ropeRows, hd]
+  private ropeRows: number;
+  /** Tables outgrown, kept until dispose: a gradient tape still running may hold them. */
+  private readonly outgrown: Tensor[] = [];
 
   constructor(
     readonly tf: Tf,
@@ -52,10 +62,25 @@ export class TfLlama {
       if (!w) throw new Error(`missing parameter ${name}`);
       this.params.set(name, tf.variable(tf.tensor(w.data, shape, "float32"), true, prefix + name));
     }
-    const hd = headDim(config);
-    const { cos, sin } = ropeTables(config);
-    this.cosTable = tf.tensor2d(cos, [config.max_position_embeddings, hd]);
-    this.sinTable = tf.tensor2d(sin, [config.max_position_embeddings, hd]);
+    this.ropeRows = Math.min(config.max_position_embeddings, ROPE_ROWS_START);
+    [this.cosTable, this.sinTable] = this.ropeTensors(this.ropeRows);
+  }
+
+  /** cos and sin of positions 0…rows−1, [rows, hd], kept out of any tidy scope they are made in. */
+  private ropeTensors(rows: number): [Tensor, Tensor] {
+    const { cos, sin } = ropeTables(this.config, rows);
+    const hd = headDim(this.config);
+    return [this.tf.keep(this.tf.tensor2d(cos, [rows, hd])), this.tf.keep(this.tf.tensor2d(sin, [rows, hd]))];
+  }
+
+  /** Grows the RoPE tables (doubling, at most to max_position_embeddings) to cover positions 0…n−1. */
+  private needPositions(n: number): void {
+    if (n <= this.ropeRows) return;
+    let rows = this.ropeRows;
+    while (rows < n) rows *= 2;
+    this.ropeRows = Math.min(this.config.max_position_embeddings, rows);
+    this.outgrown.push(this.cosTable, this.sinTable);
+    [this.cosTable, this.sinTable] = this.ropeTensors(this.ropeRows);
   }
 
   private p(name: string): Variable {
@@ -115,6 +140,7 @@ export class TfLlama {
     const past = options.cache?.[0]?.k.shape[2] ?? 0;
     const Tk = past + T;
     if (Tk > c.max_position_embeddings) throw new Error(`sequence of ${Tk} tokens is longer than max_position_embeddings ${c.max_position_embeddings}`);
+    this.needPositions(Tk); // positions, given or not, are below Tk (left padding only lowers them)
 
     const positions = options.positions ?? tf.add(tf.range(past, past + T, 1, "int32").reshape([1, T]), tf.zeros([B, T], "int32"));
     const cos = tf.gather(this.cosTable, positions).reshape([B, 1, T, hd]);
@@ -184,6 +210,8 @@ export class TfLlama {
     this.params.clear();
     this.cosTable.dispose();
     this.sinTable.dispose();
+    for (const t of this.outgrown) t.dispose();
+    this.outgrown.length = 0;
   }
 }
 
