@@ -15,7 +15,7 @@ import { selftrainDir } from "../../src/core/selftrain/session";
 import { RunStore } from "../../src/core/store/runStore";
 import { WorkerExited } from "../../src/worker/client";
 import { workerExitAdvice } from "../../src/cli/runCommands";
-import { tinyWorkspace } from "../helpers/workspace";
+import { runningWarmupPid, tinyWorkspace } from "../helpers/workspace";
 import { repoRoot, tempDir } from "../helpers/paths";
 
 const cli = join(repoRoot, "dist", "cli.js");
@@ -123,14 +123,7 @@ test("a worker that crashes (SIGABRT) is not followed by \"run the same command 
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  let enginePid: number | undefined;
-  for (let i = 0; i < 600 && enginePid === undefined; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    const ids = RunStore.list(selftrainDir(ws));
-    if (ids.length === 0) continue;
-    const stage = (await RunStore.open(selftrainDir(ws), ids[0]!)).stage(0, "warmup");
-    if (stage.state === "running" && stage.pid !== undefined) enginePid = stage.pid;
-  }
+  const enginePid = await runningWarmupPid(ws);
   assert.ok(enginePid !== undefined, "the warm-up started");
   process.kill(enginePid, "SIGABRT");
   assert.equal(await exited, 1);

@@ -8,7 +8,7 @@ import { selftrainDir } from "../../src/core/selftrain/session";
 import { RunStore } from "../../src/core/store/runStore";
 import { readJsonl } from "../../src/core/store/jsonl";
 import { lockPath } from "../../src/core/store/runLock";
-import { tinyWorkspace } from "../helpers/workspace";
+import { runningWarmupPid, tinyWorkspace } from "../helpers/workspace";
 import { repoRoot, tempDir } from "../helpers/paths";
 
 const workerJs = join(repoRoot, "dist", "worker.js");
@@ -67,14 +67,7 @@ test("an engine killed mid-stage: the CLI says a rerun resumes, status says inte
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   // The engine's pid is in the manifest while its stage runs: kill the engine alone, as a crash would.
-  let enginePid: number | undefined;
-  for (let i = 0; i < 600 && enginePid === undefined; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    const ids = RunStore.list(selftrainDir(ws));
-    if (ids.length === 0) continue;
-    const stage = (await RunStore.open(selftrainDir(ws), ids[0]!)).stage(0, "warmup");
-    if (stage.state === "running" && stage.pid !== undefined) enginePid = stage.pid;
-  }
+  const enginePid = await runningWarmupPid(ws);
   assert.ok(enginePid !== undefined, "the warm-up started");
   process.kill(enginePid, "SIGKILL");
   assert.equal(await exited, 1);

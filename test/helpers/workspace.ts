@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateSyntheticTask, toJsonlRecord } from "../../src/core/data/synthetic";
-import { initWorkspace } from "../../src/core/selftrain/session";
+import { initWorkspace, selftrainDir } from "../../src/core/selftrain/session";
+import { RunStore } from "../../src/core/store/runStore";
 import type { RunnerEvents } from "../../src/core/selftrain/runEvents";
 
 /** A workspace with a small synthetic task and a configuration that runs a whole round in seconds. */
@@ -39,4 +40,16 @@ export function recorder(): RunnerEvents & { stages: string[]; logs: string[] } 
     metric: () => undefined,
     log: (e) => logs.push(`${e.level}: ${e.message}`),
   };
+}
+
+/** The engine's pid once the first run's warm-up is running (the manifest names it while its stage runs); undefined after 30 s. */
+export async function runningWarmupPid(ws: string): Promise<number | undefined> {
+  for (let i = 0; i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const ids = RunStore.list(selftrainDir(ws));
+    if (ids.length === 0) continue;
+    const stage = (await RunStore.open(selftrainDir(ws), ids[0]!)).stage(0, "warmup");
+    if (stage.state === "running" && stage.pid !== undefined) return stage.pid;
+  }
+  return undefined;
 }

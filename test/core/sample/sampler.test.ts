@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { sampleRationales, type Sample } from "../../../src/core/sample/sampler";
 import { promptFormatFor } from "../../../src/core/model/promptFormat";
 import { tinyConfig, type ModelConfig } from "../../../src/core/model/config";
-import type { ComputeEngine, DecodeSession } from "../../../src/core/engine/computeEngine";
+import type { DecodeSession } from "../../../src/core/engine/computeEngine";
+import { DecodeOnlyEngine } from "../../helpers/decodeOnlyEngine";
 import type { TextTokenizer } from "../../../src/core/tokenizer/tokenizer";
 import { pretrainedTokenizer } from "../tokenizer/pretrainedTokenizers";
 
@@ -11,13 +12,14 @@ import { pretrainedTokenizer } from "../tokenizer/pretrainedTokenizers";
  * An engine that writes a script: row r of a batch emits scripts[r] token by token (its logits put all mass on
  * the next scripted token), then the last token forever. It records the prompts it was given.
  */
-class ScriptedEngine implements ComputeEngine {
+class ScriptedEngine extends DecodeOnlyEngine {
   readonly name = "scripted";
   readonly device = "test";
   readonly config: ModelConfig;
   readonly prompts: number[][][] = [];
 
   constructor(vocabSize: number, private readonly scripts: readonly (readonly number[])[]) {
+    super();
     this.config = tinyConfig(vocabSize, { max_position_embeddings: 4096 });
   }
 
@@ -43,24 +45,6 @@ class ScriptedEngine implements ComputeEngine {
     return { session, logits: logits() };
   }
 
-  sftBackward(): never {
-    throw new Error("not a training engine");
-  }
-  dpoBackward(): never {
-    throw new Error("not a training engine");
-  }
-  optimizerStep(): never {
-    throw new Error("not a training engine");
-  }
-  resetOptimizer(): void {}
-  sequenceLogProbs(): never {
-    throw new Error("not a training engine");
-  }
-  getWeights(): never {
-    throw new Error("no weights");
-  }
-  setWeights(): void {}
-  dispose(): void {}
 }
 
 const OPTIONS = { n: 1, temperature: 0, maxNewTokens: 40, calculator: false, seed: 0 };

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { evaluateSplit, type EvalSettings } from "../../../src/core/selftrain/evaluate";
 import { promptFormatFor } from "../../../src/core/model/promptFormat";
 import { tinyConfig, type ModelConfig } from "../../../src/core/model/config";
-import type { ComputeEngine, DecodeSession } from "../../../src/core/engine/computeEngine";
+import type { DecodeSession } from "../../../src/core/engine/computeEngine";
+import { DecodeOnlyEngine } from "../../helpers/decodeOnlyEngine";
 import type { Example } from "../../../src/core/data/example";
 import { pretrainedTokenizer } from "../tokenizer/pretrainedTokenizers";
 
@@ -12,12 +13,13 @@ import { pretrainedTokenizer } from "../tokenizer/pretrainedTokenizers";
  * wrong token logit 0 (every other token far below), so greedy decoding and top-p 0.5 always follow the script,
  * while temperature sampling over the whole distribution strays now and then.
  */
-class DoubtfulEngine implements ComputeEngine {
+class DoubtfulEngine extends DecodeOnlyEngine {
   readonly name = "doubtful";
   readonly device = "test";
   readonly config: ModelConfig;
 
   constructor(vocabSize: number, private readonly script: readonly number[], private readonly wrong: number, private readonly margin: number) {
+    super();
     this.config = tinyConfig(vocabSize, { max_position_embeddings: 4096 });
   }
 
@@ -35,24 +37,6 @@ class DoubtfulEngine implements ComputeEngine {
     return { session: { step: async () => (step++, logits()), dispose: () => {} }, logits: logits() };
   }
 
-  sftBackward(): never {
-    throw new Error("not a training engine");
-  }
-  dpoBackward(): never {
-    throw new Error("not a training engine");
-  }
-  optimizerStep(): never {
-    throw new Error("not a training engine");
-  }
-  resetOptimizer(): void {}
-  sequenceLogProbs(): never {
-    throw new Error("not a training engine");
-  }
-  getWeights(): never {
-    throw new Error("no weights");
-  }
-  setWeights(): void {}
-  dispose(): void {}
 }
 
 test("pass@k samples with the user's top-p: with top-p 0.5 every sample follows the likeliest token, as greedy does; with 1 some stray", async () => {
