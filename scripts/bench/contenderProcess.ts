@@ -90,11 +90,11 @@ export function openmpOpenblasDir(): string | null {
 }
 
 /**
- * The peer's environment: ours without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE. This machine sets those for the
- * engines' tests (Haswell kernels, a fixed L2 size); on its AMD EPYC they cost OpenBLAS much of its speed (one
- * core: 52 vs 94 GFLOP/s measured by the issue, 57 vs 70 here under load), and no PyTorch user would run so.
- * Only this child's copy changes; the tests and CI keep them. OpenBLAS then detects the core itself, and the peer
- * checks its products against float64 before timing (peer_train.py check_matmul).
+ * The peer's environment: ours without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE. This machine may set those for
+ * the engines' tests (Haswell kernels, a fixed L2 size); issue 22 measured them costing OpenBLAS on this AMD EPYC
+ * 52 vs 94 GFLOP/s on one core, and no PyTorch user would run so. Only this child's copy changes; the tests and CI
+ * keep them. OpenBLAS then detects the core itself (Zen), and the peer checks its products against float64
+ * before timing (peer_train.py check_matmul) and reports the kernel it ran (describePeer).
  */
 function peerEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
