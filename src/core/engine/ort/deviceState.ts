@@ -8,7 +8,7 @@
 import type { HostWeights } from "../../model/weights";
 import type { OptimizerSettings } from "../computeEngine";
 import { GraphNames } from "./llamaGraphs";
-import { createSession, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
+import { createSession, releaseSessions, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 import { deviceOutputs, meteredRun, optimizerScalars, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./ortState";
 import { MoveNames, OptimizerNames, moveGraph, optimizerGraph, zerosGraph } from "./stateGraphs";
 
@@ -233,9 +233,7 @@ export class DeviceState implements ModelState {
     this.grads = null;
     this.weights = null;
     this.letGo(w);
-    const sessions = [...this.sessions.values()];
-    this.sessions.clear();
-    for (const s of sessions) void s.then((x) => x.release()).catch(() => undefined);
+    releaseSessions(this.sessions);
   }
 }
 

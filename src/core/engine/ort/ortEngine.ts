@@ -5,7 +5,7 @@ import { DPO_METRIC_OUTPUTS, dpoGraph, logProbGraph, sftGraph, type GraphOptions
 import type { RowBlocks } from "./rowBlocks";
 import { VOCAB_CHUNK_ROWS } from "./graphBuilder";
 import { OrtDecoding } from "./ortDecoding";
-import { createSession, defaultThreads, loadOrt, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
+import { createSession, releaseSessions, defaultThreads, loadOrt, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 import { DeviceState } from "./deviceState";
 import { HostState, deviceOutputs, meteredRun, slotsOf, splitSlots, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./ortState";
 
@@ -150,9 +150,7 @@ export class OrtEngine implements ComputeEngine {
     let rows = this.ropeRows;
     while (rows < n) rows *= 2;
     this.ropeRows = Math.min(max, rows);
-    const sessions = [...this.sessions.values()];
-    this.sessions.clear();
-    for (const s of sessions) void s.then((x) => x.release()).catch(() => undefined);
+    releaseSessions(this.sessions);
     this.decoding.tablesChanged();
   }
 
@@ -272,9 +270,7 @@ export class OrtEngine implements ComputeEngine {
   dispose(): void {
     this.decoding.dispose();
     this.state.dispose();
-    const sessions = [...this.sessions.values()];
-    this.sessions.clear();
-    for (const s of sessions) void s.then((x) => x.release()).catch(() => undefined);
+    releaseSessions(this.sessions);
   }
 }
 

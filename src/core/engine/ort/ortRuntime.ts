@@ -77,6 +77,13 @@ export interface SessionChoices {
   verboseLog?: { id: string };
 }
 
+/** Empties a cache of sessions and releases each once it has opened (one that failed to open has nothing to release). */
+export function releaseSessions<K>(sessions: Map<K, Promise<OrtSession>>): void {
+  const all = [...sessions.values()];
+  sessions.clear();
+  for (const s of all) void s.then((x) => x.release()).catch(() => undefined);
+}
+
 export async function createSession(model: Uint8Array | string, settings: SessionSettings = {}, choices: SessionChoices = {}): Promise<OrtSession> {
   const o = loadOrt();
   const provider = settings.executionProvider ?? "cpu";
