@@ -15,6 +15,7 @@ import type { WorkerCommand, WorkerEvent } from "../shared/workerProtocol";
 import type { RunManifest, RunMode, StageName, StageRecord } from "../shared/runTypes";
 import { parse, intOption, UsageError } from "./args";
 import { formatDuration } from "../shared/format";
+import { workerExitAdvice } from "../shared/workerExit";
 
 const COMMON = { workspace: { type: "string" as const, short: "w" }, run: { type: "string" as const } };
 
@@ -174,28 +175,12 @@ export async function roundCommand(argv: string[], warmupOnly: boolean): Promise
       return 130;
     }
     if (e instanceof WorkerExited) {
+      // A kill resumes with the same command; a crash of its own says what to fix (the host says the same).
       console.error(`error: ${e.message}: ${workerExitAdvice(e)}`);
       return 1;
     }
     throw e;
   }
-}
-
-/**
- * What to do after the worker died, by how: killed from outside, the run resumes where it stopped (after an
- * out-of-memory kill, once the memory is lowered); a crash of its own comes from what it ran and would come again,
- * so it says what to look at instead of inviting the same command. (Settings and model folders are checked
- * before a run starts: their errors name the file and key and end the command without a worker crash.)
- */
-export function workerExitAdvice(e: WorkerExited): string {
-  const lastWords = e.stderrTail ? ` Its last output: ${e.stderrTail.split("\n").map((l) => l.trim()).filter((l) => l).slice(-3).join(" / ")}.` : "";
-  if (e.signal === "SIGKILL") {
-    return "the worker process was killed (by the system when memory ran out, or by hand). Finished stages are kept; run the same command again to resume, " +
-      "after lowering sampling.batchSize or the micro-batch sizes in .selftrain/config.json if memory ran out (selftrain model inspect estimates the peak).";
-  }
-  if (e.killed) return "the worker process was stopped from outside. Finished stages are kept; run the same command again to resume.";
-  return `the worker process crashed.${lastWords} Finished stages are kept, but the same settings would crash it again: ` +
-    "check the engine settings in .selftrain/config.json (engine.name, engine.executionProvider, engine.threads; engine.name \"tfjs\" avoids ONNX Runtime) before running the command again.";
 }
 
 const EVAL_USAGE = `

@@ -1,8 +1,9 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { isWorkerEvent, type WorkerCommand, type WorkerEvent } from "../shared/workerProtocol";
+import { workerEndResumable, type WorkerEnd } from "../shared/workerExit";
 
 /** The worker process ended while a job ran (a crash, a kill): reported once, by whoever watches its exit. */
-export class WorkerExited extends Error {
+export class WorkerExited extends Error implements WorkerEnd {
   constructor(
     readonly code: number | null,
     readonly signal: NodeJS.Signals | null,
@@ -14,12 +15,11 @@ export class WorkerExited extends Error {
   }
 
   /**
-   * Whether it was stopped from outside rather than by what it ran: SIGKILL (the kernel's out-of-memory killer, or
-   * a kill by hand), SIGTERM, SIGINT, SIGHUP. Then the same command resumes the run; after a crash of its own (an
-   * abort or fault in native code, a non-zero exit) the same input crashes it again.
+   * Whether it was stopped from outside rather than by what it ran (workerEndKind, shared with the extension host):
+   * then the same command resumes the run; after a crash of its own the same input crashes it again.
    */
   get killed(): boolean {
-    return this.signal === "SIGKILL" || this.signal === "SIGTERM" || this.signal === "SIGINT" || this.signal === "SIGHUP";
+    return workerEndResumable(this);
   }
 }
 
@@ -41,7 +41,7 @@ export class CancelledByUser extends Error {
 export class WorkerClient {
   private child: ChildProcess | null = null;
   private readonly listeners = new Set<(e: WorkerEvent) => void>();
-  private exitListeners = new Set<(code: number | null, signal: NodeJS.Signals | null) => void>();
+  private exitListeners = new Set<(code: number | null, signal: NodeJS.Signals | null, stderrTail: string) => void>();
   private stderrTail = "";
 
   constructor(private readonly engineScript: string) {}
@@ -73,7 +73,7 @@ export class WorkerClient {
         if (ended) return;
         ended = true;
         if (!ready) reject(new Error(`worker process exited before it was ready (code ${code}, signal ${signal})${this.stderrTail.trim() ? `: ${this.stderrTail.trim().split("\n").at(-1)}` : ""}`));
-        for (const l of this.exitListeners) l(code, signal);
+        for (const l of this.exitListeners) l(code, signal, this.stderrTail.trim());
       };
       child.once("exit", (code, signal) => {
         if (this.child === child) this.child = null;
@@ -88,7 +88,8 @@ export class WorkerClient {
     return () => this.listeners.delete(listener);
   }
 
-  onExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): () => void {
+  /** Hears of the process's end once, with the last lines it wrote to stderr (a crash's own message). */
+  onExit(listener: (code: number | null, signal: NodeJS.Signals | null, stderrTail: string) => void): () => void {
     this.exitListeners.add(listener);
     return () => this.exitListeners.delete(listener);
   }
@@ -119,9 +120,9 @@ export class WorkerClient {
           reject(new CancelledByUser());
         }
       });
-      const stopExit = this.onExit((code, signal) => {
+      const stopExit = this.onExit((code, signal, stderrTail) => {
         done();
-        reject(new WorkerExited(code, signal, this.stderrTail.trim()));
+        reject(new WorkerExited(code, signal, stderrTail));
       });
       const done = (): void => {
         stop();

@@ -5,17 +5,12 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { saveCheckpoint } from "../../src/core/model/checkpoint";
-import { tinyConfig } from "../../src/core/model/config";
-import { initWeights } from "../../src/core/model/weights";
-import { readSafetensors, writeSafetensors, fromFloat32 } from "../../src/core/model/safetensors";
-import { trainBpe } from "../../src/core/tokenizer/bpeTrainer";
-import { tokenizerFromFiles } from "../../src/core/tokenizer/tokenizer";
 import { selftrainDir } from "../../src/core/selftrain/session";
 import { RunStore } from "../../src/core/store/runStore";
 import { WorkerExited } from "../../src/worker/client";
-import { workerExitAdvice } from "../../src/cli/runCommands";
+import { workerExitAdvice } from "../../src/shared/workerExit";
 import { runningWarmupPid, tinyWorkspace } from "../helpers/workspace";
+import { editJson, tinyModelFolder as modelFolder, withI8, withNaN } from "../helpers/modelFolders";
 import { repoRoot, tempDir } from "../helpers/paths";
 
 const cli = join(repoRoot, "dist", "cli.js");
@@ -26,30 +21,6 @@ const run = (...args: string[]) => {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", timeout: 60_000 });
   return { ...r, seconds: (performance.now() - start) / 1000 };
 };
-
-const tokenizer = tokenizerFromFiles(trainBpe(["Mia has 3 apples. 3+4 = <<3+4=7>>7\n#### 7", "Tom buys 12 pens for 2 dollars each."], { vocabSize: 280 }));
-const config = tinyConfig(tokenizer.vocabSize, { hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 64 });
-
-function modelFolder(dir: string): string {
-  saveCheckpoint(dir, { config, weights: initWeights(config, 5, 0.3), tokenizer }, {}, { dtype: "BF16" });
-  return dir;
-}
-
-const editJson = (file: string, change: (o: Record<string, unknown>) => void): void => {
-  const o = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-  change(o);
-  writeFileSync(file, JSON.stringify(o, null, 2));
-};
-
-function withNaN(dir: string): void {
-  const file = join(dir, "model.safetensors");
-  const st = readSafetensors(file);
-  const tensors = new Map(st.tensors);
-  const values = new Float32Array(config.intermediate_size * config.hidden_size).fill(0.25);
-  values[123] = NaN;
-  tensors.set("model.layers.1.mlp.up_proj.weight", fromFloat32(values, [config.intermediate_size, config.hidden_size], "BF16"));
-  writeSafetensors(file, tensors, st.metadata);
-}
 
 test("model inspect exits 1 with one line, in seconds, for every folder score refuses; score refuses them too, NaN weights included", { skip }, (t) => {
   const ids = join(tempDir(t), "ids.jsonl");
@@ -114,6 +85,38 @@ test("settings out of range end `round` when config.json is read: exit 1, the fi
     assert.ok(!existsSync(join(selftrainDir(ws), "runs")) || readdirSync(join(selftrainDir(ws), "runs")).length === 0, `${path}: a run was created`);
     writeFileSync(file, original);
   }
+});
+
+test("`round` on a model folder that loading refuses (NaN weights, I8 weights) ends before any run is created, naming config.json's model.init", { skip }, async (t) => {
+  const ws = await tinyWorkspace(tempDir(t));
+  const file = join(ws, ".selftrain", "config.json");
+  // Every entry of runs/, not only complete runs: a folder begun and left is a run created too.
+  const runs = (): string[] => (existsSync(join(selftrainDir(ws), "runs")) ? readdirSync(join(selftrainDir(ws), "runs")).sort() : []);
+  const cases: Array<[string, (dir: string) => void, RegExp]> = [
+    ["NaN weight", withNaN, /model\.safetensors: model\.layers\.1\.mlp\.up_proj\.weight holds NaN at index 123/],
+    ["I8 weight", withI8, /model\.safetensors: tensor model\.layers\.1\.mlp\.up_proj\.weight is I8, not a floating-point type/],
+  ];
+  for (const [what, spoil, reason] of cases) {
+    const dir = modelFolder(join(tempDir(t), what.replace(/\W+/g, "-")));
+    spoil(dir);
+    // The tiny workspace's learning rates are a new model's: allowed on purpose, so that only the folder is wrong.
+    editJson(file, (o) => (o["model"] = { ...(o["model"] as object), init: dir, allowHighLearningRate: true }));
+    for (const args of [[], ["--new-run"]]) {
+      const before = runs();
+      const r = run("round", "-w", ws, ...args);
+      assert.equal(r.status, 1, `${what} ${args}: ${r.stdout}${r.stderr}`);
+      assert.ok(r.stderr.includes(`config.json: model.init ${JSON.stringify(dir)} cannot be used, so no run was started: `), r.stderr);
+      assert.match(r.stderr, reason, what);
+      assert.match(r.stderr, /fix the folder or set model\.init to another; selftrain model inspect DIR checks a folder/, what);
+      assert.doesNotMatch(r.stderr, /warmup: running|run the same command again/, what);
+      assert.ok(r.seconds < 15, `${what}: ${r.seconds} s`);
+      assert.deepEqual(runs(), before, `${what} ${args}: a run was created`);
+      assert.ok(!existsSync(join(selftrainDir(ws), "runs.lock")), `${what}: the workspace lock was left`);
+    }
+    // A run that exists already (its warm-up never made the base model) is not resumed into the folder either.
+    if (runs().length === 0) await RunStore.create(selftrainDir(ws), { mode: "dpo-st" });
+  }
+  assert.equal(runs().length, 1);
 });
 
 test("a worker that crashes (SIGABRT) is not followed by \"run the same command again to resume\"; a kill still is", { skip: skip || (process.platform === "win32" ? "signals" : false) }, async (t) => {

@@ -5,7 +5,8 @@ import { roundStages } from "./stages";
 import { RunStore } from "../store/runStore";
 import { ReviewLog } from "../store/reviewLog";
 import { acquireRunLock, withWorkspaceLock, type RunLock } from "../store/runLock";
-import { readWorkspaceConfig, selftrainDir, nextRound } from "./workspace";
+import { readWorkspaceConfig, selftrainDir, nextRound, configPath } from "./workspace";
+import { checkModelInit, needsBaseModel } from "./modelFiles";
 import type { RunnerEvents } from "./runEvents";
 import type { SelfTrainConfig } from "./config";
 import type { RunMode, StageName } from "../../shared/runTypes";
@@ -64,10 +65,24 @@ export interface RoundRequest {
   shouldStop: () => boolean;
 }
 
+/**
+ * Whether the run openOrCreate will pick has no base model yet: a new run (none yet, --new-run, a --run id that
+ * does not exist) or one whose warm-up never made it. Read without the workspace lock: a run another process
+ * makes meanwhile only means a check that was not needed.
+ */
+function baseModelToMake(workspace: string, runId: string | undefined, createNew: boolean): boolean {
+  const dir = selftrainDir(workspace);
+  const target = runId ?? (createNew ? null : RunStore.newest(dir));
+  return target === null || needsBaseModel(join(dir, "runs", target));
+}
+
 /** Runs (or resumes) a run through a round; returns the run and the round reached. */
 export async function runRound(req: RoundRequest): Promise<{ runId: string; round: number }> {
   const config = readWorkspaceConfig(req.workspace);
   const mode = req.mode ?? config.mode;
+  // A model folder that loading would refuse (NaN weights, a config.json the weights contradict, a hostile chat
+  // template) ends the command here, as `model inspect` would, before a run is created for it.
+  if (baseModelToMake(req.workspace, req.runId, req.newRun ?? false)) checkModelInit(config, req.workspace, configPath(req.workspace));
   return asOnlyWriter(req.workspace, () => openOrCreate(req.workspace, req.runId, mode, req.newRun ?? false), req.events, (store) => {
     // A run keeps the mode it was made with (a fork of a DPO-ST run may be ST, whatever config.json says).
     if (req.mode && req.mode !== store.manifest.mode) throw new Error(`run ${store.runId} is a ${store.manifest.mode} run; it cannot go on as ${req.mode} (start a new run with --new-run or --fork)`);
