@@ -33,7 +33,8 @@ async function openEngine(spec: ChildSpec, config: ModelConfig): Promise<Compute
   const weights = initWeights(config, 0);
   if (spec.family === "ort") {
     const ep = spec.executionProvider ?? "cpu";
-    return new OrtEngine(config, weights, spec.spin === false ? { threads: spec.threads, spin: false, executionProvider: ep } : { threads: spec.threads, executionProvider: ep });
+    // The weights are the engine's (adopted, not copied), as the round hands its checkpoints over.
+    return new OrtEngine(config, weights, spec.spin === false ? { threads: spec.threads, spin: false, executionProvider: ep } : { threads: spec.threads, executionProvider: ep }, { adoptWeights: true });
   }
   // Loaded only here, so that an ORT-only machine (scripts/gpu/device-bench.sh) needs no TensorFlow.js.
   const { initTfBackend, getTf } = await import("../../src/core/engine/tf/tfBackend");
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
   // One generation: the prompt pass plus new − 1 cached steps, one temperature draw per row from the logits.
   const generate = async (B: number, P: number, N: number, temperature: number): Promise<void> => {
     const prompts = Array.from({ length: B }, () => Array.from({ length: P }, () => rng.int(3, V - 1)));
-    let { session, logits } = await engine.startDecoding(prompts);
+    let { session, logits } = await engine.startDecoding(prompts, N);
     for (let s = 0; s < N; s++) {
       const next = prompts.map((_, i) => sampleToken(logits.subarray(i * V, (i + 1) * V), temperature, 1, 0, rng));
       if (s < N - 1) logits = await session.step(next);

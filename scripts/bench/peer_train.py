@@ -22,6 +22,10 @@ import argparse, ctypes, json, math, re, resource, sys, time, warnings
 # torch 2.x warns at import when NumPy is absent; the peer never converts to NumPy, and keeping NumPy out of the
 # venv keeps its bundled OpenBLAS (and that library's threads) out of this process.
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+# NumPy is never used here, but .venv has it (transformers needs it) and torch imports it when present, which loads
+# NumPy's own bundled OpenBLAS and its threads into the peer's process beside torch's BLAS: the BLAS report, the
+# thread settings and --expect-blas would no longer be about torch's. Marked absent, torch runs without it.
+sys.modules.setdefault("numpy", None)
 import torch
 import torch.nn.functional as F
 

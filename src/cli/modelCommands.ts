@@ -121,7 +121,7 @@ async function scoreCommand(argv: string[]): Promise<number> {
     rows.push(ids as number[]);
   });
   const { config } = settingsOf(values);
-  const engine = await createEngine({ engine: config.engine.name, tfBackend: config.engine.tfBackend, executionProvider: config.engine.executionProvider, threads: config.engine.threads }, ckpt.config, ckpt.weights);
+  const engine = await createEngine({ engine: config.engine.name, tfBackend: config.engine.tfBackend, executionProvider: config.engine.executionProvider, threads: config.engine.threads }, ckpt.config, ckpt.weights, undefined, true);
   try {
     const micro = Math.max(1, config.sft.microBatchSize);
     for (const ids of rows) {

@@ -130,9 +130,10 @@ export class SelfTrainRunner {
       this.engineFallback = pick.fallback ?? null;
       if (!this.pickLogged) this.o.events.log({ level: pick.fallback ? "warn" : "info", message: pick.fallback ? `${pick.reason}: the round runs on the slower engine` : pick.reason });
       this.pickLogged = true;
-    });
+    }, true);
     this.o.events.log({ level: "info", message: `engine: ${engine.name} on ${engine.device}` });
-    return { engine, ckpt, format };
+    // The weights are the engine's now (handed over, not copied): the stage reads them from the engine only.
+    return { engine, ckpt: { ...ckpt, weights: new Map() }, format };
   }
 
   private settings(t: StageTraining, examples: number, seedOffset: number): TrainSettings {

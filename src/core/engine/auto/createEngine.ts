@@ -30,8 +30,12 @@ const picks = new Map<string, Promise<EnginePick>>();
  * each available engine on this model (a few hundred milliseconds, once per process and model shape) and
  * takes the faster, so a machine with CUDA TensorFlow.js and no ONNX Runtime GPU gets TensorFlow.js while a
  * CPU-only machine gets ONNX Runtime.
+ *
+ * `handOver`: the caller gives the weight arrays to the engine and never reads them again, so ONNX Runtime's engine
+ * takes them instead of copying (OrtEngineTuning.adoptWeights): one copy of the model in memory, not two. The
+ * probe's engines always copy.
  */
-export async function createEngine(choice: EngineChoice, config: ModelConfig, weights: HostWeights, onPick?: (pick: EnginePick) => void): Promise<ComputeEngine> {
+export async function createEngine(choice: EngineChoice, config: ModelConfig, weights: HostWeights, onPick?: (pick: EnginePick) => void, handOver = false): Promise<ComputeEngine> {
   let engine = choice.engine;
   if (engine === "auto") {
     const key = JSON.stringify([config, choice]);
@@ -45,13 +49,13 @@ export async function createEngine(choice: EngineChoice, config: ModelConfig, we
     onPick?.(chosen);
     engine = chosen.engine;
   }
-  return engine === "onnxruntime" ? ortEngine(choice, config, weights) : tfEngine(choice, config, weights);
+  return engine === "onnxruntime" ? ortEngine(choice, config, weights, handOver) : tfEngine(choice, config, weights);
 }
 
-function ortEngine(choice: EngineChoice, config: ModelConfig, weights: HostWeights): OrtEngine {
+function ortEngine(choice: EngineChoice, config: ModelConfig, weights: HostWeights, adoptWeights = false): OrtEngine {
   const settings: SessionSettings = { executionProvider: choice.executionProvider ?? "cpu" };
   if (choice.threads) settings.threads = choice.threads;
-  return new OrtEngine(config, weights, settings);
+  return new OrtEngine(config, weights, settings, adoptWeights ? { adoptWeights } : {});
 }
 
 async function tfEngine(choice: EngineChoice, config: ModelConfig, weights: HostWeights): Promise<TfEngine> {

@@ -54,11 +54,19 @@ export class HostKvCache implements KvCache {
     private readonly c: ModelConfig,
     private readonly B: number,
     firstRun: number,
+    /**
+     * Positions the session will hold at most (prompt and new tokens), when known: the cache is made that size at
+     * once rather than grown bucket by bucket, each growth holding the old and the new buffers together (at batch
+     * 64 of SmolLM2-135M, 48 positions: 141 MB instead of 189 MB plus a 94 MB copy).
+     */
+    expected = 0,
   ) {
     const { L } = layout(c, B);
     this.keys = Array.from({ length: L }, () => new Float32Array(0));
     this.values = Array.from({ length: L }, () => new Float32Array(0));
-    this.grow(firstRun + 1);
+    const whole = Math.min(expected, c.max_position_embeddings);
+    if (whole > firstRun) this.grow(whole, true);
+    else this.grow(firstRun + 1);
   }
 
   get slots(): number {
@@ -69,10 +77,10 @@ export class HostKvCache implements KvCache {
     return this.past;
   }
 
-  /** Room for `need` positions: new buffers of the next bucket's capacity, the filled slots copied. */
-  private grow(need: number): void {
+  /** Room for `need` positions: new buffers of the next bucket's capacity (or `need` exactly), the filled slots copied. */
+  private grow(need: number, exact = false): void {
     const { rows, hd } = layout(this.c, this.B);
-    const next = Math.min(Math.ceil(need / KV_BUCKET) * KV_BUCKET, Math.max(need, this.c.max_position_embeddings));
+    const next = exact ? need : Math.min(Math.ceil(need / KV_BUCKET) * KV_BUCKET, Math.max(need, this.c.max_position_embeddings));
     const move = (old: Float32Array): Float32Array => {
       const fresh = new Float32Array(rows * next * hd);
       for (let r = 0; r < rows; r++) fresh.set(old.subarray(r * this.capacity * hd, (r * this.capacity + this.past) * hd), r * next * hd);

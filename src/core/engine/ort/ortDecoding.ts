@@ -56,6 +56,11 @@ export interface DecoderWeights {
   hold(): { feeds: OrtFeeds; release(): void };
   /** Whether the weights are on a device (not the host's memory): decoding keeps its cache there too. */
   readonly onDevice: boolean;
+  /**
+   * The weights are not read until further notice: the host copy may go to disk and be freed (HostState.park),
+   * read back on its next use. Called once a decoder's graph holds its own copy, before its session is opened.
+   */
+  park?(): Promise<void>;
 }
 
 /** How OrtDecoding builds its decoders, beyond the engine's settings. */
@@ -138,8 +143,20 @@ export class OrtDecoding {
       const graph = decodeGraph(this.config, { ...(blocks ? { blocks } : {}), ropeRows });
       session = createSession(graph.toBytes(), this.settings, { outputLocations: decodeOutputLocations(graph.outputNames()) });
     } else {
+      // The graph's bytes or files hold a copy of the weights from here on: the engine's own may be parked
+      // (freed to disk) while ORT opens the session and packs its copy, so the two are not resident together.
       const graph = bufferedDecodeGraph(this.config, { ...(views ? { weights: views } : {}), ropeRows });
-      session = mode === "file" ? sessionFromFiles(graph, this.settings) : createSession(graph.toBytes(), this.settings);
+      const model = mode === "file" ? filesOf(graph) : { bytes: graph.toBytes() };
+      const parked = views ? this.weights.park?.() : undefined;
+      session = (async () => {
+        await parked;
+        if (!("path" in model)) return createSession(model.bytes, this.settings);
+        try {
+          return await createSession(model.path, this.settings);
+        } finally {
+          model.remove();
+        }
+      })();
     }
     const d: Decoder = { version: this.weightsVersion, session, mode, users: 1, retired: false, ropeRows };
     // A failed build is not kept: the next start() reports it again rather than a stale rejection.
@@ -164,7 +181,8 @@ export class OrtDecoding {
     if (d.users === 0) closeDecoder(d);
   }
 
-  async start(prompts: readonly number[][]): Promise<{ session: DecodeSession; logits: Float32Array }> {
+  /** `positions`: the most positions a row will reach (prompt and new tokens), when known: the cache's size. */
+  async start(prompts: readonly number[][], positions = 0): Promise<{ session: DecodeSession; logits: Float32Array }> {
     const c = this.config;
     const B = prompts.length;
     if (B === 0) throw new Error("startDecoding needs at least one prompt");
@@ -182,7 +200,7 @@ export class OrtDecoding {
       this.release(decoder);
     };
     // On a device the cache stays there beside the weights (decodeGraph); on the CPU it is host arrays (bufferedDecodeGraph).
-    const cache: KvCache = this.weights.onDevice ? new DeviceKvCache(this.ort, c, B) : new HostKvCache(this.ort, c, B, T);
+    const cache: KvCache = this.weights.onDevice ? new DeviceKvCache(this.ort, c, B) : new HostKvCache(this.ort, c, B, T, positions);
     // The key slots' validity, the cache's masked lead first: the prompts' padding, then every new token.
     const keyValid = valid.map((row) => [...Array.from({ length: cache.lead }, () => false), ...row]);
     let past = 0;
@@ -253,16 +271,21 @@ export class OrtDecoding {
 }
 
 /** A session from the graph written as files (model and weights) to a temporary folder, removed once it is open. */
-async function sessionFromFiles(graph: GraphBuilder, settings: SessionSettings): Promise<OrtSession> {
+/** `graph` written as a model file and a weights file in a new temporary folder, and how to remove them. */
+function filesOf(graph: GraphBuilder): { path: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), "selftrain-decode-"));
-  try {
-    return await createSession(writeModelFiles(graph, dir), settings);
-  } finally {
+  const remove = (): void => {
     try {
       rmSync(dir, { recursive: true, force: true });
     } catch {
       // A platform that will not delete a mapped file: the folder stays in the temporary directory.
     }
+  };
+  try {
+    return { path: writeModelFiles(graph, dir), remove };
+  } catch (e) {
+    remove();
+    throw e;
   }
 }
 

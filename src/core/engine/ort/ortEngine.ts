@@ -34,6 +34,11 @@ export interface OrtEngineTuning {
   decodeWeights?: "fed";
   /** webgpu: the largest tensor, in bytes, one GPU buffer holds (WEBGPU_BUFFER_LIMIT_BYTES); larger parameters go in row blocks. */
   bufferLimitBytes?: number;
+  /**
+   * The engine takes the constructor's weight arrays as its own instead of copying them (each that is a whole
+   * buffer): the caller must not read or write them afterwards. Saves a copy of the model while it is loaded.
+   */
+  adoptWeights?: boolean;
 }
 
 /**
@@ -90,6 +95,7 @@ export class OrtEngine implements ComputeEngine {
         bytes: this.slots.reduce((n, s) => n + s.size * 4, 0),
         views: () => (state.deviceIsHost ? state.hostViews() : null),
         hold: () => state.holdParams(),
+        park: () => (state instanceof HostState ? state.park() : Promise.resolve()),
         onDevice: !state.deviceIsHost,
       },
       this.transfers,
@@ -100,7 +106,7 @@ export class OrtEngine implements ComputeEngine {
         ropeRows: () => this.ropeRows,
       },
     );
-    this.setWeights(weights);
+    this.setWeights(weights, tuning.adoptWeights ?? false);
   }
 
   /** The session of a graph kind, built and opened on first use. */
@@ -250,20 +256,25 @@ export class OrtEngine implements ComputeEngine {
     const longest = Math.max(0, ...prompts.map((p) => p.length));
     this.needPositions(Math.min(this.config.max_position_embeddings, maxNewTokens === undefined ? Infinity : longest + maxNewTokens));
     await this.state.prepare();
-    return this.decoding.start(prompts);
+    return this.decoding.start(prompts, maxNewTokens === undefined ? 0 : longest + maxNewTokens);
+  }
+
+  /** Whether the host copy of the weights is parked on disk while a decoder holds its own (HostState.park). */
+  get weightsParked(): boolean {
+    return this.state instanceof HostState && this.state.isParked;
   }
 
   getWeights(): Promise<HostWeights> {
     return this.state.getWeights();
   }
 
-  setWeights(weights: HostWeights): void {
+  setWeights(weights: HostWeights, adopt = false): void {
     for (const slot of this.slots) {
       const w = weights.get(slot.name);
       if (!w) throw new Error(`missing parameter ${slot.name}`);
       if (w.data.length !== slot.size) throw new Error(`${slot.name} has ${w.data.length} values but the config needs [${slot.shape}]`);
     }
-    this.state.setWeights(weights);
+    this.state.setWeights(weights, adopt);
     this.decoding.weightsChanged();
   }
 

@@ -25,6 +25,7 @@ import { adamwInPlace, clipFactor, sumSquares } from "./adamw";
 import { GraphNames } from "./llamaGraphs";
 import { blockName, type RowBlocks } from "./rowBlocks";
 import type { Ort, OrtFeeds, OrtSession, OrtTensor } from "./ortRuntime";
+import { parkWeights, parkingDirectory, releaseArrays, type ParkedWeights } from "./parkedWeights";
 import type { OPTIMIZER_SCALARS } from "./stateGraphs";
 
 /** Bytes moved, cumulative (OrtEngine.transfers). */
@@ -143,8 +144,8 @@ export interface ModelState {
   resetOptimizer(): void;
   accumulatedGradients(): Promise<HostWeights | null>;
   getWeights(): Promise<HostWeights>;
-  /** Copies the weights in (validated by the engine). */
-  setWeights(w: HostWeights): void;
+  /** Copies the weights in (validated by the engine); `adopt`: takes the caller's arrays where it can (HostState). */
+  setWeights(w: HostWeights, adopt?: boolean): void;
   /** The weights by name as views (host state only: for building a graph from them at once). */
   hostViews(): HostWeights;
   dispose(): void;
@@ -169,6 +170,8 @@ export class HostState implements ModelState {
   readonly accumulatesInGraph = false;
   readonly deviceIsHost = true;
   private weights = new Map<string, Float32Array>();
+  /** The weights while parked on disk (park); `weights` is empty then, and live() reads them back. */
+  private parked: ParkedWeights | null = null;
   private grads: Map<string, Float32Array> | null = null;
   private m: Map<string, Float32Array> | null = null;
   private v: Map<string, Float32Array> | null = null;
@@ -183,9 +186,40 @@ export class HostState implements ModelState {
   }
 
   paramFeeds(): OrtFeeds {
+    const weights = this.live();
     const feeds: OrtFeeds = {};
-    for (const s of this.slots) feeds[s.name] = new this.ort.Tensor("float32", this.weights.get(s.name)!, s.shape);
+    for (const s of this.slots) feeds[s.name] = new this.ort.Tensor("float32", weights.get(s.name)!, s.shape);
     return feeds;
+  }
+
+  /** Whether the weights are parked on disk now (not resident): for tests and the memory meter's readers. */
+  get isParked(): boolean {
+    return this.parked !== null;
+  }
+
+  /** The weights, read back first if they were parked. */
+  private live(): Map<string, Float32Array> {
+    const p = this.parked;
+    if (p) {
+      this.parked = null;
+      this.weights = p.restore();
+    }
+    return this.weights;
+  }
+
+  /**
+   * Sets the weights aside on disk and frees them (parkedWeights.ts) until something reads them: called once a
+   * decoder holds its own copy. Nothing happens where there is no disk to park on or the file cannot be written.
+   */
+  async park(): Promise<void> {
+    const dir = parkingDirectory();
+    if (!dir || this.parked || this.weights.size === 0) return;
+    const p = parkWeights(this.weights, dir);
+    if (!p) return;
+    const arrays = [...this.weights.values()];
+    this.weights = new Map();
+    this.parked = p;
+    await releaseArrays(arrays);
   }
 
   gradientFeeds(): OrtFeeds {
@@ -231,9 +265,10 @@ export class HostState implements ModelState {
     const m = (this.m ??= zeros());
     const v = (this.v ??= zeros());
     const k = optimizerScalars(step, lr, s);
+    const weights = this.live();
     const clip = Math.fround(clipFactor(gradNorm, s.maxGradNorm));
     for (const x of this.slots) {
-      adamwInPlace(this.weights.get(x.name)!, grads.get(x.name)!, m.get(x.name)!, v.get(x.name)!, {
+      adamwInPlace(weights.get(x.name)!, grads.get(x.name)!, m.get(x.name)!, v.get(x.name)!, {
         beta1: k.beta1,
         beta2: k.beta2,
         biasCorrection1: k.bias_correction1,
@@ -259,20 +294,34 @@ export class HostState implements ModelState {
   }
 
   getWeights(): Promise<HostWeights> {
-    return Promise.resolve(new Map(this.slots.map((s) => [s.name, { shape: s.shape.slice(), data: this.weights.get(s.name)!.slice() }])));
+    const weights = this.live();
+    return Promise.resolve(new Map(this.slots.map((s) => [s.name, { shape: s.shape.slice(), data: weights.get(s.name)!.slice() }])));
   }
 
-  setWeights(w: HostWeights): void {
-    // Copies: the caller keeps its arrays, and ours are updated in place by optimizer steps.
-    this.weights = new Map(this.slots.map((s) => [s.name, Float32Array.from(w.get(s.name)!.data)]));
+  /**
+   * Copies the weights in (the caller keeps its arrays; ours are updated in place by optimizer steps), or, with
+   * `adopt`, takes each array that is a whole buffer of its own as it is: the caller hands them over and must not
+   * read or write them again (they may be parked and freed).
+   */
+  setWeights(w: HostWeights, adopt = false): void {
+    this.parked?.discard();
+    this.parked = null;
+    const own = (a: Float32Array): boolean => adopt && a.byteOffset === 0 && a.buffer instanceof ArrayBuffer && a.byteLength === a.buffer.byteLength;
+    this.weights = new Map(this.slots.map((s) => {
+      const a = w.get(s.name)!.data;
+      return [s.name, own(a) ? a : Float32Array.from(a)];
+    }));
   }
 
   hostViews(): HostWeights {
-    return new Map(this.slots.map((s) => [s.name, { shape: s.shape, data: this.weights.get(s.name)! }]));
+    const weights = this.live();
+    return new Map(this.slots.map((s) => [s.name, { shape: s.shape, data: weights.get(s.name)! }]));
   }
 
   dispose(): void {
     this.resetOptimizer();
+    this.parked?.discard();
+    this.parked = null;
   }
 }
 
