@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Creates .venv at the repository root with requirements-dev.txt (PyTorch 2.13 CPU build, threadpoolctl): the
-# second PyTorch peer of `npm run bench:train` / `npm run bench:sample`; Debian's python3-torch at /usr/bin/python3
-# is the other. Idempotent: when .venv already has every pinned version, nothing is installed.
+# Creates .venv at the repository root with requirements-dev.txt (PyTorch 2.13 CPU build, threadpoolctl,
+# transformers with gguf and accelerate): the second PyTorch peer of `npm run bench:train` / `npm run bench:sample`
+# (Debian's python3-torch at /usr/bin/python3 is the other), model preparation (`npm run model:smollm2`) and the
+# tests' transformers references. Idempotent: when .venv already has every pinned version, nothing is installed
+# (a second run takes a few seconds).
 # Usage: scripts/python/setup-venv.sh        (env PYTHON=python3.11 picks the interpreter; FORCE=1 reinstalls)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -44,7 +46,7 @@ else
   }
   why=$(satisfied) || { echo "setup-venv: installed, but still: $why" >&2; exit 1; }
 fi
-"$VENV/bin/python" -c 'import warnings; warnings.filterwarnings("ignore", message="Failed to initialize NumPy"); import torch, threadpoolctl; print(f"setup-venv: .venv/bin/python has torch {torch.__version__}, threadpoolctl {threadpoolctl.__version__}")'
+"$VENV/bin/python" -c 'import warnings; warnings.filterwarnings("ignore", message="Failed to initialize NumPy"); import importlib.metadata as md, torch, threadpoolctl; hf, gguf = md.version("transformers"), md.version("gguf"); print(f"setup-venv: .venv/bin/python has torch {torch.__version__}, threadpoolctl {threadpoolctl.__version__}, transformers {hf}, gguf {gguf}")'
 
 # The Debian peer's extras (not needed by .venv): python3-threadpoolctl reports its OpenBLAS, and
 # libopenblas0-openmp is its third configuration (OpenBLAS on torch's OpenMP pool). Installed only as root.
