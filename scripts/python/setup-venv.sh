@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv at the repository root with requirements-dev.txt (PyTorch 2.13 CPU build, threadpoolctl,
-# transformers with gguf and accelerate): the second PyTorch peer of `npm run bench:train` / `npm run bench:sample`
-# (Debian's python3-torch at /usr/bin/python3 is the other), model preparation (`npm run model:smollm2`) and the
-# tests' transformers references. Idempotent: when .venv already has every pinned version, nothing is installed
+# transformers with gguf and accelerate, tokenizers, TRL): the second PyTorch peer of `npm run bench:train` /
+# `npm run bench:sample` (Debian's python3-torch at /usr/bin/python3 is the other), model preparation
+# (`npm run model:smollm2`) and the tests' references (transformers, TRL, tokenizers). Idempotent: when .venv already has every pinned version, nothing is installed
 # (a second run takes a few seconds).
 # Usage: scripts/python/setup-venv.sh        (env PYTHON=python3.11 picks the interpreter; FORCE=1 reinstalls)
 set -euo pipefail

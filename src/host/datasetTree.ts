@@ -1,7 +1,8 @@
 import * as vscode from "vscode";
 import { existsSync, statSync } from "node:fs";
 import { basename, isAbsolute, join, resolve } from "node:path";
-import { readWorkspaceConfig, selftrainDir, configPath } from "../core/selftrain/workspace";
+import { selftrainDir, configPath } from "../core/selftrain/workspace";
+import { groupIntact, readConfigProblems, type ConfigProblem } from "../core/selftrain/configProblems";
 import { roundStages } from "../core/selftrain/stages";
 import { RunStore, isInterrupted } from "../core/store/runStore";
 import { ReviewLog } from "../core/store/reviewLog";
@@ -16,6 +17,8 @@ import { sampleTally } from "../shared/reviewProtocol";
 
 /** Tree nodes; `contextValue` on the tree items drives the context menus in package.json. */
 export type ExplorerNode =
+  /** What is wrong with config.json: a row per problem, which opens the file at the setting. */
+  | { kind: "configProblem"; problem: ConfigProblem }
   | { kind: "data"; file: string; test: string; devSize: number; testSize: number; label: string }
   /** The base model: a new one trained from scratch, or a model folder (family, size). */
   | { kind: "model"; init: string; description: string; tooltip: string; error: boolean }
@@ -109,11 +112,16 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
     if (!wsUri || !existsSync(configPath(wsUri.fsPath))) return []; // the welcome view shows instead
     const ws = wsUri.fsPath;
     if (!node) {
-      const config = readWorkspaceConfig(ws);
+      // A config.json that cannot be read is said in place, a row per problem, above everything that does not need
+      // the settings it got wrong: the runs always, Data and Model while their settings are fine.
+      const read = readConfigProblems(configPath(ws));
+      const config = read.config;
       const at = (p: string): string => (isAbsolute(p) ? p : resolve(ws, p));
-      const data: ExplorerNode[] = [{ kind: "data", file: at(config.data.train), test: config.data.test ? at(config.data.test) : "", devSize: config.data.devSize, testSize: config.data.testSize, label: "Data" }, modelNode(config, ws)];
+      const data: ExplorerNode[] = read.problems.map((problem) => ({ kind: "configProblem", problem }));
+      if (config && groupIntact(read, "data")) data.push({ kind: "data", file: at(config.data.train), test: config.data.test ? at(config.data.test) : "", devSize: config.data.devSize, testSize: config.data.testSize, label: "Data" });
+      if (config && groupIntact(read, "model")) data.push(modelNode(config, ws));
       const runs = (await Promise.all(RunStore.list(selftrainDir(ws)).map((id) => RunStore.open(selftrainDir(ws), id)))).map((s) => ({ kind: "run" as const, manifest: s.manifest }));
-      if (runs.length === 0) {
+      if (runs.length === 0 && read.problems.length === 0) {
         const next = await estimateWorkspace(ws).catch(() => null);
         data.push({ kind: "next", description: next ? `${next.what}, ${formatEstimate(next.seconds)}` : "the warm-up and round 1", tooltip: next ? `Estimated from ${next.basis}.` : "" });
       }
@@ -149,6 +157,15 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
     const None = vscode.TreeItemCollapsibleState.None;
     const Collapsed = vscode.TreeItemCollapsibleState.Collapsed;
     switch (node.kind) {
+      case "configProblem": {
+        const p = node.problem;
+        const item = new vscode.TreeItem(`${basename(p.file)}: ${p.message}`, None);
+        item.tooltip = new vscode.MarkdownString().appendText(`${p.file}:${p.line + 1}:${p.character + 1}\n\n${p.message}\n\nClick to open the file there. No round can start until it is fixed.`);
+        item.iconPath = new vscode.ThemeIcon("error", new vscode.ThemeColor("list.errorForeground"));
+        item.command = { command: "selfTraining.openConfig", title: "Open config.json", arguments: [configPlace(p)] };
+        item.contextValue = "configProblem";
+        return item;
+      }
       case "data": {
         const item = new vscode.TreeItem(node.label, None);
         item.description = existsSync(node.file) ? `${node.file.split(/[\\/]/).pop()} · ${await splitCounts(node)}` : `${node.file} (missing)`;
@@ -245,6 +262,17 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
       }
     }
   }
+}
+
+/** Where "Open config.json" puts the cursor for a problem: selfTraining.openConfig's argument. */
+export interface ConfigPlace {
+  line: number;
+  character: number;
+  length: number;
+}
+
+export function configPlace(p: ConfigProblem): ConfigPlace {
+  return { line: p.line, character: p.character, length: p.length };
 }
 
 /** The base model under Data: family and size, from the folder's small files (no weights are read). */

@@ -1,12 +1,14 @@
 import * as vscode from "vscode";
 import { existsSync } from "node:fs";
+import { basename } from "node:path";
 import { configPath, selftrainDir } from "../core/selftrain/workspace";
+import { readConfigProblems } from "../core/selftrain/configProblems";
 import { RunStore } from "../core/store/runStore";
 import { ReviewLog } from "../core/store/reviewLog";
 import { ReviewPanel, type ReviewDeps } from "./reviewPanel";
 import type { WorkerService } from "./workerService";
 import type { RunController } from "./runController";
-import type { DatasetTreeProvider, ExplorerNode } from "./datasetTree";
+import { configPlace, type DatasetTreeProvider, type ExplorerNode } from "./datasetTree";
 import type { RecordLens } from "./recordLens";
 import type { ReviewDecision } from "../shared/runTypes";
 
@@ -41,6 +43,22 @@ export class Host {
       return undefined;
     }
     return ws;
+  }
+
+  /**
+   * The workspace folder when its config.json reads without a problem. Otherwise one error says the first problem
+   * (the explorer lists them all) with "Open config.json", which opens the file at the setting, and this returns
+   * undefined: nothing is started that would only fail on the same settings.
+   */
+  needConfig(): vscode.Uri | undefined {
+    const ws = this.needWorkspace();
+    if (!ws) return undefined;
+    const [problem, ...more] = readConfigProblems(configPath(ws.fsPath)).problems;
+    if (!problem) return ws;
+    this.output.error(`${problem.file}:${problem.line + 1}:${problem.character + 1}: ${problem.message}`);
+    const others = more.length ? ` (and ${more.length} more, listed in the Dataset Explorer)` : "";
+    void vscode.window.showErrorMessage(`${basename(problem.file)}: ${problem.message}${others}`, "Open config.json").then((a) => a && vscode.commands.executeCommand("selfTraining.openConfig", configPlace(problem)));
+    return undefined;
   }
 
   /** The `selfTraining.initialized` context key, which the views' welcome content and menus read. */

@@ -12,7 +12,7 @@ test("the .vsix holds the bundles, media and runtime packages, and no sources, t
   assert.equal(list.status, 0, list.stderr);
   const files = list.stdout.trim().split("\n").map((f) => f.replace(/^extension\//, ""));
   t.diagnostic(`${vsix}: ${(statSync(vsix).size / 1e6).toFixed(2)} MB, ${files.length} files`);
-  for (const need of ["package.json", "dist/extension.js", "dist/worker.js", "dist/cli.js", "media/selftrain.svg", "node_modules/@tensorflow/tfjs-core/dist/tf-core.node.js", "node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm"]) {
+  for (const need of ["package.json", "dist/extension.js", "dist/worker.js", "dist/cli.js", "media/selftrain.svg", "schemas/selftrain-config.schema.json", "node_modules/@tensorflow/tfjs-core/dist/tf-core.node.js", "node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm"]) {
     assert.ok(files.includes(need), `missing ${need}`);
   }
   const forbidden = files.filter((f) => /^(src|test|scripts|webview|\.ci|\.tools|\.test-artifacts)\//.test(f) || /\.(ts|map)$/.test(f) || /^(tsconfig|package-lock)\.json$/.test(f));

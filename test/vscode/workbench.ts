@@ -32,7 +32,7 @@ export function missingTools(): string | null {
  */
 export function packageExtension(): string {
   const out = join(artifactsDir, "self-training-studio.vsix");
-  const inputs = ["package.json", ".vscodeignore", "README.md", "dist", "media", "scripts/package.mjs"].map((p) => join(repoRoot, p));
+  const inputs = ["package.json", ".vscodeignore", "README.md", "dist", "media", "schemas", "scripts/package.mjs"].map((p) => join(repoRoot, p));
   const newest = Math.max(...inputs.filter(existsSync).flatMap(mtimes));
   if (existsSync(out) && statSync(out).mtimeMs > newest) return out;
   mkdirSync(artifactsDir, { recursive: true });

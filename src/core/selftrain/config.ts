@@ -1,6 +1,8 @@
 import type { TrainSettings } from "../train/trainer";
 import type { PromptFormatSetting } from "../model/promptFormat";
-import { MODEL_LIMITS } from "../model/config";
+import { CONFIG_FORMAT_VERSION, SETTINGS, rangeProblem, settingRule } from "./configRules";
+import type { ENGINE_NAMES, EXECUTION_PROVIDERS, MODES, SFT_FROM, TF_BACKENDS } from "./configRules";
+import { nearestWord } from "../util/nearestWord";
 
 /**
  * The run's settings (.selftrain/config.json): one typed config with documented defaults. Method defaults
@@ -26,7 +28,7 @@ export type StageTraining = Omit<TrainSettings, "seed" | "optimizer"> & {
 export interface SelfTrainConfig {
   formatVersion: number;
   /** "dpo-st" (the method) or "st" (plain self-training, the paper's baseline). */
-  mode: "dpo-st" | "st";
+  mode: (typeof MODES)[number];
   seed: number;
   data: {
     /** GSM8K-style JSONL, relative to the workspace folder or absolute. */
@@ -62,11 +64,11 @@ export interface SelfTrainConfig {
   };
   engine: {
     /** "auto" picks the faster engine on the machine. */
-    name: "auto" | "tfjs" | "onnxruntime";
+    name: (typeof ENGINE_NAMES)[number];
     /** TensorFlow.js backend, or "auto". */
-    tfBackend: "auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu" | "webgpu";
+    tfBackend: (typeof TF_BACKENDS)[number];
     /** ONNX Runtime execution provider: "cpu", "webgpu" (any GPU through Vulkan, Metal or Direct3D 12) or "cuda". */
-    executionProvider: "cpu" | "webgpu" | "cuda";
+    executionProvider: (typeof EXECUTION_PROVIDERS)[number];
     /** ONNX Runtime intra-op threads (0 = one per core). */
     threads: number;
   };
@@ -88,7 +90,7 @@ export interface SelfTrainConfig {
    * `from`: "base" restarts every iteration's SFT from the base model (method.md, step 7); "previous" goes on
    * from the round's SFT model (the warm-up for round 1), a cheaper variant for models trained from scratch.
    */
-  sft: StageTraining & { from: "base" | "previous" };
+  sft: StageTraining & { from: (typeof SFT_FROM)[number] };
   pseudoLabels: { capPercentile: number };
   eval: {
     /** Samples per question for pass@k at the sampling temperature (0 = greedy accuracy only). */
@@ -98,8 +100,6 @@ export interface SelfTrainConfig {
     maxQuestions: number;
   };
 }
-
-export const CONFIG_FORMAT_VERSION = 1;
 
 /**
  * The defaults for a model.init: "new" (a small model trained from scratch, at the high rates it learns at in
@@ -187,23 +187,24 @@ export function describeTraining(c: SelfTrainConfig): string[] {
   ];
 }
 
-const ENUMS: Record<string, readonly string[]> = {
-  mode: ["dpo-st", "st"],
-  "engine.name": ["auto", "tfjs", "onnxruntime"],
-  "engine.tfBackend": ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu", "webgpu"],
-  "engine.executionProvider": ["cpu", "webgpu", "cuda"],
-  "sft.from": ["base", "previous"],
-  "model.promptFormat": ["auto", "plain", "chat"],
-};
-/** Settings that must be whole numbers (the others of type number may be fractional). */
-const FRACTIONAL = /(learningRate|warmupRatio|temperature|topP|beta|duplicateThreshold|capPercentile)$/;
-
-/** An invalid setting, named by its path: `sft.learningRate must be a number, not "fast"`. */
-export class ConfigError extends Error {}
+/**
+ * An invalid setting: `reason` names it by its path (`sft.learningRate must be a number, not "fast"`), `setting` is
+ * that path (null when the whole file is wrong), and the message leads with the file: `<source>: <reason>`.
+ */
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly setting: string | null,
+    readonly reason: string,
+  ) {
+    super(`${source}: ${reason}`);
+  }
+}
 
 /**
- * Reads a config (from JSON) over the defaults. Every field is checked against the default's type; unknown
- * fields are errors too (a misspelt setting must not be silently ignored).
+ * Reads a config (from JSON) over the defaults, checked against configRules.ts's SETTINGS: each setting's type,
+ * whole numbers, allowed values and range, then what ties settings together. Unknown settings are errors too (a
+ * misspelt setting must not be silently ignored), with the setting it most likely meant.
  */
 export function parseConfig(raw: unknown, source = "config.json"): SelfTrainConfig {
   // A config that names a model folder and leaves a training setting out gets the pretrained model's default.
@@ -220,123 +221,90 @@ function initOf(raw: unknown): string {
   return typeof init === "string" ? init : "new";
 }
 
+/** Keys every level of config.json may have besides its settings: "//" comments and "$schema". */
+function isIgnoredKey(key: string): boolean {
+  return key === "//" || key.startsWith("$");
+}
+
 function merge(target: Record<string, unknown>, raw: unknown, path: string, source: string): void {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(`${source}: ${path || "the config"} must be an object`);
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(source, path || null, `${path || "the config"} must be an object`);
   for (const [key, value] of Object.entries(raw)) {
     const at = path ? `${path}.${key}` : key;
-    if (key === "//" || key.startsWith("$")) continue; // comments and $schema
-    if (!(key in target)) throw new ConfigError(`${source}: unknown setting "${at}"`);
+    if (isIgnoredKey(key)) continue;
+    if (!Object.hasOwn(target, key)) throw new ConfigError(source, at, unknownSetting(at, Object.keys(target)));
     const def = target[key];
     if (typeof def === "object" && def !== null) {
       merge(def as Record<string, unknown>, value, at, source);
       continue;
     }
-    const want = typeof def;
-    if (typeof value !== want) throw new ConfigError(`${source}: ${at} must be a ${want}, not ${JSON.stringify(value)}`);
-    if (want === "number" && (!Number.isFinite(value) || (!FRACTIONAL.test(at) && !Number.isInteger(value)))) {
-      throw new ConfigError(`${source}: ${at} must be a ${FRACTIONAL.test(at) ? "finite number" : "whole number"}, not ${JSON.stringify(value)}`);
+    const rule = settingRule(at)!;
+    const want = rule.type === "integer" ? "number" : rule.type;
+    const fail = (why: string): never => {
+      throw new ConfigError(source, at, `${at} ${why}`);
+    };
+    if (typeof value !== want) fail(`must be a ${want}, not ${JSON.stringify(value)}`);
+    if (want === "number" && (!Number.isFinite(value) || (rule.type === "integer" && !Number.isInteger(value)))) {
+      fail(`must be a ${rule.type === "integer" ? "whole number" : "finite number"}, not ${JSON.stringify(value)}`);
     }
-    const allowed = ENUMS[at];
-    if (allowed && !allowed.includes(value as string)) throw new ConfigError(`${source}: ${at} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, not ${JSON.stringify(value)}`);
+    if (rule.enum && !rule.enum.includes(value as string)) fail(`must be one of ${rule.enum.map((a) => `"${a}"`).join(", ")}, not ${JSON.stringify(value)}`);
     target[key] = value;
   }
 }
 
-/** Questions a data setting may count: far above any word-problem set this trains on (GSM8K has 7,473, MetaMathQA 395K). */
-const MAX_QUESTIONS = 10_000_000;
 /**
- * Stage limits: a million steps or a thousand epochs is days of compute on any machine this runs on. Learning
- * rates have only their lower bound (the checks above): a rate that diverges fails its stage with the loss named.
+ * "sampling.maxNewToken is not a setting; did you mean maxNewTokens?": the nearest name beside it, else a setting
+ * of that name elsewhere ("did you mean dpo.beta?"), else the names that are there.
  */
-const STAGE_RANGES = { epochs: [0, 1000], steps: [0, 1_000_000], batchSize: [1, 65_536], maxLength: [8, MODEL_LIMITS.max_position_embeddings], maxPromptLength: [0, MODEL_LIMITS.max_position_embeddings] } as const;
-
-/**
- * Every numeric setting's range, [min, max] inclusive (dpo.beta exclusive of 0), checked when config.json is read
- * so that a typo fails there, naming the setting, rather than minutes later inside a stage with an engine's message
- * (or after allocating gigabytes). The model sizes admit every family we build, up to the limits a model folder's
- * config.json has (MODEL_LIMITS: 256 layers, hidden 32,768, a vocabulary of 1,048,576, …).
- */
-const RANGES: Record<string, readonly [number, number]> = {
-  // The Rng takes `seed | 0`: a larger seed would wrap onto another's sequence.
-  seed: [0, 2 ** 31 - 1],
-  "data.devSize": [0, MAX_QUESTIONS],
-  "data.testSize": [0, MAX_QUESTIONS],
-  "data.maxTrainQuestions": [0, MAX_QUESTIONS],
-  // A new model's BPE vocabulary holds the 256 byte symbols and 3 special tokens at least (bpeTrainer).
-  "model.vocabSize": [259, MODEL_LIMITS.vocab_size],
-  "model.hiddenSize": [2, MODEL_LIMITS.hidden_size],
-  "model.intermediateSize": [1, MODEL_LIMITS.intermediate_size],
-  "model.layers": [1, MODEL_LIMITS.num_hidden_layers],
-  "model.heads": [1, MODEL_LIMITS.num_attention_heads],
-  "model.kvHeads": [1, MODEL_LIMITS.num_key_value_heads],
-  // At least a training sequence's minimum length; below the stages' maxLength is refused further down.
-  "model.maxPositions": [8, MODEL_LIMITS.max_position_embeddings],
-  // ONNX Runtime starts every intra-op thread it is asked for: 100,000 took the worker to 7 GB and never got to a
-  // step. The largest machines have a few hundred hardware threads (2 × 128-core EPYC: 512); the runner warns of
-  // more threads than this machine has cores.
-  "engine.threads": [0, 512],
-  ...Object.fromEntries((["warmup", "dpo", "sft"] as const).flatMap((stage) => Object.entries(STAGE_RANGES).map(([k, r]) => [`${stage}.${k}`, r]))),
-  "dpo.beta": [0, 100],
-  "sampling.dpoSamples": [1, 1000],
-  "sampling.sftSamples": [1, 1000],
-  "sampling.temperature": [0, 100],
-  "sampling.maxNewTokens": [1, MODEL_LIMITS.max_position_embeddings],
-  "sampling.batchSize": [1, 65_536],
-  "pairs.maxPerQuestion": [1, 1000],
-  "eval.passSamples": [0, 1000],
-  "eval.passK": [1, 1000],
-  "eval.maxQuestions": [0, MAX_QUESTIONS],
-};
-/** The largest new model (model.init "new"): 2B parameters, far beyond what trains from scratch on one machine. */
-const MAX_NEW_MODEL_PARAMETERS = 2_000_000_000;
-
-/** Ranges open at their minimum: a beta of 0 would take DPO's loss nowhere. */
-const OPEN_AT_MIN = /beta$/;
+function unknownSetting(at: string, siblings: string[]): string {
+  const key = at.split(".").at(-1)!;
+  const near = nearestWord(key, siblings);
+  if (near !== null) return `${at} is not a setting; did you mean ${near}?`;
+  const paths = Object.keys(SETTINGS);
+  const elsewhere = nearestWord(key, paths.map((p) => p.split(".").at(-1)!));
+  if (elsewhere !== null) {
+    const matches = paths.filter((p) => p.split(".").at(-1) === elsewhere);
+    return `${at} is not a setting; did you mean ${matches.length === 1 ? matches[0] : `${matches.slice(0, -1).join(", ")} or ${matches.at(-1)}`}?`;
+  }
+  const parent = at.includes(".") ? at.slice(0, at.lastIndexOf(".")) : null;
+  return `${at} is not a setting; ${parent ? `${parent} has` : "the settings are"} ${siblings.filter((s) => s !== "formatVersion").join(", ")}`;
+}
 
 /** A setting's value by its path ("model.layers"). */
 function settingAt(c: SelfTrainConfig, path: string): unknown {
   return path.split(".").reduce<unknown>((o, k) => (typeof o === "object" && o !== null ? (o as Record<string, unknown>)[k] : undefined), c);
 }
 
+/** The largest new model (model.init "new"): 2B parameters, far beyond what trains from scratch on one machine. */
+const MAX_NEW_MODEL_PARAMETERS = 2_000_000_000;
+
+/**
+ * Every numeric setting's range (SETTINGS), then what ties settings together, checked when config.json is read so
+ * that a typo fails there, naming the setting, rather than minutes later inside a stage with an engine's message
+ * (or after allocating gigabytes).
+ */
 function checkRanges(c: SelfTrainConfig, source: string): void {
   const fail = (path: string, why: string): never => {
-    throw new ConfigError(`${source}: ${path} ${why}`);
+    throw new ConfigError(source, path, `${path} ${why}`);
   };
   if (c.formatVersion < 1) fail("formatVersion", "must be at least 1");
   if (c.formatVersion > CONFIG_FORMAT_VERSION) {
     fail("formatVersion", `is ${c.formatVersion}, newer than this version of Self-Training Studio reads (${CONFIG_FORMAT_VERSION}); update the extension`);
   }
+  for (const [path, rule] of Object.entries(SETTINGS)) {
+    const v = settingAt(c, path);
+    const problem = typeof v === "number" ? rangeProblem(rule, v) : null;
+    if (problem !== null) fail(path, problem);
+  }
   for (const stage of ["warmup", "dpo", "sft"] as const) {
     const s = c[stage];
-    if (s.steps < 0) fail(`${stage}.steps`, "must not be negative (0 means: from epochs)");
-    if (s.epochs < 0) fail(`${stage}.epochs`, "must not be negative");
-    if (s.batchSize < 1) fail(`${stage}.batchSize`, "must be at least 1");
-    if (s.microBatchSize < 1 || s.microBatchSize > s.batchSize) fail(`${stage}.microBatchSize`, `must be between 1 and ${stage}.batchSize (${s.batchSize})`);
-    if (!(s.learningRate > 0)) fail(`${stage}.learningRate`, "must be positive");
-    if (s.warmupRatio < 0 || s.warmupRatio >= 1) fail(`${stage}.warmupRatio`, "must be in [0, 1)");
-    if (s.maxLength < 8) fail(`${stage}.maxLength`, "must be at least 8");
-    if (s.maxPromptLength < 0) fail(`${stage}.maxPromptLength`, "must not be negative (0 means: no limit)");
+    if (s.microBatchSize > s.batchSize) fail(`${stage}.microBatchSize`, `must be between 1 and ${stage}.batchSize (${s.batchSize})`);
     if (isPretrained(c.model.init) && !c.model.allowHighLearningRate && s.learningRate > PRETRAINED_MAX_LEARNING_RATE) {
       fail(`${stage}.learningRate`, `is ${s.learningRate}, above 1e-3 on a pretrained model (model.init is a folder): it destroys a pretrained model in a few steps; set model.allowHighLearningRate to true to use it on purpose`);
     }
     if (stage !== "dpo" && s.epochs < 1 && s.steps < 1) fail(`${stage}.epochs`, "or steps must be at least 1");
   }
-  if (c.dpo.steps < 1) fail("dpo.steps", "must be at least 1");
-  if (!(c.dpo.beta > 0)) fail("dpo.beta", "must be positive");
-  if (c.sampling.dpoSamples < 1) fail("sampling.dpoSamples", "must be at least 1");
-  if (c.sampling.sftSamples < 1) fail("sampling.sftSamples", "must be at least 1");
-  if (c.sampling.temperature < 0) fail("sampling.temperature", "must not be negative");
-  if (!(c.sampling.topP > 0 && c.sampling.topP <= 1)) fail("sampling.topP", "must be in (0, 1]");
-  if (c.pairs.duplicateThreshold <= 0 || c.pairs.duplicateThreshold > 1) fail("pairs.duplicateThreshold", "must be in (0, 1]");
-  if (c.pseudoLabels.capPercentile <= 0 || c.pseudoLabels.capPercentile > 100) fail("pseudoLabels.capPercentile", "must be in (0, 100]");
   if (c.eval.passSamples > 0 && c.eval.passK > c.eval.passSamples) fail("eval.passK", `must not exceed eval.passSamples (${c.eval.passSamples})`);
-  if (c.engine.threads < 0) fail("engine.threads", "must be 0 (one per core) or more");
   if (c.model.promptFormat === "chat" && c.model.init === "new") fail("model.promptFormat", `is "chat", but a new model (model.init "new") has no chat template; use "auto" or "plain"`);
-  for (const [path, [min, max]] of Object.entries(RANGES)) {
-    const v = settingAt(c, path) as number;
-    const low = OPEN_AT_MIN.test(path) ? v <= min : v < min;
-    if (low || v > max) fail(path, `must be ${OPEN_AT_MIN.test(path) ? "above" : "between"} ${min.toLocaleString("en-US")} and ${OPEN_AT_MIN.test(path) ? "at most " : ""}${max.toLocaleString("en-US")}, not ${v}`);
-  }
   if (c.model.hiddenSize % c.model.heads !== 0) fail("model.hiddenSize", `must be divisible by model.heads (${c.model.heads})`);
   if (c.model.heads % c.model.kvHeads !== 0) fail("model.heads", `must be a multiple of model.kvHeads (${c.model.kvHeads})`);
   if ((c.model.hiddenSize / c.model.heads) % 2 !== 0) fail("model.hiddenSize", `/ model.heads is ${c.model.hiddenSize / c.model.heads}, but rotary embeddings need an even head dimension`);

@@ -1,4 +1,5 @@
 import { Tokenizer } from "@huggingface/tokenizers";
+import { numericDigits } from "./tokenizer";
 import { byteLevelBpeJson, bytesToUnicode, DEFAULT_SPECIAL_TOKENS, type SpecialTokens, type TokenizerFiles } from "./tokenizerJson";
 
 export interface BpeTrainOptions {
@@ -28,6 +29,8 @@ export function trainBpe(corpus: Iterable<string>, options: BpeTrainOptions): To
   const base = byteLevelBpeJson(vocab, [], specials);
   const preTokenizer = new Tokenizer(base.tokenizer, base.config).pre_tokenizer;
   if (!preTokenizer) throw new Error("tokenizer has no pre-tokenizer");
+  // Split as the tokenizer will encode (and as the Rust library would): every Unicode digit on its own.
+  numericDigits(preTokenizer);
 
   // Word → frequency.
   const wordFreq = new Map<string, number>();

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync, existsSync, statSync, mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
-import { Tokenizer } from "@huggingface/tokenizers";
+import { DigitsPreTokenizer, Tokenizer } from "@huggingface/tokenizers";
 import type { TokenizerFiles } from "./tokenizerJson";
 import { readJsonObject } from "../util/jsonFile";
 
@@ -77,6 +77,7 @@ class HfTokenizer implements TextTokenizer {
     // Decoding must give back exactly what was encoded: no clean-up of spaces before punctuation.
     const config = { ...files.config, clean_up_tokenization_spaces: false };
     this.tk = new Tokenizer(files.tokenizer, config);
+    numericDigits((this.tk as unknown as { pre_tokenizer: unknown }).pre_tokenizer);
     const vocab = this.tk.get_vocab(true);
     let max = -1;
     for (const id of vocab.values()) max = Math.max(max, id);
@@ -194,4 +195,21 @@ export function saveTokenizer(files: TokenizerFiles, dir: string): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(files.tokenizer, null, 1) + "\n");
   writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(files.config, null, 2) + "\n");
+}
+
+/**
+ * @huggingface/tokenizers 0.2's Digits pre-tokenizer splits off 0-9 only (`\d`), where the Rust library that
+ * transformers and vLLM use splits off every character Unicode calls numeric (`char::is_numeric`: categories Nd,
+ * Nl and No, so ¾ ½ ¼ ² as well). With SmolLM2's tokenizer (Digits, individual digits, then ByteLevel) " ¾" became
+ * [ĠÂ, ¾] instead of [Ġ, Â¾]: 10 of GSM8K's 17,584 texts got other ids than the model was trained on. The
+ * pattern of every Digits pre-tokenizer, inside a Sequence too, is made Unicode's (\p{N}).
+ */
+export function numericDigits(node: unknown): void {
+  if (node instanceof DigitsPreTokenizer) {
+    const p = node as unknown as { config: { individual_digits?: boolean }; pattern: RegExp };
+    p.pattern = new RegExp(`[^\\p{N}]+|\\p{N}${p.config.individual_digits ? "" : "+"}`, "gu");
+    return;
+  }
+  const inner = (node as { tokenizers?: unknown } | null)?.tokenizers;
+  if (Array.isArray(inner)) inner.forEach(numericDigits);
 }

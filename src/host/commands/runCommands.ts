@@ -2,16 +2,22 @@ import * as vscode from "vscode";
 import { configPath, warmupPlan } from "../../core/selftrain/workspace";
 import { DashboardPanel } from "../dashboardPanel";
 import type { Host } from "../host";
+import type { ConfigPlace } from "../datasetTree";
+
+function isConfigPlace(x: unknown): x is ConfigPlace {
+  const p = x as Partial<ConfigPlace> | null | undefined;
+  return typeof p === "object" && p !== null && [p.line, p.character, p.length].every((n) => Number.isInteger(n) && (n as number) >= 0);
+}
 
 /** Start Round, Warm-up, Evaluate, Stop, the dashboard and the config: the commands that run or show a run. */
 export function registerRunCommands(host: Host): void {
   const { runs } = host;
   host.command("selfTraining.startRound", async () => {
-    const ws = host.needWorkspace();
+    const ws = host.needConfig();
     if (ws) await runs.run(ws, { kind: "runRound" });
   });
   host.command("selfTraining.warmup", async () => {
-    const ws = host.needWorkspace();
+    const ws = host.needConfig();
     if (!ws) return;
     const plan = warmupPlan((await host.newestRun(ws))?.manifest ?? null);
     if (plan.action === "ask") {
@@ -22,14 +28,17 @@ export function registerRunCommands(host: Host): void {
     await runs.run(ws, plan.action === "resume" ? { kind: "runRound", round: 0, runId: plan.runId } : { kind: "runRound", round: 0, newRun: true });
   });
   host.command("selfTraining.evaluate", async () => {
-    const ws = host.needWorkspace();
+    const ws = host.needConfig();
     if (ws) await runs.run(ws, { kind: "evaluate" });
   });
   host.command("selfTraining.stop", () => runs.stop());
   host.command("selfTraining.refresh", () => host.tree.refresh());
-  host.command("selfTraining.openConfig", async () => {
+  // From a problem's row or error, at the setting it names (a ConfigPlace); from the view's ⚙, at the top.
+  host.command("selfTraining.openConfig", async (at?: unknown) => {
     const ws = host.needWorkspace();
-    if (ws) await vscode.window.showTextDocument(vscode.Uri.file(configPath(ws.fsPath)));
+    if (!ws) return;
+    const place = isConfigPlace(at) ? new vscode.Range(at.line, at.character, at.line, at.character + at.length) : undefined;
+    await vscode.window.showTextDocument(vscode.Uri.file(configPath(ws.fsPath)), place ? { selection: place } : undefined);
   });
   host.command("selfTraining.openDashboard", async () => {
     const ws = host.needWorkspace();

@@ -37,9 +37,9 @@ test("the inputs of issue 23 are refused when config.json is read, naming the fi
     ["model.maxPositions", 4, /model\.maxPositions must be between 8 and 1,048,576, not 4$/],
     ["model.vocabSize", 0, /model\.vocabSize must be between 259 and 1,048,576, not 0$/],
     ["data.devSize", 1e9, /data\.devSize must be between 0 and 10,000,000, not 1000000000$/],
-    ["eval.passSamples", -1, /eval\.passSamples must be between 0 and 1,000, not -1$/],
+    ["eval.passSamples", -1, /eval\.passSamples must not be negative \(0 means: greedy accuracy only\), not -1$/],
     ["sft.learningRate", 0, /sft\.learningRate must be positive/],
-    ["dpo.beta", 0, /dpo\.beta must be positive$/],
+    ["dpo.beta", 0, /dpo\.beta must be positive, not 0$/],
     ["dpo.beta", 1000, /dpo\.beta must be above 0 and at most 100, not 1000$/],
   ];
   for (const [path, value, message] of cases) {

@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { trainBpe } from "../../../src/core/tokenizer/bpeTrainer";
-import { loadTokenizer, saveTokenizer, tokenizerFromFiles } from "../../../src/core/tokenizer/tokenizer";
+import { loadTokenizer, numericDigits, saveTokenizer, tokenizerFromFiles } from "../../../src/core/tokenizer/tokenizer";
+import { byteLevelBpeJson, bytesToUnicode, DEFAULT_SPECIAL_TOKENS } from "../../../src/core/tokenizer/tokenizerJson";
+import { Tokenizer } from "@huggingface/tokenizers";
 import { generateSyntheticTask } from "../../../src/core/data/synthetic";
 import { gsm8kDir, GSM8K_ABSENT, tempDir } from "../../helpers/paths";
 
@@ -65,4 +67,23 @@ test("loading a file that is not a tokenizer says what is wrong and where", (t) 
   writeFileSync(join(d, "tokenizer.json"), "{}");
   assert.throws(() => loadTokenizer(d), /not a Hugging Face tokenizer\.json/);
   assert.throws(() => loadTokenizer(join(d, "missing")), /no tokenizer\.json there/);
+});
+
+test("the Digits pre-tokenizer splits off every Unicode numeral as the Rust tokenizers library does (¾ ½ ² too), not 0-9 only", () => {
+  // Our own pre-tokenizer setup (Digits, individual digits, then ByteLevel), with one merge across " ¾"'s first two
+  // bytes: " ¾" is one piece [ĠÂ, ¾] when ¾ is not split off, and [Ġ, Â¾] when it is (transformers' ids).
+  const symbols = [...bytesToUnicode().values()];
+  const vocab = new Map<string, number>();
+  for (const t of [...Object.values(DEFAULT_SPECIAL_TOKENS), ...symbols, "ĠÂ", "Â¾"]) if (!vocab.has(t)) vocab.set(t, vocab.size);
+  const tk = tokenizerFromFiles(byteLevelBpeJson(vocab, [["Ġ", "Â"], ["Â", "¾"]], DEFAULT_SPECIAL_TOKENS));
+  assert.deepEqual(tk.encode(" ¾"), [vocab.get("Ġ"), vocab.get("Â¾")]);
+  assert.equal(tk.decode(tk.encode(" ¾ of 12½")), " ¾ of 12½");
+  const pre = (individual: boolean): string[] => {
+    const files = byteLevelBpeJson(vocab, [], DEFAULT_SPECIAL_TOKENS);
+    const t = new Tokenizer({ ...files.tokenizer, pre_tokenizer: { type: "Digits", individual_digits: individual } }, files.config);
+    numericDigits(t.pre_tokenizer);
+    return t.pre_tokenizer!.pre_tokenize_text(" ¾ of 12½x²", {}) as string[];
+  };
+  assert.deepEqual(pre(true), [" ", "¾", " of ", "1", "2", "½", "x", "²"]);
+  assert.deepEqual(pre(false), [" ", "¾", " of ", "12½", "x", "²"]);
 });
