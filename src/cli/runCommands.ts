@@ -1,11 +1,12 @@
 import { existsSync } from "node:fs";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { formatCount, inspectModelFolder, ModelFolderError } from "../core/model/inspectModel";
 import { randomUUID } from "node:crypto";
 import { WorkerClient, CancelledByUser, WorkerExited } from "../worker/client";
 import { estimateWorkspace, formatEstimate } from "../core/selftrain/estimate";
 import { initWorkspace, workspaceStatus, workspaceLocks, exportRound, selftrainDir, readWorkspaceConfig } from "../core/selftrain/workspace";
 import { forkRun } from "../core/selftrain/forkRun";
+import { storedPath } from "../core/selftrain/storedPath";
 import { defaultsNote } from "../core/selftrain/config";
 import { roundStages } from "../core/selftrain/stages";
 import { RunStore, isInterrupted } from "../core/store/runStore";
@@ -118,8 +119,7 @@ export async function initCommand(argv: string[]): Promise<number> {
       }
       throw e;
     }
-    const rel = relative(ws, dir);
-    overrides["model"] = { init: rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : dir };
+    overrides["model"] = { init: storedPath(ws, dir) };
   }
   const file = await initWorkspace(ws, { train: resolve(values["train"]), test: typeof values["test"] === "string" ? resolve(values["test"]) : "", force: values["force"] === true, overrides });
   console.log(`wrote ${file}`);

@@ -6,10 +6,10 @@ import { groupIntact, readConfigProblems, type ConfigProblem } from "../core/sel
 import { roundStages } from "../core/selftrain/stages";
 import { RunStore, isInterrupted } from "../core/store/runStore";
 import { ReviewLog } from "../core/store/reviewLog";
-import { countJsonl } from "../core/store/jsonl";
 import { buildRoundIndex, questionsIn, type QuestionGroup, type QuestionSummary, type RoundIndex, type SampleSummary } from "../core/explorer/roundIndex";
 import type { RunManifest, StageRecord } from "../shared/runTypes";
 import { estimateWorkspace, formatEstimate, modelParameters } from "../core/selftrain/estimate";
+import { dataUse, describeData, describeRun, nextStep, runProgress, samplesToReview, type DataUse, type NextStep } from "../core/explorer/treeRows";
 import { describeInspection, formatCount, inspectModelFolder } from "../core/model/inspectModel";
 import type { SelfTrainConfig } from "../core/selftrain/config";
 import type { PromptFormatSetting } from "../core/model/promptFormat";
@@ -19,22 +19,23 @@ import { sampleTally } from "../shared/reviewProtocol";
 export type ExplorerNode =
   /** What is wrong with config.json: a row per problem, which opens the file at the setting. */
   | { kind: "configProblem"; problem: ConfigProblem }
-  | { kind: "data"; file: string; test: string; devSize: number; testSize: number; label: string }
+  /** The data as the next round uses it (explorer/treeRows.ts). */
+  | { kind: "data"; use: DataUse }
   /** The base model: a new one trained from scratch, or a model folder (family, size). */
   | { kind: "model"; init: string; description: string; tooltip: string; error: boolean }
   | { kind: "run"; manifest: RunManifest }
   | { kind: "round"; runId: string; round: number; manifest: RunManifest }
-  | { kind: "group"; runId: string; round: number; group: QuestionGroup; count: number; records?: number }
+  | { kind: "group"; runId: string; round: number; group: QuestionGroup; count: number; records?: number; pairs?: RoundIndex["pairsBy"]["mixed"] }
   | { kind: "question"; runId: string; round: number; q: QuestionSummary }
   | { kind: "sample"; runId: string; round: number; q: QuestionSummary; s: SampleSummary }
   | { kind: "more"; parent: Extract<ExplorerNode, { kind: "group" }>; offset: number }
-  /** What to do next in a workspace with no runs yet: Start round, with how long it should take. */
-  | { kind: "next"; description: string; tooltip: string };
+  /** What to do next: start, resume or watch a round, or review samples (explorer/treeRows.ts). */
+  | { kind: "next"; step: NextStep };
 
 const PAGE = 500;
 const GROUP_LABEL: Record<QuestionGroup, string> = { mixed: "Mixed", "all-wrong": "All wrong", "all-right": "All right", decided: "Decided by you", "pseudo-labels": "Pseudo-labels" };
 const GROUP_TOOLTIP: Record<QuestionGroup, string> = {
-  mixed: "Questions with right and wrong samples: the DPO step's pairs come from these.",
+  mixed: "Questions with right and wrong samples.",
   "all-wrong": "Questions where no sample is right.",
   "all-right": "Questions where every sample is right.",
   decided: "Questions you decided something about. They are also counted in Mixed, All wrong or All right.",
@@ -107,6 +108,16 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
     return index;
   }
 
+  /** The newest run's next step, with the next round's estimate and the samples to review in the last finished round. */
+  private async nextStep(ws: string, newest: RunManifest | null): Promise<NextStep> {
+    const progress = newest ? runProgress(newest, (s) => isLive(s, this.jobRunning())) : null;
+    const running = progress?.current?.state === "running";
+    const estimate = running ? null : await estimateWorkspace(ws).then((e) => ({ text: formatEstimate(e.seconds), basis: e.basis })).catch(() => null);
+    const last = newest && progress && !progress.current && progress.finished > 0 ? Math.max(...newest.rounds.map((r) => r.round)) : null;
+    const review = newest && last !== null ? { round: last, ...samplesToReview(await this.index(newest.runId, last)) } : null;
+    return nextStep(newest, progress, estimate, review);
+  }
+
   async getChildren(node?: ExplorerNode): Promise<ExplorerNode[]> {
     const wsUri = this.workspace();
     if (!wsUri || !existsSync(configPath(wsUri.fsPath))) return []; // the welcome view shows instead
@@ -116,15 +127,12 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
       // the settings it got wrong: the runs always, Data and Model while their settings are fine.
       const read = readConfigProblems(configPath(ws));
       const config = read.config;
-      const at = (p: string): string => (isAbsolute(p) ? p : resolve(ws, p));
       const data: ExplorerNode[] = read.problems.map((problem) => ({ kind: "configProblem", problem }));
-      if (config && groupIntact(read, "data")) data.push({ kind: "data", file: at(config.data.train), test: config.data.test ? at(config.data.test) : "", devSize: config.data.devSize, testSize: config.data.testSize, label: "Data" });
+      if (config && groupIntact(read, "data")) data.push({ kind: "data", use: await dataUse(config, ws) });
       if (config && groupIntact(read, "model")) data.push(modelNode(config, ws));
       const runs = (await Promise.all(RunStore.list(selftrainDir(ws)).map((id) => RunStore.open(selftrainDir(ws), id)))).map((s) => ({ kind: "run" as const, manifest: s.manifest }));
-      if (runs.length === 0 && read.problems.length === 0) {
-        const next = await estimateWorkspace(ws).catch(() => null);
-        data.push({ kind: "next", description: next ? `${next.what}, ${formatEstimate(next.seconds)}` : "the warm-up and round 1", tooltip: next ? `Estimated from ${next.basis}.` : "" });
-      }
+      // The problem rows are the next step while config.json has mistakes: no round can start.
+      if (read.problems.length === 0) data.push({ kind: "next", step: await this.nextStep(ws, runs.at(-1)?.manifest ?? null) });
       return [...data, ...runs.reverse()];
     }
     switch (node.kind) {
@@ -133,7 +141,7 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
       case "round": {
         if (node.round === 0) return [];
         const index = await this.index(node.runId, node.round);
-        const groups: ExplorerNode[] = (["mixed", "all-wrong", "all-right", "decided"] as const).map((group) => ({ kind: "group", runId: node.runId, round: node.round, group, count: index.counts[group] }));
+        const groups: ExplorerNode[] = (["mixed", "all-wrong", "all-right", "decided"] as const).map((group) => ({ kind: "group", runId: node.runId, round: node.round, group, count: index.counts[group], ...(group === "decided" || index.counts.pairs === 0 ? {} : { pairs: index.pairsBy[group] }) }));
         if (index.samplesFile === "samples-dpo.jsonl" || index.counts.pseudoLabels > 0) groups.push({ kind: "group", runId: node.runId, round: node.round, group: "pseudo-labels", count: index.counts["pseudo-labels"], records: index.counts.pseudoLabels });
         return groups;
       }
@@ -167,20 +175,25 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
         return item;
       }
       case "data": {
-        const item = new vscode.TreeItem(node.label, None);
-        item.description = existsSync(node.file) ? `${node.file.split(/[\\/]/).pop()} · ${await splitCounts(node)}` : `${node.file} (missing)`;
-        item.iconPath = new vscode.ThemeIcon("database");
-        item.resourceUri = vscode.Uri.file(node.file);
-        item.command = { command: "vscode.open", title: "Open", arguments: [vscode.Uri.file(node.file)] };
+        const item = new vscode.TreeItem("Data", None);
+        const text = describeData(node.use);
+        item.description = text.description;
+        item.tooltip = new vscode.MarkdownString().appendText(text.tooltip);
+        item.iconPath = new vscode.ThemeIcon(node.use.lines === null ? "error" : "database");
+        item.resourceUri = vscode.Uri.file(node.use.file);
+        item.command = { command: "vscode.open", title: "Open", arguments: [vscode.Uri.file(node.use.file)] };
         item.contextValue = "data";
         return item;
       }
       case "run": {
         const m = node.manifest;
         const item = new vscode.TreeItem(`Run ${m.runId}`, vscode.TreeItemCollapsibleState.Expanded);
-        const running = m.rounds.flatMap((r) => Object.entries(r.stages).filter(([, s]) => s?.state === "running").map(([k, s]) => `round ${r.round} ${k} ${isLive(s, this.jobRunning()) ? "running" : "interrupted, rerun resumes"}`));
-        item.description = `${m.mode === "st" ? "ST" : "DPO-ST"} · ${running[0] ?? `${m.rounds.length} round${m.rounds.length === 1 ? "" : "s"}`}`;
-        item.iconPath = new vscode.ThemeIcon("beaker");
+        const progress = runProgress(m, (s) => isLive(s, this.jobRunning()));
+        const text = describeRun(m, progress);
+        item.description = text.description;
+        item.tooltip = new vscode.MarkdownString().appendText(text.tooltip);
+        const state = progress.current?.state;
+        item.iconPath = new vscode.ThemeIcon(state === "running" ? "loading~spin" : state === "failed" ? "error" : "beaker");
         item.contextValue = "run";
         return item;
       }
@@ -212,8 +225,10 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
         const item = new vscode.TreeItem(`${GROUP_LABEL[node.group]} (${count})`, node.count ? Collapsed : None);
         // The first three split the questions; these two overlap them, and say so.
         if (node.group === "decided" || node.group === "pseudo-labels") item.description = "also in the groups above";
+        // Where the round's pairs come from: a question with no right sample still has gold ≻ sample pairs.
+        if (node.pairs && node.pairs.pairs > 0) item.description = `${node.pairs.pairs.toLocaleString("en-US")} pairs`;
         // A string tooltip would become the row's accessible name; a Markdown one leaves it label and description.
-        item.tooltip = new vscode.MarkdownString().appendText(GROUP_TOOLTIP[node.group]);
+        item.tooltip = new vscode.MarkdownString().appendText([GROUP_TOOLTIP[node.group], node.pairs ? pairsText(node.pairs) : ""].filter(Boolean).join(" "));
         item.iconPath = new vscode.ThemeIcon(node.group === "decided" ? "person" : node.group === "pseudo-labels" ? "tag" : node.group === "mixed" ? "split-horizontal" : node.group === "all-right" ? "check-all" : "close-all");
         item.contextValue = "group";
         return item;
@@ -230,11 +245,13 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
         return item;
       }
       case "next": {
-        const item = new vscode.TreeItem("Next: ▶ Start round", None);
-        item.description = node.description;
-        item.tooltip = new vscode.MarkdownString().appendText(`Runs the warm-up SFT, then round 1: sampling, pairs, DPO, pseudo-labels, SFT and evaluation. ${node.tooltip}`);
-        item.iconPath = new vscode.ThemeIcon("play");
-        item.command = { command: "selfTraining.startRound", title: "Start Self-Training Round" };
+        const step = node.step;
+        const item = new vscode.TreeItem(step.label, None);
+        item.description = step.description;
+        item.tooltip = new vscode.MarkdownString().appendText(step.tooltip);
+        item.iconPath = new vscode.ThemeIcon(step.icon);
+        const a = step.action;
+        item.command = { command: a.command, title: step.label, ...(a.command === "selfTraining.reviewRationales" ? { arguments: [a.target] } : {}) };
         item.contextValue = "next";
         return item;
       }
@@ -251,9 +268,11 @@ export class DatasetTreeProvider implements vscode.TreeDataProvider<ExplorerNode
       case "sample": {
         const s = node.s;
         const item = new vscode.TreeItem(`${s.correct ? "✓" : "✗"} ${s.stage === "dpo" ? "sample" : "SFT-step sample"} ${s.index + 1}`, None);
-        const bits = [`#### ${s.answer ?? "?"}`, ...s.roles, s.arithmeticErrors ? `${s.arithmeticErrors} wrong calculation${s.arithmeticErrors > 1 ? "s" : ""}` : null, s.decided ? `you: ${s.decided}` : null];
+        // The badges say what the next round does with it: a person's decisions win over this round's roles.
+        const bits = [`#### ${s.answer ?? "?"}`, ...s.next, s.arithmeticErrors ? `${s.arithmeticErrors} wrong calculation${s.arithmeticErrors > 1 ? "s" : ""}` : null, s.decided ? `you: ${s.decided}` : null];
         item.description = bits.filter(Boolean).join(" · ");
         item.tooltip = new vscode.MarkdownString().appendCodeblock(s.preview, "text");
+        if (s.nextWhy.length > 0) item.tooltip.appendText(s.nextWhy.join("\n"));
         const icon = s.decided === "excluded" ? "circle-slash" : s.correct ? "pass-filled" : "error";
         item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(s.correct ? "testing.iconPassed" : "testing.iconFailed"));
         item.contextValue = s.decided ? "sample.decided" : "sample";
@@ -304,14 +323,11 @@ function inspectedNode(dir: string, promptFormat: PromptFormatSetting): Explorer
   }
 }
 
-/** "6,705 train · 768 dev · 1,319 test", as the run splits the files (dev, and test without a test file, from train). */
-async function splitCounts(node: Extract<ExplorerNode, { kind: "data" }>): Promise<string> {
-  const all = await countJsonl(node.file);
-  const testFile = node.test && existsSync(node.test) ? await countJsonl(node.test) : null;
-  const dev = Math.min(node.devSize, Math.floor(all / 4));
-  const test = testFile ?? node.testSize;
-  const train = all - dev - (testFile === null ? test : 0);
-  return `${train.toLocaleString()} train · ${dev.toLocaleString()} dev · ${test.toLocaleString()} test`;
+/** "120 pairs come from these questions: 120 with the gold rationale (…) as the chosen side, 0 sample ≻ sample." */
+function pairsText(p: { pairs: number; sampleChosen: number }): string {
+  if (p.pairs === 0) return "None of the round's pairs come from these questions.";
+  const other = p.pairs - p.sampleChosen;
+  return `${p.pairs.toLocaleString("en-US")} of the round's pairs come from these questions: ${other.toLocaleString("en-US")} gold ≻ sample (the chosen side is the gold rationale, an earlier round's sample or yours), ${p.sampleChosen.toLocaleString("en-US")} sample ≻ sample.`;
 }
 
 /** A stage marked running is live while its process is; one without a pid (older runs) while this window's job runs. */

@@ -32,11 +32,13 @@ export interface StageSteps {
 export interface RoundRow extends RoundSummary {
   round: number;
   testQuestions: number | null;
+  /** Samples whose final answer the answer check found right, from the sampling stages' counts (null: not sampled yet). */
+  correctSamples: number | null;
   /** The round's summary record exists (its evaluation finished). */
   evaluated: boolean;
 }
 
-export type WarningKind = "chosen-falling" | "reward-accuracy-stuck" | "loss-zero" | "no-pairs" | "non-finite" | "accuracy-drop" | "unreadable";
+export type WarningKind = "no-right-samples" | "chosen-falling" | "reward-accuracy-stuck" | "loss-zero" | "no-pairs" | "non-finite" | "accuracy-drop" | "unreadable";
 
 export interface MetricWarning {
   /** Stable across re-reads, so the webview can keep a list without flicker. */

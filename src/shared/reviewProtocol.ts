@@ -58,7 +58,11 @@ export interface ReviewSample {
   decidedByPerson: boolean;
 }
 
-export type DiffPart = { op: "same" | "added" | "removed"; text: string };
+/**
+ * A part of a word diff. `spaceAfter`: show a space after this part that neither text has there; without it a
+ * removed last word runs into the added one ("2426", "themWeng"), since a text's last word has no space after it.
+ */
+export type DiffPart = { op: "same" | "added" | "removed"; text: string; spaceAfter?: true };
 
 export interface ReviewPair {
   chosenHash: string;

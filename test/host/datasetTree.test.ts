@@ -134,6 +134,52 @@ test("a config.json that is not JSON: its row, at the break, and the runs", asyn
 
 test("a good config.json has no problem row; no config.json leaves the tree to the welcome view", async (t) => {
   const ws = await workspace(t, edited(() => undefined));
-  assert.deepEqual((await rows(ws)).kinds, ["data", "model", "run"]);
+  assert.deepEqual((await rows(ws)).kinds, ["data", "model", "next", "run"]);
   assert.deepEqual((await rows(tempDir(t))).kinds, []);
+});
+
+test("the rows agree with the files: data the round uses, rounds finished, a next step, pair sources and next-round badges", async (t) => {
+  const ws = await workspace(t, edited((c) => {
+    c["data"]!["maxTrainQuestions"] = 40;
+    c["data"]!["test"] = "";
+    c["data"]!["devSize"] = 10;
+    c["data"]!["testSize"] = 10;
+  }));
+  writeFileSync(join(ws, "data/train.jsonl"), Array.from({ length: 100 }, (_, i) => JSON.stringify({ question: `${i}+1?`, answer: `#### ${i + 1}` })).join("\n") + "\n");
+  const store = await RunStore.open(selftrainDir(ws), RunStore.list(selftrainDir(ws))[0]!);
+  for (const s of ["warmup", "eval"] as const) await store.setStage(0, s, { state: "done" });
+  for (const s of ["sample-dpo", "pairs", "dpo", "sample-sft", "pseudo-labels", "sft", "eval"] as const) await store.setStage(1, s, { state: "done" });
+  // One question, both samples wrong: its two pairs are gold ≻ sample. A person then marks sample 1 right.
+  mkdirSync(store.roundDir(1), { recursive: true });
+  const smp = (i: number) => ({ hash: `h${i}`, questionId: "q1", question: "1+1?", rationale: `#### ${i + 3}`, answer: i + 3, gold: 2, correct: false, logProb: -1, calculatorCalls: [], arithmeticErrors: 0, finished: true, round: 1, index: i });
+  writeFileSync(store.path(1, "samples-dpo.jsonl"), [smp(0), smp(1)].map((s) => JSON.stringify(s)).join("\n") + "\n");
+  const pair = (h: string) => ({ questionId: "q1", question: "1+1?", chosenHash: "gold", rejectedHash: h, chosen: "#### 2", rejected: "", similarity: 0, source: "automatic", round: 1 });
+  writeFileSync(store.path(1, "pairs.jsonl"), [pair("h0"), pair("h1")].map((p) => JSON.stringify(p)).join("\n") + "\n");
+  writeFileSync(join(selftrainDir(ws), "reviews.jsonl"), JSON.stringify({ id: "r1", at: "2026-11-25T00:00:00Z", kind: "mark", verdict: "correct", hash: "h0" }) + "\n");
+
+  const tree = new DatasetTreeProvider(() => ({ fsPath: ws }) as never, () => false);
+  t.after(() => tree.dispose());
+  const top = await tree.getChildren();
+  assert.deepEqual(top.map((n) => n.kind), ["data", "model", "next", "run"]);
+  const item = async (n: (typeof top)[number]) => (await tree.getTreeItem(n)) as unknown as TreeItem;
+  const data = await item(top[0]!);
+  assert.equal(data.description, "40 train · 10 dev · 10 test");
+  assert.match((data.tooltip as MarkdownString).value, /a round uses 40 of the 80 train questions/);
+  const run = await item(top[3]!);
+  assert.equal(run.description, "1 round done");
+  const next = await item(top[2]!);
+  assert.equal(next.label, "Next: ▶ Start round 2");
+  assert.equal(next.command?.command, "selfTraining.startRound");
+  // The round's groups: sample 1 marked right makes the question mixed; both pairs come from it, gold ≻ sample.
+  const [, round] = await tree.getChildren(top[3]); // round 0 (the warm-up), round 1
+  const groups = await tree.getChildren(round);
+  const mixed = await item(groups[0]!);
+  assert.deepEqual([mixed.label, mixed.description], ["Mixed (1)", "2 pairs"]);
+  assert.match((mixed.tooltip as MarkdownString).value, /2 of the round's pairs come from these questions: 2 gold ≻ sample .*, 0 sample ≻ sample\./);
+  assert.equal((await item(groups[1]!)).description, undefined, "All wrong (0) has no pairs");
+  const [question] = await tree.getChildren(groups[0]);
+  const samples = await Promise.all((await tree.getChildren(question)).map(item));
+  assert.equal(samples[0]!.description, "#### 3 · positive next round · you: correct", "marked right: no 'rejected' badge");
+  assert.match((samples[0]!.tooltip as MarkdownString).value, /next round not: you marked its rejected side, sample 1, right/);
+  assert.equal(samples[1]!.description, "#### 4 · rejected");
 });

@@ -85,7 +85,7 @@ const RUN: RunMetrics = {
   device: "cpu",
   engineFallback: null,
   rounds: [{
-    round: 1, devAccuracy: 0.3, testAccuracy: 0.348, devPassAtK: 0.5, testPassAtK: 0.612, k: 5, testQuestions: 500, samples: 100, positives: 40, negatives: 60,
+    round: 1, devAccuracy: 0.3, testAccuracy: 0.348, devPassAtK: 0.5, testPassAtK: 0.612, k: 5, testQuestions: 500, correctSamples: 40, samples: 100, positives: 40, negatives: 60,
     pairs: 30, pseudoLabels: 55, distinctPerQuestion: 1.4, rewardAccuracy: 0.8, rewardMargin: 0.2, tokensPerSecond: 24800, wallMs: 60000, evaluated: true,
   }],
   warnings: [{ id: "loss-zero:2026-11-25-a:1:sft:", kind: "loss-zero", severity: "warning", runId: "2026-11-25-a", round: 1, stage: "sft", text: "Run 2026-11-25-a, round 1, SFT: the loss is ≈0." }],

@@ -11,8 +11,9 @@ import { tinyWorkspace, recorder } from "../helpers/workspace";
 import { tempDir } from "../helpers/paths";
 import { missingTools, packageExtension, startWorkbench } from "./workbench";
 
-async function chooseInQuickPick(page: Page, text: string): Promise<void> {
+async function chooseInQuickPick(page: Page, text: string, title?: string): Promise<void> {
   const input = page.locator(".quick-input-widget input");
+  if (title) await page.locator(".quick-input-widget .quick-input-title").filter({ hasText: title }).waitFor({ timeout: 20_000 });
   await input.waitFor();
   await input.pressSequentially(text);
   await page.locator(".quick-input-list .monaco-list-row").filter({ hasText: text }).first().waitFor();
@@ -36,6 +37,8 @@ test("workbench: Initialize on a finished workspace writes nothing on Cancel and
   try {
     await wb.runCommand("Self-Training: Initialize Workspace", "Initialize Self-Training");
     await chooseInQuickPick(wb.page, "synthetic");
+    // Initialize asks the data, then the model, then whether to replace the settings.
+    await chooseInQuickPick(wb.page, "New small model", "the model");
     await dialog(wb.page, /Replace the existing \.selftrain\/config\.json\?/);
     await wb.screenshot("data-safety-1-replace-question");
     await wb.page.keyboard.press("Escape");
@@ -46,6 +49,7 @@ test("workbench: Initialize on a finished workspace writes nothing on Cancel and
 
     await wb.runCommand("Self-Training: Initialize Workspace", "Initialize Self-Training");
     await chooseInQuickPick(wb.page, "synthetic");
+    await chooseInQuickPick(wb.page, "New small model", "the model");
     await dialog(wb.page, /Replace the existing/);
     await wb.page.locator(".monaco-dialog-box .monaco-button").filter({ hasText: "Replace" }).click();
     for (let i = 0; i < 100 && readFileSync(configPath(ws), "utf8") === before[2]; i++) await settle(200);

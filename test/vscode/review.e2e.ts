@@ -188,11 +188,16 @@ test("workbench: a new workspace's empty states say what to do next: after Initi
     await input.pressSequentially("synthetic");
     await page.locator(".quick-input-list .monaco-list-row").filter({ hasText: "synthetic" }).first().waitFor();
     await page.keyboard.press("Enter");
+    // Then the model, the second question.
+    await page.locator(".quick-input-widget .quick-input-title").filter({ hasText: "the model" }).waitFor({ timeout: 20_000 });
+    await input.pressSequentially("New small model");
+    await page.locator(".quick-input-list .monaco-list-row").filter({ hasText: "New small model" }).first().waitFor();
+    await page.keyboard.press("Enter");
     const told = await wb.notification(/^Workspace ready\. Next: ▶ Start round/, 60_000);
     assert.match(told, /Start round \(the warm-up and round 1\), about \d+ (minutes|seconds|hours) on this machine/);
     const next = row(/^Next: ▶ Start round/);
     await next.waitFor({ timeout: 15_000 });
-    assert.match((await next.getAttribute("aria-label")) ?? "", /the warm-up and round 1, about \d+/);
+    assert.match((await next.getAttribute("aria-label")) ?? "", /Start round.*about \d+ (minutes|seconds|hours)/);
     await wb.screenshot("empty-1-after-initialize");
 
     await wb.runCommand("Self-Training: Review Rationales");
@@ -228,6 +233,11 @@ test("workbench: Initialize → Use a model folder… shows what the folder hold
     await page.locator('.activitybar [aria-label^="Self-Training"]').first().click();
     await wb.runCommand("Self-Training: Initialize Workspace", "Initialize Self-Training");
     const input = page.locator(".quick-input-widget input");
+    // The data first (1 of 2), then the model (2 of 2).
+    await input.pressSequentially("synthetic");
+    await page.locator(".quick-input-list .monaco-list-row").filter({ hasText: "synthetic" }).first().waitFor();
+    await page.keyboard.press("Enter");
+    await page.locator(".quick-input-widget .quick-input-title").filter({ hasText: "the model" }).waitFor({ timeout: 20_000 });
     await input.pressSequentially("model folder");
     await page.locator(".quick-input-list .monaco-list-row").filter({ hasText: "Use a model folder" }).first().waitFor();
     await page.keyboard.press("Enter");
@@ -250,10 +260,6 @@ test("workbench: Initialize → Use a model folder… shows what the folder hold
     assert.ok(!existsSync(join(ws, ".selftrain")), "something was written before the person agreed");
     await wb.screenshot("model-1-inspect-before-writing");
     await dialog.locator(".monaco-button").filter({ hasText: "Use This Model" }).click();
-    await page.locator(".quick-input-widget .quick-input-title").filter({ hasText: "the data set" }).waitFor();
-    await input.pressSequentially("synthetic");
-    await page.locator(".quick-input-list .monaco-list-row").filter({ hasText: "synthetic" }).first().waitFor();
-    await page.keyboard.press("Enter");
     await wb.notification(/^Workspace ready/, 60_000);
     assert.equal(JSON.parse(readFileSync(join(ws, ".selftrain", "config.json"), "utf8")).model.init, join("models", "tiny-llama"));
     const model = page.getByRole("treeitem", { name: /^Model llama · \d+K · F32 · tiny-llama/ }).first();

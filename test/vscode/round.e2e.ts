@@ -18,7 +18,7 @@ test("workbench: Start Self-Training Round, then the explorer shows the round an
     await page.locator('.activitybar [aria-label^="Self-Training"]').first().click();
     await row(/^Data/).waitFor({ timeout: 30_000 });
     await wb.screenshot("round-1-explorer-before");
-    assert.match((await row(/^Data/).getAttribute("aria-label")) ?? "", /train\.jsonl · 38 train · 6 dev · 6 test/);
+    assert.match((await row(/^Data/).getAttribute("aria-label")) ?? "", /38 train · 6 dev · 6 test/);
     // Start, then Cancel from the progress notification: it stops, and says the run resumes.
     await wb.runCommand("Self-Training: Start Self-Training Round");
     await wb.notification(/Round \d+ · /, 60_000);

@@ -15,6 +15,7 @@ import { ChartCard, readPalette, type CardSpec, type SeriesSpec, type XY } from 
 import { RoundsTable, type Sort } from "./roundsTable";
 import { count, countDelta, MODE_LABEL, percent, pointsDelta } from "./format";
 import { stageLabel } from "../../src/shared/runTypes";
+import { formatEngine } from "../../src/shared/format";
 
 interface UiState {
   sort: Sort;
@@ -247,7 +248,7 @@ function allCards(v: View): ChartCard[] {
 
 function renderHeader(v: View, st: DashboardState, run: RunMetrics): void {
   v.title.textContent = `Run ${run.runId}`;
-  const engine = run.engine ? ` · engine ${run.engine}${run.device ? ` (${run.device})` : ""}` : "";
+  const engine = run.engine ? ` · engine ${formatEngine(run.engine, run.device)}` : "";
   // "auto" that fell back to the slower engine says so, and why, where the engine is named.
   const fallback = run.engineFallback ? ` · ⚠ auto fell back to it: ${run.engineFallback}` : "";
   v.meta.textContent = `${MODE_LABEL[run.mode] ?? run.mode}${engine}${fallback}`;

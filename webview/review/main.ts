@@ -217,7 +217,11 @@ function sampleCard(q: ReviewQuestion, s: ReviewSample): HTMLElement {
 function pairCard(q: ReviewQuestion, p: ReviewPair, i: number): HTMLElement {
   const key = `pair:${p.chosenHash}>${p.rejectedHash}`;
   const diff = h("div", { class: "diff rationale", title: "word diff: removed = only in the rejected, added = only in the chosen" });
-  for (const d of p.diff) diff.append(d.op === "same" ? d.text : h(d.op === "added" ? "ins" : "del", {}, d.text));
+  for (const d of p.diff) {
+    diff.append(d.op === "same" ? d.text : h(d.op === "added" ? "ins" : "del", {}, d.text));
+    // A space neither text has, so a removed last word does not run into the added one ("2426").
+    if (d.spaceAfter) diff.append(" ");
+  }
   return h("section", { class: `card pair pair-${p.status}`, tabindex: "0", "data-testid": "pair", "data-chosen": p.chosenHash, "data-rejected": p.rejectedHash, "data-status": p.status, "data-key": key },
     h("div", { class: "card-head" },
       h("strong", {}, `(${i + 1}) ${p.chosenLabel} ≻ ${p.rejectedLabel}`),

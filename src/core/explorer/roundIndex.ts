@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { readJsonl, eachJsonl } from "../store/jsonl";
 import type { RunStore } from "../store/runStore";
-import type { ReviewLog } from "../store/reviewLog";
+import { pairKey, type ReviewLog } from "../store/reviewLog";
+import { dropReason, pairFate, sampleUse, type PairFate } from "../review/pairFate";
 import type { SampleRecord, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
 
 /** The explorer's groups of a round's questions: by the answer check on the first sampling step (these three
@@ -21,7 +22,16 @@ export interface SampleSummary {
   autoCorrect: boolean;
   answer: number | null;
   arithmeticErrors: number;
+  /** Its roles in this round's files. */
   roles: SampleRole[];
+  /**
+   * Its badges as the next round will use it, after a person's decisions (review/pairFate.ts, as the review says
+   * it): the roles still in force, and "positive next round" / "negative next round" / "left out next round"
+   * where a decision changed it. The same as `roles` while nobody decided anything about it.
+   */
+  next: string[];
+  /** Why `next` differs from `roles`, one sentence per change; empty when it does not. */
+  nextWhy: string[];
   decided: "correct" | "wrong" | "excluded" | null;
   preview: string;
 }
@@ -49,6 +59,12 @@ export interface RoundIndex {
   questions: QuestionSummary[];
   /** Questions per group ("pseudo-labels": questions with at least one), and the round's records. */
   counts: Record<QuestionGroup, number> & { samples: number; sftSamples: number; pairs: number; pseudoLabels: number };
+  /**
+   * Where the round's pairs come from, per answer-check group of their question: `pairs` of them, of which
+   * `sampleChosen` have one of this round's samples as the chosen side (the rest: the gold rationale, an earlier
+   * round's sample or a person's rationale). A question with no right sample still has gold ≻ sample pairs.
+   */
+  pairsBy: Record<Exclude<QuestionGroup, "decided" | "pseudo-labels">, { pairs: number; sampleChosen: number }>;
 }
 
 const PREVIEW = 240;
@@ -69,10 +85,21 @@ export async function buildRoundIndex(store: RunStore, round: number, reviews: R
     if (!list.includes(role)) list.push(role);
     roles.set(hash, list);
   };
+  const decisions = { verdicts, excluded, excludedPairs: reviews.excludedPairs(effective), forced: new Set(reviews.forcedPairs(effective).map((f) => pairKey(f.chosenHash, f.rejectedHash))) };
   const pairs = (await readJsonl<PairRecord>(store.path(round, "pairs.jsonl"))).records;
+  /** Each sample's sides in this round's pairs, with what the next round does with each pair. */
+  const sides = new Map<string, Array<{ role: "chosen" | "rejected"; fate: PairFate; other: string }>>();
+  const addSide = (hash: string, role: "chosen" | "rejected", fate: PairFate, other: string): void => {
+    const list = sides.get(hash) ?? [];
+    list.push({ role, fate, other });
+    sides.set(hash, list);
+  };
   for (const p of pairs) {
     addRole(p.chosenHash, "chosen");
     addRole(p.rejectedHash, "rejected");
+    const fate = pairFate(p, decisions);
+    addSide(p.chosenHash, "chosen", fate, p.rejectedHash);
+    addSide(p.rejectedHash, "rejected", fate, p.chosenHash);
   }
   const labels = (await readJsonl<PseudoLabelRecord>(store.path(round, "pseudo-labels.jsonl"))).records;
   for (const l of labels) addRole(l.hash, "pseudo-label");
@@ -83,6 +110,7 @@ export async function buildRoundIndex(store: RunStore, round: number, reviews: R
   const byQuestion = new Map<string, QuestionSummary>();
   const summary = (s: SampleRecord, stage: "dpo" | "sft"): SampleSummary => {
     const verdict = verdicts.get(s.hash);
+    const ownRoles = roles.get(s.hash) ?? [];
     return {
       hash: s.hash,
       index: s.index,
@@ -91,7 +119,9 @@ export async function buildRoundIndex(store: RunStore, round: number, reviews: R
       autoCorrect: s.correct,
       answer: s.answer,
       arithmeticErrors: s.arithmeticErrors,
-      roles: roles.get(s.hash) ?? [],
+      roles: ownRoles,
+      next: [], // after all samples are read (nextUse names the other side of a pair)
+      nextWhy: [],
       decided: excluded.has(s.hash) ? "excluded" : verdict ?? null,
       preview: s.rationale.length > PREVIEW ? `${s.rationale.slice(0, PREVIEW)}…` : s.rationale,
     };
@@ -122,13 +152,82 @@ export async function buildRoundIndex(store: RunStore, round: number, reviews: R
     });
   }
   const counts = { mixed: 0, "all-wrong": 0, "all-right": 0, decided: 0, samples, sftSamples, pairs: pairs.length, pseudoLabels: labels.length, "pseudo-labels": 0 };
+  const names = new Map<string, string>();
+  for (const q of byQuestion.values()) for (const smp of [...q.samples, ...q.sftSamples]) names.set(smp.hash, sampleLabel(smp));
+  const label = (hash: string): string => names.get(hash) ?? "the gold rationale or an earlier one";
   for (const q of byQuestion.values()) {
+    for (const smp of [...q.samples, ...q.sftSamples]) {
+      const { next, why } = nextUse(smp, sides.get(smp.hash) ?? [], sampleUse(smp.hash, smp.autoCorrect, decisions), verdicts.get(smp.hash) ?? null, label);
+      smp.next = next;
+      smp.nextWhy = why;
+    }
+  }
+  const pairsBy = { mixed: { pairs: 0, sampleChosen: 0 }, "all-wrong": { pairs: 0, sampleChosen: 0 }, "all-right": { pairs: 0, sampleChosen: 0 } };
+  const sampled = new Set<string>();
+  for (const q of byQuestion.values()) {
+    for (const smp of [...q.samples, ...q.sftSamples]) sampled.add(smp.hash);
     q.group = q.right === 0 ? "all-wrong" : q.right === q.samples.length ? "all-right" : "mixed";
     counts[q.group]++;
     if (q.decided) counts.decided++;
     if (q.pseudoLabels > 0) counts["pseudo-labels"]++;
   }
-  return { round, samplesFile, questions: [...byQuestion.values()], counts };
+  for (const p of pairs) {
+    const q = byQuestion.get(p.questionId);
+    if (!q) continue;
+    pairsBy[q.group].pairs++;
+    if (sampled.has(p.chosenHash)) pairsBy[q.group].sampleChosen++;
+  }
+  return { round, samplesFile, questions: [...byQuestion.values()], counts, pairsBy };
+}
+
+/**
+ * A sample's badges for the next round: a role stands while one of its pairs still stands (a swap turns it round),
+ * a pseudo-label while the sample is still a positive; a decision that changed its side says so.
+ */
+function nextUse(
+  s: SampleSummary,
+  sides: ReadonlyArray<{ role: "chosen" | "rejected"; fate: PairFate; other: string }>,
+  use: "left out" | "positive" | "negative",
+  verdict: "correct" | "wrong" | null,
+  label: (hash: string) => string,
+): { next: string[]; why: string[] } {
+  const roles = s.roles;
+  if (use === "left out") return { next: ["left out next round"], why: ["You excluded it: the next round trains on no pair or pseudo-label with it."] };
+  const next: string[] = [];
+  const why: string[] = [];
+  const keep = (r: string): void => {
+    if (!next.includes(r)) next.push(r);
+  };
+  for (const role of ["chosen", "rejected"] as const) {
+    const mine = sides.filter((x) => x.role === role);
+    if (mine.length === 0) continue;
+    const standing = mine.filter((x) => x.fate.status === "built" || x.fate.status === "set");
+    const swapped = mine.filter((x) => x.fate.status === "swapped");
+    if (standing.length > 0) keep(role);
+    if (swapped.length > 0) keep(role === "chosen" ? "rejected" : "chosen");
+    if (standing.length === 0 && swapped.length === 0) {
+      const dropped = mine.find((x) => x.fate.status === "dropped");
+      const fate = dropped?.fate;
+      // The reason names the side the decision was on: this sample, or the other side of the pair.
+      const side = fate?.status === "dropped" ? (fate.side === role ? label(s.hash) : label(dropped!.other)) : "";
+      why.push(`${role === "chosen" ? "Chosen" : "Rejected"} in this round's pairs; next round not: ${fate?.status === "dropped" ? dropReason(fate, side) : "you excluded the pair"}.`);
+    } else if (swapped.length > 0) why.push(`You swapped a pair it was ${role} in.`);
+  }
+  if (roles.includes("pseudo-label")) {
+    if (use === "positive") keep("pseudo-label");
+    else why.push("A pseudo-label this round; not next round: you marked it wrong.");
+  }
+  // A verdict that turned the answer check round changes which side of the next round's pairs it can be on.
+  if (verdict !== null && (verdict === "correct") !== s.autoCorrect) {
+    next.push(use === "positive" ? "positive next round" : "negative next round");
+    why.push(`You marked it ${verdict === "correct" ? "right" : "wrong"}: the next round pairs it as a ${use === "positive" ? "chosen" : "rejected"} side.`);
+  }
+  return { next, why };
+}
+
+/** "sample 3", "SFT-step sample 2": as the explorer and the review name a sample. */
+function sampleLabel(s: SampleSummary): string {
+  return s.stage === "dpo" ? `sample ${s.index + 1}` : `SFT-step sample ${s.index + 1}`;
 }
 
 export function questionsIn(index: RoundIndex, group: QuestionGroup): QuestionSummary[] {

@@ -75,6 +75,7 @@ export function roundRow(round: number, mode: RunMode, summary: RoundSummary | u
   const kept = c("pseudo-labels", "kept");
   const questions = c("pseudo-labels", "questions");
   const sampled = [c("sample-dpo", "samples"), c("sample-sft", "samples")].filter((v): v is number => v !== null);
+  const right = [c("sample-dpo", "correct"), c("sample-sft", "correct")].filter((v): v is number => v !== null);
   return {
     round,
     devAccuracy: s("devAccuracy") ?? c("eval", "devAccuracy"),
@@ -83,6 +84,7 @@ export function roundRow(round: number, mode: RunMode, summary: RoundSummary | u
     testPassAtK: s("testPassAtK") ?? c("eval", "testPassAtK"),
     k: s("k"),
     testQuestions: c("eval", "testQuestions"),
+    correctSamples: round === 0 || right.length === 0 ? null : right.reduce((a, v) => a + v, 0),
     // Round 0 (the warm-up) samples nothing, builds no pairs and keeps no labels: "—", not 0.
     samples: round === 0 ? null : s("samples") ?? (sampled.length ? sampled.reduce((a, v) => a + v, 0) : null),
     positives: pairs ? s("positives") ?? c("pairs", "positives") : null,

@@ -5,7 +5,7 @@
  */
 import { RunStore, isInterrupted } from "../store/runStore";
 import { selftrainDir } from "../selftrain/workspace";
-import { STEP_WARNING_KINDS, roundWarnings, sortWarnings, stageWarnings } from "./metricWarnings";
+import { ROUND_WARNING_KINDS, STEP_WARNING_KINDS, roundWarnings, sortWarnings, stageWarnings } from "./metricWarnings";
 import { MAX_POINTS, addStep, downsampleStage, emptyStageSteps, roundRow, sortSteps, type DashboardModel } from "./dashboardData";
 import { readMetricRecord, type MetricRecord, type TrainStage, type TrainStepRecord } from "../../shared/metricRecord";
 import type { RoundRow, RunMetrics, StageSteps, StepPoint } from "../../shared/dashboardProtocol";
@@ -94,7 +94,7 @@ export function mergeLiveRecords(run: RunMetrics, records: readonly unknown[], m
     if (Object.values(s.series).some((v) => v.x.length > 2 * maxPoints)) downsampleStage(s, maxPoints);
   }
   if (roundsChanged) {
-    run.warnings = run.warnings.filter((w) => w.kind !== "no-pairs" && w.kind !== "accuracy-drop");
+    run.warnings = run.warnings.filter((w) => !ROUND_WARNING_KINDS.includes(w.kind));
     run.warnings.push(...roundWarnings(run.runId, run.mode, run.rounds));
   }
   sortWarnings(run.warnings);

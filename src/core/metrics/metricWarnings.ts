@@ -131,10 +131,22 @@ export function stageWarnings(runId: string, s: StageSteps): MetricWarning[] {
 
 const percent = (v: number): string => `${(100 * v).toFixed(1)}%`;
 
-/** Warnings about the rounds table: a DPO round without pairs, test accuracy or pass@k falling by more than noise. */
+/** Warnings that depend on the rounds table; recomputed when a row changes. */
+export const ROUND_WARNING_KINDS: readonly WarningKind[] = ["no-right-samples", "no-pairs", "accuracy-drop"];
+
+/**
+ * Warnings about the rounds table: no sample right and no pseudo-label (the model cannot start), a DPO round
+ * without pairs, test accuracy or pass@k falling by more than noise.
+ */
 export function roundWarnings(runId: string, mode: RunMode, rows: readonly RoundRow[]): MetricWarning[] {
   const out: MetricWarning[] = [];
   for (const r of rows) {
+    // Nothing right of its own to learn from: every later number follows from this, so it is said first (sortWarnings).
+    if (r.round >= 1 && r.samples !== null && r.samples > 0 && r.correctSamples === 0 && !(r.pseudoLabels !== null && r.pseudoLabels > 0)) {
+      const labels = r.pseudoLabels === 0 ? " and there are 0 pseudo-labels" : "";
+      out.push(warning("no-right-samples", "error", runId, r.round, null,
+        `0 of ${r.samples} samples were right${labels} — the model cannot start: none of its rationales reaches the gold answer, so self-training has nothing of its own to learn from. Lower sampling.temperature, check the prompt format (model.promptFormat) against the one the model learnt, or warm up longer (warmup.steps or warmup.epochs).`));
+    }
     if (mode === "dpo-st" && r.round >= 1 && r.pairs === 0) {
       out.push(warning("no-pairs", "warning", runId, r.round, "dpo",
         "no preference pairs were built, so the DPO step kept the SFT model — every question's samples were all right or all wrong; sample more rationales per question or review the answers."));
@@ -160,8 +172,8 @@ export function roundWarnings(runId: string, mode: RunMode, rows: readonly Round
   return out;
 }
 
-/** Errors first, then the newest round first: what needs attention now leads the list. */
+/** A model that gets nothing right first, then errors, then the newest round first: what needs attention now leads. */
 export function sortWarnings(list: MetricWarning[]): MetricWarning[] {
-  const rank = (w: MetricWarning): number => (w.severity === "error" ? 0 : 1);
+  const rank = (w: MetricWarning): number => (w.kind === "no-right-samples" ? 0 : w.severity === "error" ? 1 : 2);
   return list.sort((a, b) => rank(a) - rank(b) || (b.round ?? -1) - (a.round ?? -1) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

@@ -7,6 +7,7 @@ import type { ReviewDecisionView, ReviewPair, ReviewQuestion, ReviewSample, Samp
 import { recordsOfQuestion, findGoldExample } from "./questionRecords";
 import { rationaleSpans, calcCounts } from "./rationaleSpans";
 import { wordDiff } from "./wordDiff";
+import { dropReason, pairFate } from "./pairFate";
 
 export interface ReviewSources {
   store: RunStore;
@@ -118,29 +119,21 @@ export async function buildReviewQuestion(src: ReviewSources, questionId: string
     const r = textOf.get(rejectedHash);
     return c !== undefined && r !== undefined ? wordDiff(r, c) : [];
   };
-  /** Why the next round will not build an automatic pair again: a person's verdict or exclusion on a side. */
-  const dropReason = (p: PairRecord): string | null => {
-    if (p.source === "human") return null; // a forced pair is built whatever the verdicts say
-    if (excluded.has(p.chosenHash)) return `you excluded ${label(p.chosenHash)}`;
-    if (excluded.has(p.rejectedHash)) return `you excluded ${label(p.rejectedHash)}`;
-    if (verdicts.get(p.chosenHash) === "wrong") return `you marked its chosen side, ${label(p.chosenHash)}, wrong`;
-    if (verdicts.get(p.rejectedHash) === "correct") return `you marked its rejected side, ${label(p.rejectedHash)}, right`;
-    return null;
-  };
+  const inForce = { verdicts, excluded, excludedPairs, forced: forcedKey };
   const pairViews: ReviewPair[] = pairs.map((p): ReviewPair => {
     const similarity = p.similarity;
+    const fate = pairFate(p, inForce);
     // A swap is one pair, shown the way round the next round builds it.
-    if (forcedKey.has(pairKey(p.rejectedHash, p.chosenHash))) {
+    if (fate.status === "swapped") {
       return {
         chosenHash: p.rejectedHash, rejectedHash: p.chosenHash, chosenLabel: label(p.rejectedHash), rejectedLabel: label(p.chosenHash),
         origin: "person", status: "swapped", nextRound: "swapped by you · this way round next round", similarity, diff: wordDiff(p.chosen, p.rejected),
       };
     }
     const base = { chosenHash: p.chosenHash, rejectedHash: p.rejectedHash, chosenLabel: label(p.chosenHash), rejectedLabel: label(p.rejectedHash), similarity, diff: wordDiff(p.rejected, p.chosen) };
-    if (excludedPairs.has(pairKey(p.chosenHash, p.rejectedHash))) return { ...base, origin: "built", status: "excluded", nextRound: "excluded by you · not used next round" };
-    if (forcedKey.has(pairKey(p.chosenHash, p.rejectedHash)) || p.source === "human") return { ...base, origin: "person", status: "active", nextRound: "set by you · used next round" };
-    const drop = dropReason(p);
-    if (drop) return { ...base, origin: "built", status: "dropped", nextRound: `dropped next round: ${drop}` };
+    if (fate.status === "excluded") return { ...base, origin: "built", status: "excluded", nextRound: "excluded by you · not used next round" };
+    if (fate.status === "set") return { ...base, origin: "person", status: "active", nextRound: "set by you · used next round" };
+    if (fate.status === "dropped") return { ...base, origin: "built", status: "dropped", nextRound: `dropped next round: ${dropReason(fate, label(fate.side === "chosen" ? p.chosenHash : p.rejectedHash))}` };
     return { ...base, origin: "built", status: "active", nextRound: "built automatically" };
   });
   for (const f of forced) {

@@ -24,7 +24,7 @@ export function wordDiff(from: string, to: string): DiffPart[] {
   if (a.length > MAX_WORDS || b.length > MAX_WORDS) {
     push("removed", from);
     push("added", to);
-    return out;
+    return spaced(out);
   }
   // Compare words without their trailing whitespace: a line break where there was a space is no change.
   const ka = a.map((w) => w.trimEnd());
@@ -51,5 +51,17 @@ export function wordDiff(from: string, to: string): DiffPart[] {
   }
   while (i < n) push("removed", a[i++]!);
   while (j < m) push("added", b[j++]!);
-  return out;
+  return spaced(out);
+}
+
+/**
+ * Marks where two parts would touch without a space: a text's last word has none after it, so "#### 24" against
+ * "#### 26" would show "2426", and a cut-off sample's last word runs into the chosen side's next one. The space is
+ * for the display only (DiffPart.spaceAfter): the parts' texts still rebuild both sides.
+ */
+function spaced(parts: DiffPart[]): DiffPart[] {
+  for (let i = 0; i + 1 < parts.length; i++) {
+    if (!/\s$/.test(parts[i]!.text) && !/^\s/.test(parts[i + 1]!.text)) parts[i]!.spaceAfter = true;
+  }
+  return parts;
 }

@@ -1,8 +1,8 @@
-import { isAbsolute, resolve } from "node:path";
 import { readDataset } from "../data/jsonlReader";
 import { splitExamples } from "../data/splits";
 import type { Example } from "../data/example";
 import type { SelfTrainConfig } from "./config";
+import { resolveStored } from "./storedPath";
 
 export interface RunData {
   train: Example[];
@@ -28,7 +28,8 @@ async function readAll(file: string): Promise<Example[]> {
  * as the paper takes its dev set from GSM8K's train file.
  */
 export async function loadRunData(config: SelfTrainConfig, workspace: string): Promise<RunData> {
-  const at = (p: string): string => (isAbsolute(p) ? p : resolve(workspace, p));
+  // Relative inside the workspace, absolute outside it (storedPath): both are read.
+  const at = (p: string): string => resolveStored(workspace, p);
   let all = await readAll(at(config.data.train));
   const testFromFile = config.data.test.length > 0;
   const test = testFromFile ? await readAll(at(config.data.test)) : [];

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, mkdirSync } from "node:fs";
-import { join, relative, isAbsolute } from "node:path";
+import { join } from "node:path";
 import { parseConfig, defaultConfig, type SelfTrainConfig } from "./config";
+import { storedPath } from "./storedPath";
 import { roundStages } from "./stages";
 import { RunStore } from "../store/runStore";
 import { writeJsonAtomic } from "../store/atomic";
@@ -27,13 +28,14 @@ export function configPath(workspace: string): string {
 }
 
 /**
- * Writes .selftrain/config.json with the defaults and the data set paths (relative to the workspace): the
- * defaults for its model.init, so a model folder starts from a pretrained model's settings (parseConfig).
+ * Writes .selftrain/config.json with the defaults and the data set paths (relative inside the workspace, absolute
+ * outside it: storedPath): the defaults for its model.init, so a model folder starts from a pretrained model's
+ * settings (parseConfig).
  */
 export async function initWorkspace(workspace: string, options: { train: string; test?: string; overrides?: Record<string, unknown>; force?: boolean }): Promise<string> {
   const file = configPath(workspace);
   if (existsSync(file) && !options.force) throw new Error(`${file} already exists (use --force to overwrite)`);
-  const rel = (p: string): string => (isAbsolute(p) ? relative(workspace, p) || p : p);
+  const rel = (p: string): string => (p === "" ? p : storedPath(workspace, p));
   const base = defaultConfig();
   const config = parseConfig({ ...options.overrides, data: { ...(options.overrides?.["data"] as object | undefined), train: rel(options.train), test: options.test === undefined ? base.data.test : rel(options.test) } }, file);
   mkdirSync(selftrainDir(workspace), { recursive: true });

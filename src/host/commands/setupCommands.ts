@@ -1,16 +1,18 @@
 import * as vscode from "vscode";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { isAbsolute, join, relative } from "node:path";
+import { basename, join } from "node:path";
 import { totalmem } from "node:os";
 import { describeInspection, formatCount, inspectModelFolder } from "../../core/model/inspectModel";
 import { estimateMemory, memoryVerdict } from "../../core/model/memoryEstimate";
 import { memorySettings } from "../../core/selftrain/memorySettings";
-import { defaultsNote, describeTraining, parseConfig } from "../../core/selftrain/config";
+import { defaultConfig, defaultsNote, describeTraining, parseConfig } from "../../core/selftrain/config";
 import { formatDatasetReport } from "../../core/data/datasetReport";
 import { writeSyntheticSet, freeDataFolder } from "../../core/data/syntheticFiles";
 import { initWorkspace, configPath, exportRound, readWorkspaceConfig } from "../../core/selftrain/workspace";
 import { estimateWorkspace, formatEstimate } from "../../core/selftrain/estimate";
+import { askInitialize, SYNTHETIC_SIZES } from "../../core/selftrain/initQuestions";
+import { storedPath } from "../../core/selftrain/storedPath";
 import { settingsOverrides } from "../settings";
 import type { Host } from "../host";
 
@@ -30,8 +32,7 @@ async function chooseModelFolder(ws: vscode.Uri, overrides: Record<string, unkno
     void vscode.window.showErrorMessage(`Cannot use this model: ${e instanceof Error ? e.message : String(e)}`);
     return null;
   }
-  const rel = relative(ws.fsPath, dir);
-  const init = rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : dir;
+  const init = storedPath(ws.fsPath, dir);
   // The settings init will write (a pretrained model's defaults under the person's settings), checked now: a
   // learning rate set for new models is refused here, before anything is written, naming the setting.
   let config;
@@ -50,42 +51,39 @@ async function chooseModelFolder(ws: vscode.Uri, overrides: Record<string, unkno
   return answer ? init : null;
 }
 
+/** data.devSize and data.testSize as config.json will have them: the person's settings over the defaults. */
+function splitSettings(overrides: Record<string, unknown>): { devSize: number; testSize: number } {
+  try {
+    return parseConfig(overrides, "selfTraining settings").data;
+  } catch {
+    // A mistake in the settings is refused, naming it, when the config is written; the defaults describe the split until then.
+    return defaultConfig().data;
+  }
+}
+
 /** Initialize Workspace, Check Dataset File and Export: the commands around the data and what a run yields. */
 export function registerSetupCommands(host: Host): void {
   host.command("selfTraining.initWorkspace", async () => {
     const ws = host.workspace();
     if (!ws) return void vscode.window.showWarningMessage("Open a folder first: Self-Training works on a workspace folder.");
     if (!vscode.workspace.isTrusted) return void vscode.window.showWarningMessage("Trust this workspace to set up self-training in it.");
-    const dataChoices = [
-      { label: "$(file) Use a data set file…", id: "file", detail: "GSM8K-style JSONL: {\"question\", \"answer\"} with <<calculations>> and #### answer" },
-      { label: "$(sparkle) Generate the built-in synthetic task", id: "synthetic", detail: "Arithmetic word problems a small model learns on a CPU" },
-    ];
-    let pick = await vscode.window.showQuickPick([
-      ...dataChoices,
-      { label: "$(folder) Use a model folder…", id: "model", detail: "A local Hugging Face checkpoint (Qwen2.5, Qwen3, Llama 3.2, SmolLM2) instead of a new model trained from scratch" },
-    ], { title: "Initialize Self-Training" });
-    if (!pick) return;
     const overrides: Record<string, unknown> = settingsOverrides();
-    if (pick.id === "model") {
-      const model = await chooseModelFolder(ws, overrides);
-      if (!model) return;
-      overrides["model"] = { ...(overrides["model"] as object | undefined), init: model };
-      pick = await vscode.window.showQuickPick(dataChoices, { title: "Initialize Self-Training: the data set" });
-      if (!pick) return;
-    }
-    let train = "";
-    let test = "";
-    if (pick.id === "file") {
-      const chosen = await vscode.window.showOpenDialog({ canSelectMany: false, defaultUri: ws, filters: { "JSON Lines": ["jsonl"] }, title: "Training data set" });
-      if (!chosen?.[0]) return;
-      train = chosen[0].fsPath;
-    }
+    // The data, its test set, then the model: two questions, each answered by the person (initQuestions.ts).
+    const answers = await askInitialize({
+      pick: async (title, choices) => (await vscode.window.showQuickPick(choices, { title, ignoreFocusOut: true }))?.id ?? null,
+      file: async (title) => (await vscode.window.showOpenDialog({ canSelectMany: false, defaultUri: ws, filters: { "JSON Lines": ["jsonl"] }, title }))?.[0]?.fsPath ?? null,
+      modelFolder: () => chooseModelFolder(ws, overrides),
+    }, splitSettings(overrides));
+    if (!answers) return;
+    if (answers.model !== "new") overrides["model"] = { ...(overrides["model"] as object | undefined), init: answers.model };
+    let train = answers.data.kind === "file" ? answers.data.train : "";
+    let test = answers.data.kind === "file" ? answers.data.test : "";
     // Asked before anything is written: Cancel leaves the workspace exactly as it was.
     const force = existsSync(configPath(ws.fsPath));
     if (force && (await vscode.window.showWarningMessage("Replace the existing .selftrain/config.json?", { modal: true, detail: "Runs, reviews and data files are kept." }, "Replace")) !== "Replace") return;
-    if (pick.id === "synthetic") {
+    if (answers.data.kind === "synthetic") {
       // Beside any data already there (data/, else data-2/ …): existing data files are never overwritten.
-      const set = writeSyntheticSet(freeDataFolder(ws.fsPath), 0, 2000, 0, 500, 4);
+      const set = writeSyntheticSet(freeDataFolder(ws.fsPath), 0, SYNTHETIC_SIZES.train, 0, SYNTHETIC_SIZES.test, 4);
       train = join(set.dir, "train.jsonl");
       test = join(set.dir, "test.jsonl");
     }
@@ -101,8 +99,11 @@ export function registerSetupCommands(host: Host): void {
       return null;
     });
     host.output.info(next ? `next round: ${next.what}, ${formatEstimate(next.seconds)} (${next.basis})` : "next round: no estimate");
+    // What was chosen, the test set included: a split taken from the training file is said, not left to be found.
+    const chosen = `data: ${basename(train)}, ${answers.testSet}; model: ${answers.model === "new" ? "new, trained from scratch" : answers.model}`;
+    host.output.info(chosen);
     const action = await vscode.window.showInformationMessage(
-      `Workspace ready. Next: ▶ Start round${next ? ` (${next.what}), ${formatEstimate(next.seconds)} on this machine` : ""}. The settings are open beside it.`,
+      `Workspace ready. Next: ▶ Start round${next ? ` (${next.what}), ${formatEstimate(next.seconds)} on this machine` : ""}. The settings are open beside it. ${chosen[0]!.toUpperCase()}${chosen.slice(1)}.`,
       "Start Round",
     );
     if (action === "Start Round") await vscode.commands.executeCommand("selfTraining.startRound");

@@ -85,3 +85,34 @@ test("a DPO round's index holds the SFT step's samples and the pseudo-labels as 
   // The explorer's words for question 7 are the review header's (both from sampleTally over both steps).
   assert.equal(sampleTally([...q7.samples, ...q7.sftSamples]), "DPO step 3/5 right · SFT step 1/3 right");
 });
+
+test("a sample's badges say what the next round does with it, as the review resolves decisions; pairs are counted by where they come from", async (t) => {
+  const dir = tempDir(t);
+  const store = await RunStore.create(dir, { mode: "dpo-st" });
+  mkdirSync(store.roundDir(1), { recursive: true });
+  // Question 5: sample 1 right, 2 and 3 wrong; question 6: both wrong, so its pairs are gold ≻ sample.
+  const rows = [sample(5, 0, true), sample(5, 1, false), sample(5, 2, false), sample(6, 0, false), sample(6, 1, false)];
+  writeFileSync(store.path(1, "samples-dpo.jsonl"), rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const pair = (q: number, chosenHash: string, rejectedHash: string): PairRecord => ({ questionId: `q${q}`, question: `Question ${q}?`, chosenHash, rejectedHash, chosen: "", rejected: "", similarity: 0.2, source: "automatic", round: 1 });
+  const pairs = [pair(5, "h5-0", "h5-1"), pair(5, "gold5", "h5-2"), pair(6, "gold6", "h6-0"), pair(6, "gold6", "h6-1")];
+  writeFileSync(store.path(1, "pairs.jsonl"), pairs.map((p) => JSON.stringify(p)).join("\n") + "\n");
+  writeFileSync(store.path(1, "pseudo-labels.jsonl"), JSON.stringify({ questionId: "q5", question: "Question 5?", hash: "h5-0", rationale: "", source: "automatic", round: 1 }) + "\n");
+  const reviews = new ReviewLog(dir);
+  reviews.append({ kind: "mark", verdict: "correct", hash: "h5-1" }); // the rejected side marked right
+  reviews.append({ kind: "mark", verdict: "wrong", hash: "h5-0" }); // the chosen side (and pseudo-label) marked wrong
+  reviews.append({ kind: "exclude-sample", hash: "h6-0" });
+  reviews.append({ kind: "force-pair", questionId: "q6", chosenHash: "h6-1", rejectedHash: "gold6" }); // a swap
+
+  const index = await buildRoundIndex(store, 1, reviews);
+  const s = (hash: string) => index.questions.flatMap((q) => q.samples).find((x) => x.hash === hash)!;
+  assert.deepEqual([s("h5-1").roles, s("h5-1").next], [["rejected"], ["positive next round"]], "marked right: no longer 'rejected'");
+  // Its pair is dropped for the first reason the review gives (review/pairFate.ts): here the other side's verdict.
+  assert.deepEqual(s("h5-1").nextWhy, ["Rejected in this round's pairs; next round not: you marked its chosen side, sample 1, wrong.", "You marked it right: the next round pairs it as a chosen side."]);
+  assert.deepEqual([s("h5-0").roles, s("h5-0").next], [["chosen", "pseudo-label"], ["negative next round"]]);
+  assert.deepEqual(s("h6-0").next, ["left out next round"]);
+  assert.deepEqual(s("h6-1").next, ["chosen"], "a swapped pair turns its role round");
+  // Undecided samples keep their roles, with nothing to explain.
+  assert.deepEqual([s("h5-2").next, s("h5-2").nextWhy], [["rejected"], []]);
+  // Question 5 is mixed (sample 2 is right now); question 6 has no right sample but two gold ≻ sample pairs.
+  assert.deepEqual(index.pairsBy, { mixed: { pairs: 2, sampleChosen: 1 }, "all-wrong": { pairs: 2, sampleChosen: 0 }, "all-right": { pairs: 0, sampleChosen: 0 } });
+});

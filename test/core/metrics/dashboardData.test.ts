@@ -53,10 +53,10 @@ async function finishedRun(ws: string, runId = "2026-11-25-a"): Promise<RunStore
     ...steps(30).map((s) => trainRecord(0, "warmup", s, 30, { loss: 3 / s })),
     roundSummary(0, "dpo-st", { "accuracy/dev": 0.2, "accuracy/test": 0.25, "pass@k/dev": 0.4, "pass@k/test": 0.45, samples: 0, positives: 0, negatives: 0, pairs: 0, pseudoLabels: 0, distinctPerQuestion: 0, rewardAccuracy: null, rewardMargin: null, tokensPerSecond: 20_000, wallMs: 5_000 }),
   ]);
-  await stageDone(store, 1, "sample-dpo", { samples: 500 });
+  await stageDone(store, 1, "sample-dpo", { samples: 500, correct: 180 });
   await stageDone(store, 1, "pairs", { pairs: 120, positives: 210, negatives: 290 });
   await stageDone(store, 1, "dpo", { steps: 20 });
-  await stageDone(store, 1, "sample-sft", { samples: 300 });
+  await stageDone(store, 1, "sample-sft", { samples: 300, correct: 200 });
   await stageDone(store, 1, "pseudo-labels", { kept: 150, questions: 100 });
   await stageDone(store, 1, "sft", { steps: 25 });
   await stageDone(store, 1, "eval", { devAccuracy: 0.24, testAccuracy: 0.3, testQuestions: 400 });
@@ -83,13 +83,13 @@ test("a run's rounds table and per-stage step curves are read from its files", a
   assert.deepEqual(run.rounds.map((r) => r.round), [0, 1]);
   const [r0, r1] = run.rounds;
   assert.deepEqual(r0, {
-    round: 0, devAccuracy: 0.2, testAccuracy: 0.25, devPassAtK: 0.4, testPassAtK: 0.45, k: 5, testQuestions: 400,
+    round: 0, devAccuracy: 0.2, testAccuracy: 0.25, devPassAtK: 0.4, testPassAtK: 0.45, k: 5, testQuestions: 400, correctSamples: null,
     // The warm-up samples nothing and builds no pairs: empty cells, not zeros.
     samples: null, positives: null, negatives: null, pairs: null, pseudoLabels: null, distinctPerQuestion: null, rewardAccuracy: null, rewardMargin: null,
     tokensPerSecond: 20_000, wallMs: 5_000, evaluated: true,
   });
   assert.deepEqual(r1, {
-    round: 1, devAccuracy: 0.24, testAccuracy: 0.3, devPassAtK: 0.5, testPassAtK: 0.55, k: 5, testQuestions: 400, samples: 800, positives: 210, negatives: 290,
+    round: 1, devAccuracy: 0.24, testAccuracy: 0.3, devPassAtK: 0.5, testPassAtK: 0.55, k: 5, testQuestions: 400, correctSamples: 380, samples: 800, positives: 210, negatives: 290,
     pairs: 120, pseudoLabels: 150, distinctPerQuestion: 1.5, rewardAccuracy: 0.85, rewardMargin: 0.4, tokensPerSecond: 24_800, wallMs: 61_000, evaluated: true,
   });
 
@@ -117,6 +117,27 @@ test("a round still running shows the counts its finished stages put in the mani
   // No pairs in a DPO-ST round: the warning is there before the round even ends.
   assert.deepEqual(run.warnings.map((w) => `${w.kind}:${w.round}`), ["no-pairs:2"]);
   assert.match(run.warnings[0]!.text, /^Run 2026-11-25-a, round 2, DPO: no preference pairs were built/);
+});
+
+test("a round whose samples are all wrong, with no pseudo-labels, warns first that the model cannot start", async (t) => {
+  const ws = tempDir(t);
+  const store = await finishedRun(ws);
+  await stageDone(store, 2, "sample-dpo", { samples: 160, correct: 0 });
+  // Gold ≻ sample pairs are still built, so "no pairs" does not fire: only this rule sees that nothing was right.
+  await stageDone(store, 2, "pairs", { pairs: 120, positives: 40, negatives: 160 });
+  await stageDone(store, 2, "dpo", { steps: 20 });
+  writeMetrics(store, 2, steps(20).map((s) => trainRecord(2, "dpo", s, 20, { loss: 0, "rewards/chosen": 0.1 })));
+  const early = await readRunMetrics(selftrainDir(ws), store.runId);
+  assert.equal(early.warnings[0]!.kind, "no-right-samples", "said while the round runs, before any pseudo-label");
+  assert.match(early.warnings[0]!.text, /^Run 2026-11-25-a, round 2: 0 of 160 samples were right — the model cannot start/);
+  await stageDone(store, 2, "sample-sft", { samples: 160, correct: 0 });
+  await stageDone(store, 2, "pseudo-labels", { kept: 0, questions: 0 });
+  const run = await readRunMetrics(selftrainDir(ws), store.runId);
+  assert.deepEqual(run.rounds.find((r) => r.round === 2)!.correctSamples, 0);
+  const first = run.warnings[0]!;
+  assert.deepEqual([first.kind, first.severity, first.round], ["no-right-samples", "error", 2]);
+  assert.ok(run.warnings.length > 1, "the loss at zero is warned about too, after it");
+  assert.equal(first.text, "Run 2026-11-25-a, round 2: 0 of 320 samples were right and there are 0 pseudo-labels — the model cannot start: none of its rationales reaches the gold answer, so self-training has nothing of its own to learn from. Lower sampling.temperature, check the prompt format (model.promptFormat) against the one the model learnt, or warm up longer (warmup.steps or warmup.epochs).");
 });
 
 test("plain self-training rows have no pair columns, and both modes are read side by side", async (t) => {

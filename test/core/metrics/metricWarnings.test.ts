@@ -96,7 +96,7 @@ test("values that were not numbers fire an error naming the metrics and the firs
 
 function row(round: number, values: Partial<RoundRow>): RoundRow {
   return {
-    round, devAccuracy: null, testAccuracy: null, devPassAtK: null, testPassAtK: null, k: null, testQuestions: null, samples: null, positives: null, negatives: null,
+    round, devAccuracy: null, testAccuracy: null, devPassAtK: null, testPassAtK: null, k: null, testQuestions: null, correctSamples: null, samples: null, positives: null, negatives: null,
     pairs: null, pseudoLabels: null, distinctPerQuestion: null, rewardAccuracy: null, rewardMargin: null, tokensPerSecond: null, wallMs: null, evaluated: false, ...values,
   };
 }
@@ -108,6 +108,21 @@ test("a DPO-ST round that built no pairs fires; plain self-training, the warm-up
   assert.deepEqual(roundWarnings("run", "st", [row(1, { pairs: 0 })]), []);
   assert.deepEqual(roundWarnings("run", "dpo-st", [row(0, { pairs: 0 })]), []);
   assert.deepEqual(roundWarnings("run", "dpo-st", [row(1, { pairs: null })]), [], "a round whose pairs stage has not run yet");
+});
+
+test("no sample right and no pseudo-label fires as the first warning; a right sample, a kept pseudo-label or nothing sampled yet do not", () => {
+  const ws = roundWarnings("run", "dpo-st", [row(0, {}), row(1, { samples: 320, correctSamples: 0, pairs: 120, pseudoLabels: 0 })]);
+  assert.deepEqual(ws.map((w) => `${w.kind}:${w.round}:${w.severity}`), ["no-right-samples:1:error"]);
+  assert.match(ws[0]!.text, /^Run run, round 1: 0 of 320 samples were right and there are 0 pseudo-labels — the model cannot start/);
+  assert.match(ws[0]!.text, /Lower sampling\.temperature, check the prompt format \(model\.promptFormat\).*warm up longer/);
+  assert.equal(roundWarnings("run", "st", [row(1, { samples: 320, correctSamples: 0, pseudoLabels: 0 })]).length, 1, "plain self-training too");
+  assert.deepEqual(roundWarnings("run", "dpo-st", [row(1, { samples: 320, correctSamples: 1, pairs: 120, pseudoLabels: 1 })]), []);
+  assert.deepEqual(roundWarnings("run", "dpo-st", [row(1, { samples: 320, correctSamples: 0, pairs: 120, pseudoLabels: 4 })]), [], "a person marked samples right");
+  assert.deepEqual(roundWarnings("run", "dpo-st", [row(1, { samples: null, correctSamples: null })]), []);
+  assert.deepEqual(roundWarnings("run", "dpo-st", [row(1, { samples: 320, correctSamples: null, pairs: 120 })]), [], "an older manifest without the count");
+  // It leads even an error: every later number follows from it.
+  const sorted = sortWarnings([{ ...ws[0]!, round: 1 }, { id: "nf", kind: "non-finite", severity: "error", runId: "run", round: 2, stage: "dpo", text: "" }]);
+  assert.deepEqual(sorted.map((w) => w.kind), ["no-right-samples", "non-finite"]);
 });
 
 test("test accuracy falling by more than evaluation noise fires; drops within noise do not", () => {

@@ -5,7 +5,7 @@ import type { QuestionSummary, RoundIndex } from "../../../src/core/explorer/rou
 
 function index(groups: Array<QuestionSummary["group"]>): RoundIndex {
   const questions = groups.map((group, i): QuestionSummary => ({ questionId: `train:${i + 1}`, question: `Q${i + 1}?`, gold: i, samples: [], right: 0, sftSamples: [], pseudoLabels: 0, decided: false, group }));
-  return { round: 1, samplesFile: "samples-dpo.jsonl", questions, counts: { mixed: 0, "all-wrong": 0, "all-right": 0, decided: 0, "pseudo-labels": 0, samples: 0, sftSamples: 0, pairs: 0, pseudoLabels: 0 } };
+  return { round: 1, samplesFile: "samples-dpo.jsonl", questions, counts: { mixed: 0, "all-wrong": 0, "all-right": 0, decided: 0, "pseudo-labels": 0, samples: 0, sftSamples: 0, pairs: 0, pseudoLabels: 0 }, pairsBy: { mixed: { pairs: 0, sampleChosen: 0 }, "all-wrong": { pairs: 0, sampleChosen: 0 }, "all-right": { pairs: 0, sampleChosen: 0 } } };
 }
 
 test("Next after a decision goes to the following question of the filter, even when the decision moved the shown one out of it", () => {
