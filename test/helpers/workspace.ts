@@ -53,3 +53,13 @@ export async function runningWarmupPid(ws: string): Promise<number | undefined> 
   }
   return undefined;
 }
+
+/** A config.json object with one setting, by its dotted path, set to `value` (and nothing else). */
+export function configWithSetting(path: string, value: unknown): Record<string, unknown> {
+  const keys = path.split(".");
+  const out: Record<string, unknown> = {};
+  let at = out;
+  for (const k of keys.slice(0, -1)) at = (at[k] = {}) as Record<string, unknown>;
+  at[keys.at(-1)!] = value;
+  return out;
+}

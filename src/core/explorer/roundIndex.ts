@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readJsonl, eachJsonl } from "../store/jsonl";
 import type { RunStore } from "../store/runStore";
 import { pairKey, type ReviewLog } from "../store/reviewLog";
-import { dropReason, pairFate, sampleUse, type PairFate } from "../review/pairFate";
+import { dropReason, pairFate, sampleUse, type PairFate } from "../store/pairFate";
 import type { SampleRecord, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
 
 /** The explorer's groups of a round's questions: by the answer check on the first sampling step (these three
@@ -232,4 +232,9 @@ function sampleLabel(s: SampleSummary): string {
 
 export function questionsIn(index: RoundIndex, group: QuestionGroup): QuestionSummary[] {
   return index.questions.filter((q) => (group === "decided" ? q.decided : group === "pseudo-labels" ? q.pseudoLabels > 0 : q.group === group));
+}
+
+/** The answer check and the arithmetic check disagree: a right final answer reached with wrong arithmetic. */
+export function disagrees(samples: ReadonlyArray<{ autoCorrect: boolean; arithmeticErrors: number }>): boolean {
+  return samples.some((s) => s.autoCorrect && s.arithmeticErrors > 0);
 }

@@ -3,7 +3,7 @@ import { basename, isAbsolute, resolve } from "node:path";
 import { countJsonl } from "../store/jsonl";
 import { roundStages } from "../selftrain/stages";
 import { nextRound } from "../selftrain/workspace";
-import { disagrees } from "../review/reviewQueue";
+import { disagrees } from "./roundIndex";
 import type { SelfTrainConfig } from "../selftrain/config";
 import type { RoundIndex } from "./roundIndex";
 import { stageLabel, type RunManifest, type StageName, type StageRecord } from "../../shared/runTypes";

@@ -7,7 +7,7 @@ import type { ReviewDecisionView, ReviewPair, ReviewQuestion, ReviewSample, Samp
 import { recordsOfQuestion, findGoldExample } from "./questionRecords";
 import { rationaleSpans, calcCounts } from "./rationaleSpans";
 import { wordDiff } from "./wordDiff";
-import { dropReason, pairFate } from "./pairFate";
+import { dropReason, pairFate } from "../store/pairFate";
 
 export interface ReviewSources {
   store: RunStore;

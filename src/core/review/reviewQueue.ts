@@ -1,11 +1,7 @@
-import type { QuestionSummary, RoundIndex } from "../explorer/roundIndex";
+import { disagrees, type QuestionSummary, type RoundIndex } from "../explorer/roundIndex";
 import { REVIEW_FILTERS, type ReviewFilter } from "../../shared/reviewProtocol";
 import type { SampleRecord } from "../../shared/runTypes";
 
-/** The answer check and the arithmetic check disagree: a right final answer reached with wrong arithmetic. */
-export function disagrees(samples: ReadonlyArray<{ autoCorrect: boolean; arithmeticErrors: number }>): boolean {
-  return samples.some((s) => s.autoCorrect && s.arithmeticErrors > 0);
-}
 
 export function inFilter(q: QuestionSummary, filter: ReviewFilter): boolean {
   switch (filter) {

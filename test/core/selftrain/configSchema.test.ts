@@ -2,6 +2,7 @@
 // configRules.ts generates (`npm run schema` writes them), the extension contributes and packages the schema, and the
 // schema and parseConfig agree on every setting's values: the editor underlines exactly what a round would refuse.
 import { test } from "node:test";
+import { configWithSetting } from "../../helpers/workspace";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -40,15 +41,6 @@ function violation(schema: Schema, value: unknown, at = "(root)"): string | null
   return null;
 }
 
-/** A config object with one setting (by path) set. */
-function setting(path: string, value: unknown): Record<string, unknown> {
-  const keys = path.split(".");
-  const out: Record<string, unknown> = {};
-  let at = out;
-  for (const k of keys.slice(0, -1)) at = (at[k] = {}) as Record<string, unknown>;
-  at[keys.at(-1)!] = value;
-  return out;
-}
 
 /** Values at and just beyond each edge of a setting's range, and of the wrong kinds. */
 function probes(rule: SettingRule): unknown[] {
@@ -101,7 +93,7 @@ test("the schema refuses what parseConfig refuses, setting by setting, and nothi
   let refusedByBoth = 0;
   for (const [path, rule] of Object.entries(SETTINGS)) {
     for (const value of probes(rule)) {
-      const raw = setting(path, value);
+      const raw = configWithSetting(path, value);
       const shown = `${path} = ${JSON.stringify(value)}`;
       const schemaWhy = violation(schema, JSON.parse(JSON.stringify(raw)) as unknown);
       let parserWhy: string | null = null;

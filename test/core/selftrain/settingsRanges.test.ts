@@ -7,18 +7,9 @@ import { loadRunData } from "../../../src/core/selftrain/runData";
 import { tinyConfig } from "../../../src/core/model/config";
 import { parameterCount } from "../../../src/core/model/architecture";
 import { readWorkspaceConfig } from "../../../src/core/selftrain/workspace";
-import { tinyWorkspace } from "../../helpers/workspace";
+import { tinyWorkspace, configWithSetting } from "../../helpers/workspace";
 import { tempDir } from "../../helpers/paths";
 
-/** A config object with one setting (by path) changed. */
-function setting(path: string, value: unknown): Record<string, unknown> {
-  const keys = path.split(".");
-  const out: Record<string, unknown> = {};
-  let at = out;
-  for (const k of keys.slice(0, -1)) at = (at[k] = {}) as Record<string, unknown>;
-  at[keys.at(-1)!] = value;
-  return out;
-}
 
 /** Paths of every numeric setting of a config. */
 function numericPaths(o: Record<string, unknown>, prefix = ""): string[] {
@@ -43,7 +34,7 @@ test("the inputs of issue 23 are refused when config.json is read, naming the fi
     ["dpo.beta", 1000, /dpo\.beta must be above 0 and at most 100, not 1000$/],
   ];
   for (const [path, value, message] of cases) {
-    assert.throws(() => parseConfig(setting(path, value), file), (e: unknown) => e instanceof ConfigError && message.test(e.message), `${path} ${value}`);
+    assert.throws(() => parseConfig(configWithSetting(path, value), file), (e: unknown) => e instanceof ConfigError && message.test(e.message), `${path} ${value}`);
   }
 });
 
@@ -53,7 +44,7 @@ test("every numeric setting is bounded on both sides (learning rates below only)
   for (const path of paths) {
     // A diverging learning rate fails its stage with the loss named (failures.test.ts raises one to 1e9 on purpose).
     for (const value of path.endsWith("learningRate") ? [-1] : [1e12, -1]) {
-      assert.throws(() => parseConfig(setting(path, value)), (e: unknown) => e instanceof ConfigError && e.message.includes(path.split(".").at(-1)!), `${path} = ${value} was accepted`);
+      assert.throws(() => parseConfig(configWithSetting(path, value)), (e: unknown) => e instanceof ConfigError && e.message.includes(path.split(".").at(-1)!), `${path} = ${value} was accepted`);
     }
   }
   assert.doesNotThrow(() => parseConfig(defaultConfig()));

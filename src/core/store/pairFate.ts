@@ -1,4 +1,4 @@
-import { pairKey } from "../store/reviewLog";
+import { pairKey } from "./reviewLog";
 
 /** The decisions in force that decide what the next round does with a round's pairs and samples. */
 export interface NextRoundDecisions {
