@@ -56,6 +56,10 @@ test("workbench: Initialize on a finished workspace writes nothing on Cancel and
     assert.deepEqual(files.slice(0, 2).map((f) => readFileSync(f, "utf8")), before.slice(0, 2), "the existing data set was overwritten");
     assert.equal(JSON.parse(readFileSync(configPath(ws), "utf8")).data.train, "data-2/train.jsonl");
     assert.ok(existsSync(join(ws, "data-2", "test.jsonl")));
+    // Initialize ends by opening config.json beside the workbench and saying so: wait for that, or the editor it
+    // opens takes the focus from the command palette opened next (the command's name was typed into config.json).
+    await wb.notification(/^Workspace ready/, 60_000);
+    await settle(1000);
 
     await wb.runCommand("Self-Training: Run Warm-up SFT");
     await dialog(wb.page, /Start a new run\? The current run \S+ has 0 finished rounds after its warm-up\./);
