@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "./paths";
 
@@ -29,4 +30,16 @@ export function runVenvJson<T>(script: string, job: unknown, dir: string): T {
   const r = spawnSync(venvPython, [script, file], { encoding: "utf8", maxBuffer: 1 << 28, env: { ...process.env, PYTHONWARNINGS: "ignore" } });
   assert.equal(r.status, 0, `${script} failed:\n${r.stderr}`);
   return JSON.parse(r.stdout) as T;
+}
+
+/**
+ * The SmolLM2-135M-Instruct folder `npm run model:smollm2` converts (scripts/models/smollm2.sh's cache folder,
+ * complete once its selftrain-source.json is written), or $SELFTRAIN_SMOLLM2; null where there is none.
+ */
+export function convertedSmollm2Dir(): string | null {
+  const env = process.env["SELFTRAIN_SMOLLM2"];
+  if (env) return existsSync(join(env, "config.json")) && existsSync(join(env, "tokenizer.json")) ? env : null;
+  const cache = process.env["SELFTRAIN_MODELS_DIR"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "selftrain", "models");
+  const dir = join(cache, "SmolLM2-135M-Instruct");
+  return existsSync(join(dir, "selftrain-source.json")) ? dir : null;
 }

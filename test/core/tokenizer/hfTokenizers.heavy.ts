@@ -1,9 +1,6 @@
 import { test } from "node:test";
-import { existsSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { gsm8kDir, GSM8K_ABSENT, tempDir } from "../../helpers/paths";
-import { skipWithoutVenv } from "../../helpers/venv";
+import { convertedSmollm2Dir, skipWithoutVenv } from "../../helpers/venv";
 import { pretrainedDir } from "./pretrainedTokenizers";
 import { assertNoDifferences, compareWithHfTokenizers, describe, gsm8kTexts } from "./hfAgreement";
 
@@ -15,17 +12,8 @@ import { assertNoDifferences, compareWithHfTokenizers, describe, gsm8kTexts } fr
 // every character Unicode calls numeric (¾ ½ ¼ ³ ...), and so does ours (src/core/tokenizer numericDigits; the
 // library it runs, @huggingface/tokenizers 0.2.0, split [0-9] only, and 10 of the 17,584 texts differed).
 
-/** The converted folder, as realSmollm2.heavy.ts finds it ($SELFTRAIN_SMOLLM2, or smollm2.sh's cache folder). */
-function smollm2Dir(): string | null {
-  const env = process.env["SELFTRAIN_SMOLLM2"];
-  if (env) return existsSync(join(env, "tokenizer.json")) ? env : null;
-  const cache = process.env["SELFTRAIN_MODELS_DIR"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "selftrain", "models");
-  const dir = join(cache, "SmolLM2-135M-Instruct");
-  return existsSync(join(dir, "selftrain-source.json")) && existsSync(join(dir, "tokenizer.json")) ? dir : null;
-}
-
 const gsm8k = gsm8kDir();
-const smollm2 = smollm2Dir();
+const smollm2 = convertedSmollm2Dir();
 const skip = skipWithoutVenv(["tokenizers"]) || (gsm8k ? false : GSM8K_ABSENT) || (smollm2 ? false : "SmolLM2-135M-Instruct not converted (npm run model:smollm2, or SELFTRAIN_SMOLLM2=DIR): skipped");
 
 test("Hugging Face tokenizers and ours agree on all of GSM8K with SmolLM2's, Qwen3's and Llama 3's tokenizer.json: ids and round trip", { skip, timeout: 600_000 }, (t) => {
