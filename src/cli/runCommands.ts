@@ -28,10 +28,10 @@ class ProgressPrinter {
 
   event(e: WorkerEvent): void {
     if (e.type === "progress" && e.total) {
-      const key = `${e.round}:${e.stage}`;
+      const key = `${e.round}:${e.stage}:${e.unit ?? ""}`;
       const frac = e.done / e.total;
       const eta = e.etaMs ? ` · ETA ${formatDuration(e.etaMs)}` : "";
-      const line = `round ${e.round ?? "?"} · ${e.stage} ${e.done}/${e.total} (${Math.round(frac * 100)}%)${eta}`;
+      const line = `round ${e.round ?? "?"} · ${e.stage} ${e.done}/${e.total}${e.unit ? ` ${e.unit}` : ""} (${Math.round(frac * 100)}%)${eta}`;
       if (this.tty) {
         const width = 24;
         const bar = "█".repeat(Math.round(frac * width)).padEnd(width, "░");
@@ -105,6 +105,15 @@ export async function initCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON, train: { type: "string" }, test: { type: "string" }, model: { type: "string" }, force: { type: "boolean" } }, INIT_USAGE);
   if (typeof values["train"] !== "string") throw new UsageError("init needs --train FILE.jsonl");
   const ws = workspaceOf(values);
+  // Paths on the command line are the shell's, relative to the current folder: a missing one is named now, not
+  // when the first round reads it.
+  for (const flag of ["train", "test"] as const) {
+    const file = values[flag];
+    if (typeof file === "string" && !existsSync(resolve(file))) {
+      process.stderr.write(`selftrain: --${flag} ${file}: no such file (${resolve(file)}; a relative path is read from the current folder, ${process.cwd()})\n`);
+      return 1;
+    }
+  }
   const overrides: Record<string, unknown> = {};
   if (typeof values["model"] === "string") {
     const dir = resolve(values["model"]);

@@ -75,7 +75,7 @@ export class RunController implements vscode.Disposable {
           if (e.type === "progress" && e.total) {
             const pct = Math.floor((100 * e.done) / e.total);
             const eta = e.etaMs ? ` · ETA ${formatDuration(e.etaMs)}` : "";
-            const message = `Round ${e.round ?? "?"} · ${stageLabel(e.stage, true)} ${e.done}/${e.total}${eta}`;
+            const message = `Round ${e.round ?? "?"} · ${stageLabel(e.stage, true)} ${e.done}/${e.total}${e.unit ? ` ${e.unit}` : ""}${eta}`;
             progress.report({ message, increment: 0 });
             if (pct !== lastPct) {
               lastPct = pct;

@@ -20,7 +20,7 @@ export type WorkerCommand =
 export type WorkerEvent =
   | { type: "ready"; pid: number }
   | { type: "log"; id: string | null; level: "info" | "warn" | "error"; message: string }
-  | { type: "progress"; id: string; stage: string; done: number; total: number | null; round?: number; etaMs?: number | null }
+  | { type: "progress"; id: string; stage: string; done: number; total: number | null; round?: number; etaMs?: number | null; /** What is counted when not the stage's own unit (steps, questions), e.g. "reference pairs". */ unit?: string }
   | { type: "stage"; id: string; round: number; stage: StageName; state: StageState; counts?: Record<string, number>; error?: string }
   | { type: "metric"; id: string; record: MetricRecord }
   | { type: "datasetReport"; id: string; report: DatasetReport }

@@ -21,7 +21,7 @@ let busy: string | null = null;
 function events(id: string): RunnerEvents {
   return {
     stage: (e) => send({ type: "stage", id, ...e }),
-    progress: (e) => send({ type: "progress", id, round: e.round, stage: e.stage, done: e.done, total: e.total, etaMs: e.etaMs }),
+    progress: (e) => send({ type: "progress", id, round: e.round, stage: e.stage, done: e.done, total: e.total, etaMs: e.etaMs, ...(e.unit ? { unit: e.unit } : {}) }),
     metric: (record) => send({ type: "metric", id, record }),
     log: (e) => send({ type: "log", id, level: e.level, message: e.message }),
   };

@@ -5,7 +5,7 @@ import { loadCheckpoint, saveCheckpoint, sourceDtype, stopTokenIds, torchDtypeNa
 import { promptFormatFor, type EncodedSequence, type PromptFormat } from "../model/promptFormat";
 import { createEngine } from "../engine/auto/createEngine";
 import type { ComputeEngine } from "../engine/computeEngine";
-import { trainSft, trainDpo, referenceLogProbs, type StepLog, type TrainSettings } from "../train/trainer";
+import { trainSft, trainDpo, referenceLogProbs, visitedRows, type StepLog, type TrainSettings } from "../train/trainer";
 import { limitPrompt } from "../train/batching";
 import { sampleRationales } from "../sample/sampler";
 import { CancelledError } from "../util/cancel";
@@ -287,8 +287,13 @@ export class SelfTrainRunner {
         return { chosen: chosen!, rejected: rejected! };
       });
       const s = this.settings(this.c.dpo, pairs.length, round * 10 + 3);
-      // The policy starts as the reference, so the reference log-probs are the policy's, computed once.
-      const ref = await referenceLogProbs(engine, encoded, s.microBatchSize, s.maxLength, this.o.shouldStop);
+      // The policy starts as the reference, so the reference log-probs are the policy's, computed once, and only
+      // for the pairs the steps draw (fewer than all when steps × batchSize < pairs).
+      const rows = visitedRows(encoded.length, s);
+      if (rows.length < encoded.length) this.o.events.log({ level: "info", message: `round ${round} dpo: ${s.steps} steps × ${s.batchSize} pairs draw ${rows.length} of the ${encoded.length} pairs; the reference log-probabilities are computed for those` });
+      const refStarted = Date.now();
+      const ref = await referenceLogProbs(engine, encoded, s.microBatchSize, s.maxLength, this.o.shouldStop, rows, (done, total) =>
+        this.o.events.progress({ round, stage: "dpo", done, total, etaMs: ((Date.now() - refStarted) / done) * (total - done), unit: "reference pairs" }));
       const logs = await trainDpo(engine, encoded, ref, this.c.dpo.beta, s, { onStep: (l) => this.stepMetric(round, "dpo", l, engine), shouldStop: this.o.shouldStop });
       await this.appendMetrics(round, "dpo", logs.map((l) => this.trainRecord(round, "dpo", l, engine)));
       await this.save(this.o.store.checkpointDir(round, "dpo"), { ...ckpt, weights: await engine.getWeights() }, { round: String(round), stage: "dpo" });

@@ -148,15 +148,44 @@ export interface ReferenceLogProbs {
   rejected: Float32Array;
 }
 
-/** Log-probabilities of every chosen and rejected completion under the (frozen) reference: once per round. */
-export async function referenceLogProbs(engine: ComputeEngine, pairs: readonly PreferencePairTokens[], microBatchSize: number, maxLength: number, shouldStop?: () => boolean): Promise<ReferenceLogProbs> {
-  const out = { chosen: new Float32Array(pairs.length), rejected: new Float32Array(pairs.length) };
-  for (let start = 0; start < pairs.length; start += microBatchSize) {
+/**
+ * The rows (sorted) that `steps` batches of `batchSize` drawn as the training loop draws them (BatchOrder, same
+ * seed) visit: all of them once the steps cover an epoch, a subset when there are more pairs than the steps use.
+ */
+export function visitedRows(n: number, s: Pick<TrainSettings, "steps" | "batchSize" | "seed">): number[] {
+  if (s.steps * s.batchSize >= n) return Array.from({ length: n }, (_, i) => i);
+  const order = new BatchOrder(n, s.seed);
+  const seen = new Set<number>();
+  for (let step = 0; step < s.steps; step++) for (const i of order.next(s.batchSize)) seen.add(i);
+  return [...seen].sort((a, b) => a - b);
+}
+
+/**
+ * Log-probabilities of the chosen and rejected completions under the (frozen) reference, once per round: of the
+ * pairs in `rows` (default all; trainDpo's visitedRows when the steps use fewer pairs than there are: a forward
+ * pass over a pair no step draws is wasted). A pair not computed holds NaN, so reading it stops training with the
+ * loss named instead of training on a made-up value. Each micro-batch holds sequences of similar length (sorted),
+ * so little of a pass is padding; every sequence's value is its own, whatever it is batched with.
+ */
+export async function referenceLogProbs(engine: ComputeEngine, pairs: readonly PreferencePairTokens[], microBatchSize: number, maxLength: number, shouldStop?: () => boolean, rows?: readonly number[], onProgress?: (done: number, total: number) => void): Promise<ReferenceLogProbs> {
+  const out = { chosen: new Float32Array(pairs.length).fill(Number.NaN), rejected: new Float32Array(pairs.length).fill(Number.NaN) };
+  const jobs: Array<{ pair: number; side: "chosen" | "rejected"; seq: EncodedSequence }> = [];
+  for (const i of rows ?? pairs.keys()) {
+    const p = pairs[i]!;
+    jobs.push({ pair: i, side: "chosen", seq: p.chosen }, { pair: i, side: "rejected", seq: p.rejected });
+  }
+  jobs.sort((a, b) => a.seq.ids.length - b.seq.ids.length);
+  // Twice the training micro-batch: a forward pass keeps no activations for a backward one.
+  const per = Math.max(1, 2 * microBatchSize);
+  for (let start = 0; start < jobs.length; start += per) {
     await yieldNow();
     if (shouldStop?.()) throw new CancelledError();
-    const part = pairs.slice(start, start + microBatchSize);
-    out.chosen.set(await engine.sequenceLogProbs(makeBatch(part.map((p) => p.chosen), engine.config.pad_token_id, maxLength)), start);
-    out.rejected.set(await engine.sequenceLogProbs(makeBatch(part.map((p) => p.rejected), engine.config.pad_token_id, maxLength)), start);
+    const part = jobs.slice(start, start + per);
+    const values = await engine.sequenceLogProbs(makeBatch(part.map((j) => j.seq), engine.config.pad_token_id, maxLength));
+    part.forEach((j, k) => {
+      out[j.side][j.pair] = values[k] as number;
+    });
+    onProgress?.(Math.min(jobs.length, start + per) / 2, jobs.length / 2);
   }
   return out;
 }

@@ -18,7 +18,7 @@ import { createEngine, type EngineChoice } from "../../../src/core/engine/auto/c
 import { DEFAULT_OPTIMIZER, type ComputeEngine, type TokenBatch } from "../../../src/core/engine/computeEngine";
 import { makeBatch } from "../../../src/core/train/batching";
 import { Rng } from "../../../src/core/util/rng";
-import { trainSft, trainDpo, referenceLogProbs } from "../../../src/core/train/trainer";
+import { trainSft, trainDpo, referenceLogProbs, visitedRows } from "../../../src/core/train/trainer";
 import { dpoMetricsHost } from "../../../src/core/train/dpoLoss";
 import { generateSyntheticTask } from "../../../src/core/data/synthetic";
 import { trainBpe } from "../../../src/core/tokenizer/bpeTrainer";
@@ -475,6 +475,35 @@ function trainingChecks(engine: EngineUnderTest): void {
     assert.ok(margin > mid, `margin did not keep rising: ${mid} → ${margin}`);
     assert.ok(margin > 0.1, `margin ${margin}`);
     assert.ok(late.at(-1)!.loss < logs[0]!.loss - 0.05, `loss ${logs[0]!.loss} → ${late.at(-1)!.loss}`);
+    e.dispose();
+  });
+
+  test(`${at}: DPO with fewer steps than pairs computes the reference for the pairs its steps draw, and those equal the full pass's`, async () => {
+    const e = await createEngine(choice, config, initWeights(config, 9));
+    const pairs = problems.slice(0, 40).map((p, i) => ({
+      chosen: encodeSequence(tokenizer, p.question, p.rationale),
+      // Rejected sides of differing lengths, so the sorted reference batches mix pairs.
+      rejected: encodeSequence(tokenizer, p.question, p.rationale.slice(0, 20 + ((i * 37) % 60))),
+    }));
+    const s = { steps: 2, batchSize: 6, microBatchSize: 3, learningRate: 1e-4, warmupRatio: 0, maxLength: 200, seed: 5 };
+    const rows = visitedRows(pairs.length, s);
+    assert.ok(rows.length > 0 && rows.length <= 12, `${rows.length} rows`);
+    const all = await referenceLogProbs(e, pairs, 16, 200);
+    const progress: number[] = [];
+    const some = await referenceLogProbs(e, pairs, s.microBatchSize, 200, undefined, rows, (done) => progress.push(done));
+    assert.equal(progress.at(-1), rows.length);
+    for (let i = 0; i < pairs.length; i++) {
+      if (rows.includes(i)) {
+        assert.ok(Math.abs(some.chosen[i]! - all.chosen[i]!) < 1e-3 && Math.abs(some.rejected[i]! - all.rejected[i]!) < 1e-3, `pair ${i}: ${some.chosen[i]}/${some.rejected[i]} against ${all.chosen[i]}/${all.rejected[i]}`);
+      } else {
+        assert.ok(Number.isNaN(some.chosen[i]!) && Number.isNaN(some.rejected[i]!), `pair ${i} was not drawn but has a reference value`);
+      }
+    }
+    // Training draws only those rows: a NaN reference would stop it with "DPO loss is NaN".
+    const logs = await trainDpo(e, pairs, some, 0.1, s);
+    assert.ok(logs.every((l) => Number.isFinite(l.loss)), `losses ${logs.map((l) => l.loss).join(", ")}`);
+    // Every pair once the steps cover an epoch.
+    assert.deepEqual(visitedRows(pairs.length, { ...s, steps: 7 }), [...pairs.keys()]);
     e.dispose();
   });
 }
