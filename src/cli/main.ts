@@ -17,7 +17,7 @@ selftrain <command> [options]   (every command takes --help)
   status      table of runs, rounds and stages
   unlock      release a run's lock that a process which is gone left (one from another machine: --force)
   export      a round's pairs (TRL prompt/chosen/rejected) and pseudo-labels as JSONL
-  demo        generate the synthetic task, check it, train and verify a tokenizer
+  demo        the project's main job: warm-up and one round on a synthetic task (--model smollm2: on GSM8K with a real model)
   generate    write a synthetic GSM8K-format task (train/dev/test JSONL)
   check       read GSM8K-style JSONL files: bad lines with line numbers, calculator annotations checked
   tokenizer   train a byte-level BPE tokenizer and save it as Hugging Face tokenizer.json

@@ -7,6 +7,7 @@ import { estimateWorkspace, formatEstimate } from "../core/selftrain/estimate";
 import { initWorkspace, workspaceStatus, workspaceLocks, exportRound, selftrainDir, readWorkspaceConfig } from "../core/selftrain/workspace";
 import { forkRun } from "../core/selftrain/forkRun";
 import { storedPath } from "../core/selftrain/storedPath";
+import { formatRoundResult } from "../shared/roundResult";
 import { defaultsNote } from "../core/selftrain/config";
 import { roundStages } from "../core/selftrain/stages";
 import { RunStore, isInterrupted } from "../core/store/runStore";
@@ -176,7 +177,7 @@ export async function roundCommand(argv: string[], warmupOnly: boolean): Promise
   try {
     const events = await viaWorker({ type: "runRound", id: randomUUID(), workspace: workspaceOf(values), runId, round, newRun: values["new-run"] === true, mode: mode as "dpo-st" | "st" | undefined, restartFrom: values["from"] as StageName | undefined });
     const done = events.find((e) => e.type === "roundFinished");
-    if (done && done.type === "roundFinished") console.log(`run ${done.runId}: round ${done.round} finished${done.peakRssBytes ? ` (engine peak memory ${(done.peakRssBytes / 2 ** 30).toFixed(2)} GB)` : ""}`);
+    if (done && done.type === "roundFinished") console.log(`run ${done.runId}: round ${done.round} finished${done.result ? `, ${formatRoundResult(done.result)}` : ""}${done.peakRssBytes ? ` (engine peak memory ${(done.peakRssBytes / 2 ** 30).toFixed(2)} GB)` : ""}`);
     return 0;
   } catch (e) {
     if (e instanceof CancelledByUser) {

@@ -3,9 +3,9 @@ import { randomUUID } from "node:crypto";
 import { CancelledByUser, WorkerExited } from "../worker/client";
 import type { WorkerService } from "./workerService";
 import type { WorkerCommand, WorkerEvent } from "../shared/workerProtocol";
-import { stageLabel } from "../shared/runTypes";
 import type { MetricRecord } from "../shared/metricRecord";
-import { formatDuration } from "../shared/format";
+import { JobProgress } from "../shared/jobProgress";
+import { formatRoundResult } from "../shared/roundResult";
 
 /** A metrics record the worker reported while a job runs; metrics.jsonl gets it only when its stage ends. */
 export interface LiveMetric {
@@ -65,22 +65,19 @@ export class RunController implements vscode.Disposable {
       // ▶ greys out and ■ Stop shows in the explorer's title bar while the job runs.
       void vscode.commands.executeCommand("setContext", "selfTraining.running", true);
       token.onCancellationRequested(() => this.active?.cancel());
-      this.status.text = `$(beaker) ${title}`;
+      // One source for the notification and the status bar: the stage, its count and ETA, or what it is doing
+      // before its first step (loading the model, resuming), from the first second.
+      const view = new JobProgress(title);
+      this.status.text = `$(beaker) ${view.status}`;
       this.status.show();
-      let lastPct = 0;
+      progress.report({ message: view.message });
       try {
         const events = await client.run(command, (e) => {
           const line = describe(e);
           if (line) this.output.info(line);
-          if (e.type === "progress" && e.total) {
-            const pct = Math.floor((100 * e.done) / e.total);
-            const eta = e.etaMs ? ` · ETA ${formatDuration(e.etaMs)}` : "";
-            const message = `Round ${e.round ?? "?"} · ${stageLabel(e.stage, true)} ${e.done}/${e.total}${e.unit ? ` ${e.unit}` : ""}${eta}`;
-            progress.report({ message, increment: 0 });
-            if (pct !== lastPct) {
-              lastPct = pct;
-              this.status.text = `$(beaker) Round ${e.round ?? "?"} · ${stageLabel(e.stage, true)} ${pct}%`;
-            }
+          if (view.event(e)) {
+            progress.report({ message: view.message, increment: 0 });
+            this.status.text = `$(beaker) ${view.status}`;
           }
           if (e.type === "metric") this.metric.fire({ jobId: e.id, record: e.record });
           // What the engine warns of (a cut-off file, fewer records than a stage wrote) is shown, not only logged.
@@ -88,7 +85,10 @@ export class RunController implements vscode.Disposable {
           if (e.type === "stage" && e.state !== "running") this.changed.fire();
         });
         const done = events.find((e) => e.type === "roundFinished");
-        if (done && done.type === "roundFinished") void vscode.window.showInformationMessage(`Run ${done.runId}: round ${done.round} finished.`, "Open Dashboard").then((a) => a && vscode.commands.executeCommand("selfTraining.openDashboard"));
+        if (done && done.type === "roundFinished") {
+          const result = done.result ? `: ${formatRoundResult(done.result)}` : ".";
+          void vscode.window.showInformationMessage(`Run ${done.runId}: round ${done.round} finished${result}`, "Open Dashboard").then((a) => a && vscode.commands.executeCommand("selfTraining.openDashboard"));
+        }
       } catch (e) {
         if (e instanceof WorkerExited) {
           this.output.error(e.message); // the engine service has told the user already

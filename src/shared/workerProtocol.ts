@@ -2,6 +2,7 @@
  * The typed protocol between a driver (the extension host or the CLI) and the worker process.
  * Commands go to the engine; events come back. Both sides validate at the boundary with the guards below.
  */
+import type { RoundResult } from "./roundResult";
 import type { DatasetReport } from "./datasetTypes";
 import { STAGE_NAMES, type RunManifest, type RunMode, type StageName, type StageState } from "./runTypes";
 import { isRecord as isObject, shown } from "./messageGuards";
@@ -25,7 +26,7 @@ export type WorkerEvent =
   | { type: "metric"; id: string; record: MetricRecord }
   | { type: "datasetReport"; id: string; report: DatasetReport }
   /** `peakRssBytes`: the engine process's peak resident memory so far (its maxRSS), for the user and the notes. */
-  | { type: "roundFinished"; id: string; runId: string; round: number; peakRssBytes?: number }
+  | { type: "roundFinished"; id: string; runId: string; round: number; peakRssBytes?: number; /** The round's greedy accuracy and the round before's (roundResult). */ result?: RoundResult }
   | { type: "runStatus"; id: string; runs: RunManifest[] }
   | { type: "cancelled"; id: string }
   | { type: "failed"; id: string; message: string }

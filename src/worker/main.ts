@@ -7,6 +7,7 @@ import { commandProblem, shown, MAX_ID, type WorkerCommand, type WorkerEvent } f
 import { inspectDataset } from "../core/data/datasetReport";
 import { runRound, evaluateRound, workspaceStatus } from "../core/selftrain/session";
 import { CancelledError } from "../core/util/cancel";
+import { roundResult } from "../core/selftrain/roundResult";
 import type { RunnerEvents } from "../core/selftrain/runEvents";
 
 function send(event: WorkerEvent): void {
@@ -41,7 +42,7 @@ async function handle(cmd: WorkerCommand): Promise<void> {
       busy = cmd.id;
       try {
         const r = await runRound({ workspace: cmd.workspace, runId: cmd.runId, round: cmd.round, newRun: cmd.newRun, mode: cmd.mode, restartFrom: cmd.restartFrom, events: events(cmd.id), shouldStop: () => cancelled.has(cmd.id) });
-        send({ type: "roundFinished", id: cmd.id, runId: r.runId, round: r.round, peakRssBytes: process.resourceUsage().maxRSS * 1024 });
+        send({ type: "roundFinished", id: cmd.id, runId: r.runId, round: r.round, peakRssBytes: process.resourceUsage().maxRSS * 1024, result: await roundResult(cmd.workspace, r.runId, r.round) });
       } finally {
         busy = null;
       }
@@ -52,7 +53,7 @@ async function handle(cmd: WorkerCommand): Promise<void> {
       busy = cmd.id;
       try {
         const r = await evaluateRound({ workspace: cmd.workspace, runId: cmd.runId, round: cmd.round, events: events(cmd.id), shouldStop: () => cancelled.has(cmd.id) });
-        send({ type: "roundFinished", id: cmd.id, runId: r.runId, round: r.round, peakRssBytes: process.resourceUsage().maxRSS * 1024 });
+        send({ type: "roundFinished", id: cmd.id, runId: r.runId, round: r.round, peakRssBytes: process.resourceUsage().maxRSS * 1024, result: await roundResult(cmd.workspace, r.runId, r.round) });
       } finally {
         busy = null;
       }

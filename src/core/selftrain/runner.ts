@@ -326,11 +326,14 @@ export class SelfTrainRunner {
     try {
       for (const split of ["dev", "test"] as const) {
         const examples = this.c.eval.maxQuestions > 0 ? data[split].slice(0, this.c.eval.maxQuestions) : data[split];
+        // No questions, no accuracy: the summary holds null ("–"), not a 0% nobody measured.
+        if (examples.length === 0) continue;
+        const splitStarted = Date.now();
         const r = await evaluateSplit(engine, format, examples, round, {
           maxNewTokens: this.c.sampling.maxNewTokens, calculator: this.c.sampling.calculator, temperature: this.c.sampling.temperature, topP: this.c.sampling.topP,
           passSamples: this.c.eval.passSamples, passK: this.c.eval.passK, batchSize: this.c.sampling.batchSize, seed: this.c.seed + 17, shouldStop: this.o.shouldStop,
           stopIds: stopTokenIds(ckpt),
-        }, (done, total) => this.o.events.progress({ round, stage: "eval", done, total, etaMs: null }));
+        }, (done, total) => this.o.events.progress({ round, stage: "eval", done, total, etaMs: ((Date.now() - splitStarted) / done) * (total - done), unit: `${split} questions` }));
         for (const rec of r.records) writer.append({ ...rec, split });
         counts[`${split}Accuracy`] = r.accuracy;
         if (r.passAtK !== null) counts[`${split}PassAtK`] = r.passAtK;
