@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { WebviewApp } from "./webviewApp";
 import { openSampleRecord } from "./recordLocation";
-import { readWorkspaceConfig, selftrainDir } from "../core/selftrain/workspace";
+import { configPath, selftrainDir } from "../core/selftrain/workspace";
+import { readConfigProblems } from "../core/selftrain/configProblems";
 import { RunStore } from "../core/store/runStore";
 import { ReviewLog } from "../core/store/reviewLog";
 import { contentHash } from "../core/store/hash";
@@ -107,7 +108,10 @@ export class ReviewPanel implements vscode.Disposable {
 
   private dataFiles(): string[] {
     const ws = this.deps.workspace.fsPath;
-    const c = readWorkspaceConfig(ws);
+    // Read leniently: a typo elsewhere in config.json (the explorer shows it in place) must not stop the review,
+    // which reads the data files only to show a question's gold rationale.
+    const c = readConfigProblems(configPath(ws)).config;
+    if (!c) return [];
     const at = (p: string): string => (isAbsolute(p) ? p : resolve(ws, p));
     return [c.data.train, c.data.test].filter((f) => f.length > 0).map(at);
   }

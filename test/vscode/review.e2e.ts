@@ -166,6 +166,17 @@ test("workbench: the review keeps its place and tells the truth: scrolling, drop
     assert.ok(seen.top >= seen.barBottom - 1 && seen.top < seen.height, `sample 8 is not in view below the bar: ${JSON.stringify(seen)}`);
     assert.ok(seen.focused, "sample 8 has the focus");
     await wb.screenshot("review-5-explorer-sample-in-view");
+
+    // A typo elsewhere in config.json (the explorer shows it in place) does not stop the review: the next question
+    // still opens (it read config.json strictly for the data files and failed).
+    const cfg = join(ws, ".selftrain", "config.json");
+    const config = JSON.parse(readFileSync(cfg, "utf8")) as { sampling: Record<string, unknown> };
+    config.sampling["maxNewToken"] = 64;
+    writeFileSync(cfg, JSON.stringify(config, null, 2));
+    await review.locator('[data-testid="question"] h2').click();
+    await page.keyboard.press("j");
+    await review.locator('[data-testid="question"]:not([data-question-id="train:1"])').waitFor({ timeout: 10_000 });
+    await wb.screenshot("review-6-next-question-with-a-typo-in-config");
   } catch (e) {
     await wb.screenshot("review-failed").catch(() => undefined);
     const rows = await page.getByRole("treeitem").evaluateAll((els) => els.map((el) => el.getAttribute("aria-label"))).catch(() => []);

@@ -6,8 +6,9 @@ import { selftrainDir } from "./workspace";
 import type { RoundResult } from "../../shared/roundResult";
 
 async function summary(store: RunStore, round: number): Promise<RoundSummaryRecord | null> {
+  if (round < 0) return null;
   const file = store.path(round, "metrics.jsonl");
-  if (round < 0 || !existsSync(file)) return null;
+  if (!existsSync(file)) return null;
   const records = (await readJsonl<unknown>(file)).records.map((r) => readMetricRecord(r, store.runId));
   return records.filter((r): r is RoundSummaryRecord => r?.kind === "round").at(-1) ?? null;
 }
