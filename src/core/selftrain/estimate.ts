@@ -1,11 +1,12 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parameterCount } from "../model/architecture";
 import { tinyConfig, validateConfig } from "../model/config";
-import { roundStages } from "./stages";
 import { nextRound, readWorkspaceConfig, selftrainDir } from "./workspace";
 import { parseConfig, type SelfTrainConfig } from "./config";
 import { RunStore } from "../store/runStore";
+import { promptFormatFor } from "../model/promptFormat";
+import { loadTokenizer } from "../tokenizer/tokenizer";
 import type { RunManifest, StageName } from "../../shared/runTypes";
 
 /**
@@ -21,8 +22,10 @@ export interface DataStats {
   trainQuestions: number;
   /** Questions evaluated (dev + test, after the eval cap). */
   evalQuestions: number;
-  /** Mean tokens of a question with its rationale. */
+  /** Mean tokens of a question with its rationale, as the model reads them (its prompt format and tokenizer). */
   exampleTokens: number;
+  /** Mean tokens of a rationale alone: what a run's training stages count as their `tokens`. */
+  completionTokens: number;
 }
 
 export interface Work {
@@ -67,7 +70,7 @@ export function ratesForSize(params: number): Rates {
  * Rates measured by a run's finished stages (their `tokens` and `ms` counts), scaled from the model that run
  * trained to this one. Null when the run has no finished training or sampling stage.
  */
-export function ratesFromRun(m: RunManifest, runParams: number, params: number): Rates | null {
+export function ratesFromRun(m: RunManifest, runParams: number, params: number, sequencePerCompletion = 1): Rates | null {
   const sum = (names: readonly StageName[]) => {
     let tokens = 0, ms = 0;
     for (const r of m.rounds) {
@@ -87,7 +90,8 @@ export function ratesFromRun(m: RunManifest, runParams: number, params: number):
   const scale = Math.pow(runParams / params, SIZE_EXPONENT);
   const fallback = ratesForSize(params);
   return {
-    trainTokensPerSecond: train === null ? fallback.trainTokensPerSecond : train * scale,
+    // A run counts the rationale tokens it trained on; the estimate's work is whole sequences (prompt and all).
+    trainTokensPerSecond: train === null ? fallback.trainTokensPerSecond : train * scale * sequencePerCompletion,
     sampleTokensPerSecond: sample === null ? fallback.sampleTokensPerSecond : sample * scale,
     basis: `rates measured by run ${m.runId} on this machine${runParams === params ? "" : `, scaled to ${formatParams(params)} parameters`}`,
   };
@@ -98,37 +102,98 @@ function trainSteps(s: { steps: number; epochs: number; batchSize: number }, exa
   return s.steps > 0 ? s.steps : s.epochs * Math.ceil(examples / s.batchSize);
 }
 
-/** The work of the warm-up (when `warmup`) and of one round of the method, from the settings and the data. */
-export function roundWork(c: SelfTrainConfig, d: DataStats, opts: { warmup: boolean; round: boolean }): Work {
+/** One stage's work: what the per-stage estimate (and its check against a finished run) is made of. */
+export interface StageWork extends Work {
+  round: number;
+  stage: StageName;
+}
+
+/** The work of the warm-up (when `warmup`) and of one round of the method, stage by stage, from the settings and the data. */
+export function stageWork(c: SelfTrainConfig, d: DataStats, opts: { warmup: boolean; round: boolean }): StageWork[] {
   const t = d.exampleTokens;
-  const sampled = Math.min(t, t / 2 + c.sampling.maxNewTokens); // the prompt, then at most maxNewTokens
+  // A run counts the tokens it generates: about a rationale's length, at most maxNewTokens.
+  const sampled = Math.min(d.completionTokens, c.sampling.maxNewTokens);
   const evalSamples = d.evalQuestions * (1 + c.eval.passSamples) * sampled;
-  const w: Work = { trainTokens: 0, scoreTokens: 0, sampleTokens: 0, stages: 0 };
+  const out: StageWork[] = [];
+  const add = (round: number, stage: StageName, w: Partial<Work>): void => {
+    out.push({ round, stage, trainTokens: 0, scoreTokens: 0, sampleTokens: 0, stages: 1, ...w });
+  };
   if (opts.warmup) {
-    w.trainTokens += trainSteps(c.warmup, d.trainQuestions) * c.warmup.batchSize * t;
-    w.sampleTokens += evalSamples;
-    w.stages += 2;
+    add(0, "warmup", { trainTokens: trainSteps(c.warmup, d.trainQuestions) * c.warmup.batchSize * t });
+    add(0, "eval", { sampleTokens: evalSamples });
   }
   if (opts.round) {
     if (c.mode === "dpo-st") {
-      w.sampleTokens += d.trainQuestions * c.sampling.dpoSamples * sampled;
+      add(1, "sample-dpo", { sampleTokens: d.trainQuestions * c.sampling.dpoSamples * sampled });
+      add(1, "pairs", { stages: 0 });
       // Pairs: about 80% of the most a question can give (the demo: 3,436 of 4,200).
       const pairs = 0.8 * d.trainQuestions * Math.min(c.pairs.maxPerQuestion, c.sampling.dpoSamples);
-      w.scoreTokens += pairs * 2 * t;
-      w.trainTokens += trainSteps(c.dpo, pairs) * c.dpo.batchSize * 2 * t;
+      const steps = trainSteps(c.dpo, pairs);
+      // The reference log-probs only of the pairs the steps draw (trainer.ts visitedRows).
+      add(1, "dpo", { scoreTokens: Math.min(pairs, steps * c.dpo.batchSize) * 2 * t, trainTokens: steps * c.dpo.batchSize * 2 * t });
     }
-    w.sampleTokens += d.trainQuestions * c.sampling.sftSamples * sampled;
+    add(1, "sample-sft", { sampleTokens: d.trainQuestions * c.sampling.sftSamples * sampled });
+    add(1, "pseudo-labels", { stages: 0 });
     // SFT on gold and pseudo-labels: about a third of the questions gain one (the demo: 437 of 1,400).
-    w.trainTokens += trainSteps(c.sft, d.trainQuestions * 1.3) * c.sft.batchSize * t;
-    w.sampleTokens += evalSamples;
-    w.stages += roundStages(1, c.mode).length;
+    add(1, "sft", { trainTokens: trainSteps(c.sft, d.trainQuestions * 1.3) * c.sft.batchSize * t });
+    add(1, "eval", { sampleTokens: evalSamples });
+  }
+  return out;
+}
+
+/** The work of the warm-up (when `warmup`) and of one round of the method, summed over its stages. */
+export function roundWork(c: SelfTrainConfig, d: DataStats, opts: { warmup: boolean; round: boolean }): Work {
+  const w: Work = { trainTokens: 0, scoreTokens: 0, sampleTokens: 0, stages: 0 };
+  for (const s of stageWork(c, d, opts)) {
+    w.trainTokens += s.trainTokens;
+    w.scoreTokens += s.scoreTokens;
+    w.sampleTokens += s.sampleTokens;
+    w.stages += s.stages;
   }
   return w;
+}
+
+/** One stage's seconds: as estimateSeconds, its overhead included. */
+export function stageSeconds(w: StageWork, r: Rates): number {
+  return estimateSeconds(w, r);
 }
 
 export function estimateSeconds(w: Work, r: Rates): number {
   // A forward pass alone is about a third of a training step's work.
   return w.trainTokens / r.trainTokensPerSecond + w.scoreTokens / (3 * r.trainTokensPerSecond) + w.sampleTokens / r.sampleTokensPerSecond + w.stages * STAGE_OVERHEAD_S;
+}
+
+/** Examples the model's tokenizer reads for the mean lengths: enough for a mean, quick enough for every refresh. */
+const TOKENIZED_EXAMPLES = 48;
+const tokenCounts = new Map<string, { example: number; completion: number }>();
+
+/**
+ * Mean tokens of an example and of its rationale as the model reads them: its tokenizer and prompt format (a chat
+ * template's system prompt and turn markers count too). Null for a new model (its tokenizer is trained when the run
+ * starts) or a folder that cannot be read. Cached by folder, data file and their modification times.
+ */
+function modelTokenCounts(c: SelfTrainConfig, workspace: string, examples: ReadonlyArray<{ question: string; answer: string }>, trainFile: string): { example: number; completion: number } | null {
+  if (c.model.init === "new" || examples.length === 0) return null;
+  const dir = resolve(workspace, c.model.init);
+  const file = join(dir, "tokenizer.json");
+  if (!existsSync(file)) return null;
+  const key = `${dir}|${statSync(file).mtimeMs}|${trainFile}|${existsSync(trainFile) ? statSync(trainFile).mtimeMs : 0}|${c.model.promptFormat}`;
+  const hit = tokenCounts.get(key);
+  if (hit) return hit;
+  try {
+    const format = promptFormatFor(loadTokenizer(dir), c.model.promptFormat, dir);
+    let all = 0, completion = 0;
+    for (const e of examples) {
+      const seq = format.encodeSequence(e.question, e.answer);
+      all += seq.ids.length;
+      completion += seq.ids.length - seq.promptLength;
+    }
+    const counts = { example: all / examples.length, completion: completion / examples.length };
+    tokenCounts.set(key, counts);
+    return counts;
+  } catch {
+    return null; // the estimate goes on from characters; the run itself says what is wrong with the folder
+  }
 }
 
 /** The data's sizes as a run splits it, from the files (the first 2,000 lines give the mean length). */
@@ -142,17 +207,27 @@ export function dataStats(c: SelfTrainConfig, workspace: string): DataStats {
   let trainQuestions = Math.max(0, train.length - dev - (c.data.test ? 0 : test));
   if (c.data.maxTrainQuestions > 0) trainQuestions = Math.min(trainQuestions, c.data.maxTrainQuestions);
   const cap = (n: number) => (c.eval.maxQuestions > 0 ? Math.min(n, c.eval.maxQuestions) : n);
-  let chars = 0, n = 0;
+  let chars = 0, answerChars = 0;
+  const examples: Array<{ question: string; answer: string }> = [];
   for (const l of train.slice(0, 2000)) {
     try {
       const e = JSON.parse(l) as { question?: unknown; answer?: unknown };
-      chars += String(e.question ?? "").length + String(e.answer ?? "").length;
-      n++;
+      const question = String(e.question ?? ""), answer = String(e.answer ?? "");
+      chars += question.length + answer.length;
+      answerChars += answer.length;
+      examples.push({ question, answer });
     } catch {
       // a bad line: `check` reports it; the estimate goes on without it
     }
   }
-  return { trainQuestions, evalQuestions: cap(dev) + cap(test), exampleTokens: n ? chars / n / CHARS_PER_TOKEN : 40 };
+  const n = examples.length;
+  const tokens = modelTokenCounts(c, workspace, examples.slice(0, TOKENIZED_EXAMPLES), at(c.data.train));
+  return {
+    trainQuestions,
+    evalQuestions: cap(dev) + cap(test),
+    exampleTokens: tokens?.example ?? (n ? chars / n / CHARS_PER_TOKEN : 40),
+    completionTokens: tokens?.completion ?? (n ? answerChars / n / CHARS_PER_TOKEN : 20),
+  };
 }
 
 /** The model's parameter count: the settings' new model, or the config.json of the model folder. */
@@ -181,16 +256,16 @@ export function estimateNextRound(c: SelfTrainConfig, workspace: string, newest:
   const warmupDone = newest?.manifest.rounds.some((r) => r.round === 0 && r.stages.warmup?.state === "done") ?? false;
   const next = newest ? Math.max(1, nextRound(newest.manifest)) : 1;
   let rates = ratesForSize(params);
-  if (newest) {
-    let runParams = params;
+  const runParams = (config: SelfTrainConfig): number => {
     try {
-      runParams = modelParameters(newest.config, workspace);
+      return modelParameters(config, workspace);
     } catch {
-      // the run's model folder moved: assume the same size
+      return params; // the run's model folder moved: assume the same size
     }
-    rates = ratesFromRun(newest.manifest, runParams, params) ?? rates;
-  }
-  const work = roundWork(c, dataStats(c, workspace), { warmup: !warmupDone, round: true });
+  };
+  const data = dataStats(c, workspace);
+  if (newest) rates = ratesFromRun(newest.manifest, runParams(newest.config), params, data.exampleTokens / Math.max(1, data.completionTokens)) ?? rates;
+  const work = roundWork(c, data, { warmup: !warmupDone, round: true });
   return { seconds: estimateSeconds(work, rates), what: warmupDone ? `round ${next}` : "the warm-up and round 1", basis: rates.basis };
 }
 
