@@ -269,6 +269,21 @@ export function estimateNextRound(c: SelfTrainConfig, workspace: string, newest:
   return { seconds: estimateSeconds(work, rates), what: warmupDone ? `round ${next}` : "the warm-up and round 1", basis: rates.basis };
 }
 
+/** A job estimated at longer than this asks before it starts (issue 28). */
+export const LONG_JOB_SECONDS = 3600;
+
+/**
+ * The question Start Round asks before a long job, or null for one that just starts: how long, on what basis, and
+ * which settings make it shorter.
+ */
+export function longJobQuestion(e: NextRoundEstimate): { message: string; detail: string } | null {
+  if (!(e.seconds > LONG_JOB_SECONDS)) return null;
+  return {
+    message: `${e.what[0]!.toUpperCase()}${e.what.slice(1)} will take ${formatEstimate(e.seconds)} on this machine. Start it?`,
+    detail: `Estimated from ${e.basis}. To make it shorter, lower data.maxTrainQuestions, sampling.dpoSamples or sampling.sftSamples, dpo.steps, or the warm-up and SFT epochs in .selftrain/config.json. A stopped round resumes where it stopped.`,
+  };
+}
+
 /** "about 6 minutes", "about 40 seconds", "about 2.5 hours". */
 export function formatEstimate(seconds: number): string {
   if (seconds < 60) return `about ${Math.max(10, Math.round(seconds / 10) * 10)} seconds`;

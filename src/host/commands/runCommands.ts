@@ -1,5 +1,6 @@
 import * as vscode from "vscode";
 import { configPath, warmupPlan } from "../../core/selftrain/workspace";
+import { estimateWorkspace, longJobQuestion } from "../../core/selftrain/estimate";
 import { DashboardPanel } from "../dashboardPanel";
 import type { Host } from "../host";
 import type { ConfigPlace } from "../datasetTree";
@@ -14,7 +15,15 @@ export function registerRunCommands(host: Host): void {
   const { runs } = host;
   host.command("selfTraining.startRound", async () => {
     const ws = host.needConfig();
-    if (ws) await runs.run(ws, { kind: "runRound" });
+    if (!ws) return;
+    // A job of hours asks first, saying how long and what makes it shorter; an estimate that fails does not stop it.
+    const ask = await estimateWorkspace(ws.fsPath).then(longJobQuestion, () => null);
+    if (ask) {
+      const answer = await vscode.window.showWarningMessage(ask.message, { modal: true, detail: ask.detail }, "Start", "Open Settings");
+      if (answer === "Open Settings") await vscode.commands.executeCommand("selfTraining.openConfig");
+      if (answer !== "Start") return;
+    }
+    await runs.run(ws, { kind: "runRound" });
   });
   host.command("selfTraining.warmup", async () => {
     const ws = host.needConfig();

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../../src/core/selftrain/config";
-import { dataStats, estimateSeconds, formatEstimate, ratesForSize, ratesFromRun, roundWork, estimateNextRound } from "../../../src/core/selftrain/estimate";
+import { dataStats, estimateSeconds, formatEstimate, ratesForSize, ratesFromRun, roundWork, estimateNextRound, longJobQuestion } from "../../../src/core/selftrain/estimate";
 import type { RunManifest } from "../../../src/shared/runTypes";
 import { tempDir } from "../../helpers/paths";
 import { editJson, tinyModelFolder } from "../../helpers/modelFolders";
@@ -98,4 +98,12 @@ test("the estimate says what Start round runs next and how long, in words", (t) 
   const warmed = { formatVersion: 1, runId: "r", mode: "dpo-st", createdAt: "", rounds: [{ round: 0, stages: { warmup: { state: "done" }, eval: { state: "done" } } }] } as unknown as RunManifest;
   assert.equal(estimateNextRound(config, ws, { manifest: warmed, config }).what, "round 1");
   assert.deepEqual([formatEstimate(14), formatEstimate(44), formatEstimate(330), formatEstimate(2 * 3600)], ["about 10 seconds", "about 40 seconds", "about 6 minutes", "about 2.0 hours"]);
+});
+
+test("Start Round asks before a job of more than an hour, saying how long, on what basis and what makes it shorter", () => {
+  assert.equal(longJobQuestion({ seconds: 3600, what: "round 2", basis: "b" }), null);
+  assert.equal(longJobQuestion({ seconds: Number.NaN, what: "round 2", basis: "b" }), null);
+  const q = longJobQuestion({ seconds: 2.4 * 3600, what: "the warm-up and round 1", basis: "rates measured by run 2026-12-06-a on this machine" })!;
+  assert.equal(q.message, "The warm-up and round 1 will take about 2.4 hours on this machine. Start it?");
+  assert.match(q.detail, /^Estimated from rates measured by run 2026-12-06-a on this machine\. .*data\.maxTrainQuestions.*dpo\.steps.*resumes/);
 });
