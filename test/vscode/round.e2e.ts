@@ -3,6 +3,8 @@
 // the round, its question groups, a question and its samples. Screenshots go to .test-artifacts/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { tempDir } from "../helpers/paths";
 import { tinyWorkspace } from "../helpers/workspace";
 import { spawnSync } from "node:child_process";
@@ -10,6 +12,11 @@ import { artifactsDir, missingTools, packageExtension, startWorkbench } from "./
 
 test("workbench: Start Self-Training Round, then the explorer shows the round and its samples", { skip: missingTools() ?? false, timeout: 400_000 }, async (t) => {
   const ws = await tinyWorkspace(tempDir(t, "sts-e2e-round-"));
+  // Batches of 8: evaluation counts its 6 dev and 6 test questions in two steps each, so its ETA shows.
+  const cfg = join(ws, ".selftrain", "config.json");
+  const config = JSON.parse(readFileSync(cfg, "utf8")) as { sampling: Record<string, unknown> };
+  config.sampling["batchSize"] = 8;
+  writeFileSync(cfg, JSON.stringify(config, null, 2));
   const wb = await startWorkbench({ workspace: ws, vsix: packageExtension() });
   t.after(() => wb.stop());
   const { page } = wb;
@@ -36,10 +43,31 @@ test("workbench: Start Self-Training Round, then the explorer shows the round an
     assert.equal(killed.status, 0, "no worker process to kill");
     await wb.notification(/The Self-Training worker process was stopped by SIGKILL/, 30_000);
     await wb.screenshot("round-2b-engine-crash");
-    // Started once more, a fresh engine resumes and finishes the warm-up and round 1.
+    // Started once more, a fresh engine resumes and finishes the warm-up and round 1. Every text the progress
+    // notification shows is recorded as it changes (issue 28: it says what happens from the first second, follows
+    // each stage, names the split it evaluates with an ETA, and the end says what the round changed).
+    // (A string: this project's TypeScript has no DOM types; it runs in the workbench's page.)
+    await page.evaluate(`(() => {
+      const seen = (window.stsSeen = []);
+      new MutationObserver(() => {
+        for (const el of document.querySelectorAll(".notification-list-item-message")) {
+          const text = el.textContent || "";
+          if (text && !seen.includes(text)) seen.push(text);
+        }
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    })()`);
     await wb.runCommand("Self-Training: Start Self-Training Round");
+    await wb.notification(/Evaluation \d+\/\d+ (dev|test) questions · ETA/, 300_000).then(() => wb.screenshot("round-2c-evaluation-eta"), () => undefined);
     const done = await wb.notification(/round 1 finished/, 300_000);
-    assert.match(done, /^Run \d{4}-\d{2}-\d{2}-[a-z]+: round 1 finished/);
+    assert.match(done, /^Run \d{4}-\d{2}-\d{2}-[a-z]+: round 1 finished: (test|dev) accuracy \d+\.\d% → \d+\.\d% \([+−]\d+\.\d points\)/);
+    await wb.screenshot("round-2d-finished-with-result");
+    const seen = (await page.evaluate("window.stsSeen")) as string[];
+    t.diagnostic(`progress notification texts:\n${seen.join("\n")}`);
+    const first = (re: RegExp): number => seen.findIndex((x) => re.test(x));
+    for (const re of [/loading the model and building the engine/, /Round 1 · Sampling for DPO/, /Round 1 · DPO/, /Round 1 · SFT/, /Round 1 · Evaluation/, /Evaluation \d+\/\d+ (dev|test) questions · ETA/]) {
+      assert.ok(first(re) >= 0, `the notification never said ${re}:\n${seen.join("\n")}`);
+    }
+    assert.ok(first(/Round 1 · Sampling for DPO/) < first(/Round 1 · DPO/) && first(/Round 1 · DPO/) < first(/Round 1 · SFT/) && first(/Round 1 · SFT/) < first(/Round 1 · Evaluation/), `stages out of order:\n${seen.join("\n")}`);
     await row(/^Round 1/).click();
     const group = row(/^(Mixed|All wrong|All right) \([1-9][\d,]*\)/);
     await group.click();
