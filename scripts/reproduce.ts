@@ -287,9 +287,21 @@ export function perSeedTable(results: readonly SeedResult[], iterations: number)
  * Paired differences in test accuracy (percentage points), seed by seed: both methods of a seed start from one
  * warm-up checkpoint, so the difference within a seed is a sharper test than the two means' overlap.
  */
+/** Student's t, two-sided 95%, by degrees of freedom (1-10); beyond, 1.96 is close enough for a table. */
+const T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
+
+/** The 95% interval of a mean of paired differences over seeds, "[lo, hi]"; "–" with fewer than two. */
+export function interval95(d: readonly number[]): string {
+  if (d.length < 2) return "–";
+  const { mean, sd } = meanSd([...d]);
+  const half = (T95[d.length - 2] ?? 1.96) * (sd / Math.sqrt(d.length));
+  const f = (x: number): string => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(1)}`;
+  return `[${f(mean - half)}, ${f(mean + half)}]`;
+}
+
 export function pairedTable(results: readonly SeedResult[], iterations: number): string {
   const acc = (r: SeedResult, mode: "st" | "dpo-st", i: number): number | null => testPercent(r.rounds[mode][i]);
-  const rows: string[] = ["| iteration | ST − SFT (pp) | DPO-ST − SFT (pp) | DPO-ST − ST (pp) | seeds with DPO-ST > ST |", "|---|---|---|---|---|"];
+  const rows: string[] = ["| iteration | ST − SFT (pp) | DPO-ST − SFT (pp) | DPO-ST − ST (pp) | DPO-ST − ST, 95% interval | seeds with DPO-ST > ST |", "|---|---|---|---|---|---|"];
   for (let i = 1; i <= iterations; i++) {
     const diff = (f: (r: SeedResult) => [number | null, number | null]): number[] => results.map(f).filter((d): d is [number, number] => d[0] !== null && d[1] !== null).map(([x, y]) => x - y);
     const show = (d: number[]): string => {
@@ -298,7 +310,7 @@ export function pairedTable(results: readonly SeedResult[], iterations: number):
       return `${mean >= 0 ? "+" : ""}${mean.toFixed(1)} ± ${sd.toFixed(1)}`;
     };
     const dpoVsSt = diff((r) => [acc(r, "dpo-st", i), acc(r, "st", i)]);
-    rows.push(`| ${i} | ${show(diff((r) => [acc(r, "st", i), acc(r, "dpo-st", 0)]))} | ${show(diff((r) => [acc(r, "dpo-st", i), acc(r, "dpo-st", 0)]))} | ${show(dpoVsSt)} | ${dpoVsSt.filter((d) => d > 0).length} of ${dpoVsSt.length} |`);
+    rows.push(`| ${i} | ${show(diff((r) => [acc(r, "st", i), acc(r, "dpo-st", 0)]))} | ${show(diff((r) => [acc(r, "dpo-st", i), acc(r, "dpo-st", 0)]))} | ${show(dpoVsSt)} | ${interval95(dpoVsSt)} | ${dpoVsSt.filter((d) => d > 0).length} of ${dpoVsSt.length} |`);
   }
   return rows.join("\n");
 }
