@@ -19,7 +19,8 @@ export interface InitAsker {
   /** A JSON Lines file. */
   file(title: string): Promise<string | null>;
   /** A model folder, checked and accepted: model.init as it will be stored, or null. */
-  modelFolder(): Promise<string | null>;
+  /** `data`: the data already chosen, so the model check can say how long a round on it takes. */
+  modelFolder(data: InitAnswers["data"]): Promise<string | null>;
 }
 
 export interface InitAnswers {
@@ -94,7 +95,7 @@ export async function askInitialize(ask: InitAsker, split: { devSize: number; te
   }
   const modelKind = await ask.pick(MODEL_TITLE, [...MODEL_CHOICES]);
   if (modelKind === null) return null;
-  const model = modelKind === "folder" ? await ask.modelFolder() : "new";
+  const model = modelKind === "folder" ? await ask.modelFolder(data) : "new";
   if (model === null) return null;
   return { data, model, testSet };
 }

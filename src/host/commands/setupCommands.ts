@@ -10,8 +10,8 @@ import { defaultConfig, defaultsNote, describeTraining, parseConfig } from "../.
 import { formatDatasetReport } from "../../core/data/datasetReport";
 import { writeSyntheticSet, freeDataFolder } from "../../core/data/syntheticFiles";
 import { initWorkspace, configPath, exportRound, readWorkspaceConfig } from "../../core/selftrain/workspace";
-import { estimateWorkspace, formatEstimate } from "../../core/selftrain/estimate";
-import { askInitialize, SYNTHETIC_SIZES } from "../../core/selftrain/initQuestions";
+import { estimateNextRound, estimateWorkspace, formatEstimate } from "../../core/selftrain/estimate";
+import { askInitialize, SYNTHETIC_SIZES, type InitAnswers } from "../../core/selftrain/initQuestions";
 import { storedPath } from "../../core/selftrain/storedPath";
 import { settingsOverrides } from "../settings";
 import type { Host } from "../host";
@@ -21,7 +21,7 @@ import type { Host } from "../host";
  * this machine with them, before anything is written. Returns model.init (relative to the workspace when inside
  * it), or null. `overrides` are the person's selfTraining.* settings, which init writes over the defaults.
  */
-async function chooseModelFolder(ws: vscode.Uri, overrides: Record<string, unknown>): Promise<string | null> {
+async function chooseModelFolder(ws: vscode.Uri, overrides: Record<string, unknown>, data: InitAnswers["data"]): Promise<string | null> {
   const chosen = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, defaultUri: ws, title: "Model folder (config.json, safetensors, tokenizer.json)", openLabel: "Inspect" });
   const dir = chosen?.[0]?.fsPath;
   if (!dir) return null;
@@ -43,7 +43,17 @@ async function chooseModelFolder(ws: vscode.Uri, overrides: Record<string, unkno
     return null;
   }
   const verdict = memoryVerdict(estimateMemory(m.config, memorySettings(config)), totalmem());
-  const detail = [...describeInspection(m), "", "Training settings (a pretrained model's; docs/pretrained-defaults.md):", ...describeTraining(config), "", "Estimated peak memory:", ...verdict.lines].join("\n");
+  // How long the warm-up and round 1 take with this model on the chosen data, where the person decides.
+  let time: string[] = [];
+  if (data.kind === "file") {
+    try {
+      const e = estimateNextRound({ ...config, data: { ...config.data, train: data.train, test: data.test } }, ws.fsPath, null);
+      time = ["", `Estimated time: ${e.what}, ${formatEstimate(e.seconds)} on this machine (${e.basis}).`];
+    } catch {
+      // no estimate: the data file is read again when the round starts, and its problems are named then
+    }
+  }
+  const detail = [...describeInspection(m), "", "Training settings (a pretrained model's; docs/pretrained-defaults.md):", ...describeTraining(config), "", "Estimated peak memory:", ...verdict.lines, ...time].join("\n");
   const title = `${m.family}, ${formatCount(m.parameters)} parameters: ${verdict.fits ? "fits this machine" : "does not fit this machine with these settings"}`;
   const answer = verdict.fits
     ? await vscode.window.showInformationMessage(title, { modal: true, detail }, "Use This Model")
@@ -72,7 +82,7 @@ export function registerSetupCommands(host: Host): void {
     const answers = await askInitialize({
       pick: async (title, choices) => (await vscode.window.showQuickPick(choices, { title, ignoreFocusOut: true }))?.id ?? null,
       file: async (title) => (await vscode.window.showOpenDialog({ canSelectMany: false, defaultUri: ws, filters: { "JSON Lines": ["jsonl"] }, title }))?.[0]?.fsPath ?? null,
-      modelFolder: () => chooseModelFolder(ws, overrides),
+      modelFolder: (data) => chooseModelFolder(ws, overrides, data),
     }, splitSettings(overrides));
     if (!answers) return;
     if (answers.model !== "new") overrides["model"] = { ...(overrides["model"] as object | undefined), init: answers.model };

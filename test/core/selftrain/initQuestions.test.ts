@@ -25,8 +25,9 @@ function scripted(picks: Record<string, string | null>, files: string[], folder:
         asked.push(title);
         return files.shift() ?? null;
       },
-      modelFolder: async () => {
-        asked.push("model folder");
+      modelFolder: async (data) => {
+        // The model check is told the data already chosen, so it can say how long a round on it takes.
+        asked.push(`model folder for ${data.kind === "file" ? `${data.train} + ${data.test || "split"}` : "synthetic"}`);
         return folder;
       },
     },
@@ -41,7 +42,7 @@ test("a data set file: its test set, then the model; a new model only when the p
   writeFileSync(join(dir, "gsm8k-test.jsonl"), "");
   const s = scripted({ [DATA_TITLE]: "file", [TEST_TITLE]: "beside", [MODEL_TITLE]: "folder" }, [join(dir, "gsm8k-train.jsonl")], "models/qwen3");
   const a = await askInitialize(s.ask, split);
-  assert.deepEqual(s.asked, [DATA_TITLE, "Training data set (GSM8K-style JSONL)", TEST_TITLE, MODEL_TITLE, "model folder"]);
+  assert.deepEqual(s.asked, [DATA_TITLE, "Training data set (GSM8K-style JSONL)", TEST_TITLE, MODEL_TITLE, `model folder for ${join(dir, "gsm8k-train.jsonl")} + ${join(dir, "gsm8k-test.jsonl")}`]);
   assert.deepEqual(a, { data: { kind: "file", train: join(dir, "gsm8k-train.jsonl"), test: join(dir, "gsm8k-test.jsonl") }, model: "models/qwen3", testSet: "test: gsm8k-test.jsonl" });
   assert.deepEqual(s.offered.get(TEST_TITLE)!.map((c) => c.id), ["beside", "file", "split"]);
   assert.deepEqual(s.offered.get(MODEL_TITLE)!.map((c) => c.id), ["new", "folder"]);
