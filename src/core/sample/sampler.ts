@@ -9,19 +9,31 @@ import { chooseToken } from "./tokenChoice";
 
 export { sampleToken } from "./tokenChoice";
 
-export interface SamplingOptions {
-  /** Samples per prompt. */
-  n: number;
+/**
+ * How a rationale is decoded: config.json's `sampling` settings that reach the token choice, one type from the file
+ * to the sampler (the sampling stages, evaluation's greedy and pass@k samples all take it whole).
+ */
+export interface DecodeSettings {
   /** 0 means greedy. */
   temperature: number;
-  topP?: number;
-  topK?: number;
+  /** Nucleus sampling: the smallest set of most probable tokens holding this much of the mass (1: all). */
+  topP: number;
   maxNewTokens: number;
   /** Calculator-aided decoding: after `<<expr=`, force the result and `>>`. */
   calculator: boolean;
-  seed: number;
   /** Rows decoded together. */
-  batchSize?: number;
+  batchSize: number;
+}
+
+/** The decode settings out of a larger settings object (config.json's `sampling` holds the sample counts too). */
+export function decodeSettings(s: DecodeSettings): DecodeSettings {
+  return { temperature: s.temperature, topP: s.topP, maxNewTokens: s.maxNewTokens, calculator: s.calculator, batchSize: s.batchSize };
+}
+
+export interface SamplingOptions extends Omit<DecodeSettings, "topP" | "batchSize">, Partial<Pick<DecodeSettings, "topP" | "batchSize">> {
+  /** Samples per prompt. */
+  n: number;
+  seed: number;
   /** Checked between decoding steps; when true, sampling stops and throws CancelledError. */
   shouldStop?: () => boolean;
   /**
@@ -100,7 +112,8 @@ async function decodeBatch(engine: ComputeEngine, tokenizer: TextTokenizer, stop
         if (row.forced.length > 0) {
           token = row.forced.shift() as number;
         } else {
-          const choice = chooseToken(l, o.temperature, o.topP ?? 1, o.topK ?? 0, rng);
+          // No top-k: it is not a setting (tokenChoice keeps it for its own tests).
+          const choice = chooseToken(l, o.temperature, o.topP ?? 1, 0, rng);
           token = choice.token;
           row.logProb += choice.logProb;
         }

@@ -1,3 +1,4 @@
+import type { DecodeSettings } from "../sample/sampler";
 import type { TrainSettings } from "../train/trainer";
 import type { PromptFormatSetting } from "../model/promptFormat";
 import { CONFIG_FORMAT_VERSION, SETTINGS, rangeProblem, settingRule } from "./configRules";
@@ -73,16 +74,11 @@ export interface SelfTrainConfig {
     threads: number;
   };
   warmup: StageTraining;
-  sampling: {
+  sampling: DecodeSettings & {
     /** Rationales per question for the DPO step (paper: 5). */
     dpoSamples: number;
     /** Rationales per question for pseudo-labels (paper: K = 3). */
     sftSamples: number;
-    temperature: number;
-    topP: number;
-    maxNewTokens: number;
-    calculator: boolean;
-    batchSize: number;
   };
   pairs: { maxPerQuestion: number; duplicateThreshold: number };
   dpo: StageTraining & { beta: number };

@@ -1,4 +1,4 @@
-import { sampleRationales, type Sample } from "../sample/sampler";
+import { sampleRationales, type DecodeSettings, type Sample } from "../sample/sampler";
 import { extractFinalAnswer, answersMatch } from "../data/answerCheck";
 import { checkArithmetic } from "../data/annotations";
 import { contentHash } from "../store/hash";
@@ -29,14 +29,10 @@ export function toSampleRecord(e: Example, s: Sample, round: number, index: numb
 }
 
 export interface EvalSettings {
-  maxNewTokens: number;
-  calculator: boolean;
-  temperature: number;
-  /** Nucleus sampling for the pass@k samples, as the user set it for sampling (sampling.topP). */
-  topP: number;
+  /** config.json's sampling settings: the pass@k samples take them whole; the greedy answer, all but the temperature. */
+  decode: DecodeSettings;
   passSamples: number;
   passK: number;
-  batchSize: number;
   seed: number;
   shouldStop?: () => boolean;
   /** The model's EOS ids beside the prompt format's stop ids (see SamplingOptions.stopIds). */
@@ -56,15 +52,15 @@ export async function evaluateSplit(engine: ComputeEngine, format: PromptFormat,
   const started = Date.now();
   const records: SampleRecord[] = [];
   let tokens = 0;
-  const chunk = Math.max(1, Math.floor(s.batchSize / Math.max(1, s.passSamples)));
+  const chunk = Math.max(1, Math.floor(s.decode.batchSize / Math.max(1, s.passSamples)));
   let correct = 0;
   const counts: Array<{ n: number; c: number }> = [];
   for (let i = 0; i < examples.length; i += chunk) {
     const part = examples.slice(i, i + chunk);
     const questions = part.map((e) => e.question);
-    const greedy = await sampleRationales(engine, format, questions, { n: 1, temperature: 0, maxNewTokens: s.maxNewTokens, calculator: s.calculator, seed: s.seed + i, batchSize: s.batchSize, shouldStop: s.shouldStop, stopIds: s.stopIds });
+    const greedy = await sampleRationales(engine, format, questions, { ...s.decode, temperature: 0, n: 1, seed: s.seed + i, shouldStop: s.shouldStop, stopIds: s.stopIds });
     const sampled = s.passSamples > 0
-      ? await sampleRationales(engine, format, questions, { n: s.passSamples, temperature: s.temperature, topP: s.topP, maxNewTokens: s.maxNewTokens, calculator: s.calculator, seed: s.seed + 7919 + i, batchSize: s.batchSize, shouldStop: s.shouldStop, stopIds: s.stopIds })
+      ? await sampleRationales(engine, format, questions, { ...s.decode, n: s.passSamples, seed: s.seed + 7919 + i, shouldStop: s.shouldStop, stopIds: s.stopIds })
       : null;
     part.forEach((e, j) => {
       const g = toSampleRecord(e, greedy[j]![0]!, round, 0);

@@ -7,7 +7,7 @@ import { createEngine } from "../engine/auto/createEngine";
 import type { ComputeEngine } from "../engine/computeEngine";
 import { trainSft, trainDpo, referenceLogProbs, visitedRows, type StepLog, type TrainSettings } from "../train/trainer";
 import { limitPrompt } from "../train/batching";
-import { sampleRationales } from "../sample/sampler";
+import { decodeSettings, sampleRationales } from "../sample/sampler";
 import { CancelledError } from "../util/cancel";
 import { cutTornTailSync, readJsonl, replaceJsonl, tornFields, JsonlWriter, type TornCut } from "../store/jsonl";
 import { writeJsonAtomic } from "../store/atomic";
@@ -191,9 +191,7 @@ export class SelfTrainRunner {
       for (let i = first; i < data.train.length; i += perChunk) {
         const part = data.train.slice(i, i + perChunk);
         const out = await sampleRationales(engine, format, part.map((e) => e.question), {
-          n, temperature: this.c.sampling.temperature, topP: this.c.sampling.topP, maxNewTokens: this.c.sampling.maxNewTokens,
-          calculator: this.c.sampling.calculator, seed: this.c.seed * 7_777 + round * 131 + i, batchSize: this.c.sampling.batchSize, shouldStop: this.o.shouldStop,
-          stopIds: stopTokenIds(ckpt),
+          ...decodeSettings(this.c.sampling), n, seed: this.c.seed * 7_777 + round * 131 + i, shouldStop: this.o.shouldStop, stopIds: stopTokenIds(ckpt),
         });
         part.forEach((e, j) => out[j]!.forEach((s, k) => {
           const r = toSampleRecord(e, s, round, k);
@@ -330,8 +328,7 @@ export class SelfTrainRunner {
         if (examples.length === 0) continue;
         const splitStarted = Date.now();
         const r = await evaluateSplit(engine, format, examples, round, {
-          maxNewTokens: this.c.sampling.maxNewTokens, calculator: this.c.sampling.calculator, temperature: this.c.sampling.temperature, topP: this.c.sampling.topP,
-          passSamples: this.c.eval.passSamples, passK: this.c.eval.passK, batchSize: this.c.sampling.batchSize, seed: this.c.seed + 17, shouldStop: this.o.shouldStop,
+          decode: decodeSettings(this.c.sampling), passSamples: this.c.eval.passSamples, passK: this.c.eval.passK, seed: this.c.seed + 17, shouldStop: this.o.shouldStop,
           stopIds: stopTokenIds(ckpt),
         }, (done, total) => this.o.events.progress({ round, stage: "eval", done, total, etaMs: ((Date.now() - splitStarted) / done) * (total - done), unit: `${split} questions` }));
         for (const rec of r.records) writer.append({ ...rec, split });

@@ -44,7 +44,7 @@ test("pass@k samples with the user's top-p: with top-p 0.5 every sample follows 
   const eos = tk.eosId;
   const engine = new DoubtfulEngine(tk.vocabSize, [...tk.encode(" 2 + 3 = 5.\n#### 5"), eos], tk.encode(" 7")[0]!, 0.4);
   const examples: Example[] = Array.from({ length: 5 }, (_, i) => ({ id: `q${i}`, question: `How much is 2 + 3? (${i})`, rationale: "2 + 3 = 5.\n#### 5", answer: 5 }));
-  const settings = (topP: number): EvalSettings => ({ maxNewTokens: 30, calculator: false, temperature: 0.7, topP, passSamples: 8, passK: 1, batchSize: 40, seed: 3, stopIds: [eos] });
+  const settings = (topP: number): EvalSettings => ({ decode: { maxNewTokens: 30, calculator: false, temperature: 0.7, topP, batchSize: 40 }, passSamples: 8, passK: 1, seed: 3, stopIds: [eos] });
   const format = promptFormatFor(tk, "plain");
   const nucleus = await evaluateSplit(engine, format, examples, 1, settings(0.5));
   assert.equal(nucleus.accuracy, 1, "greedy follows the script");
