@@ -62,3 +62,12 @@ test("the model description is engine-neutral: src/core/model imports neither Te
     }
   }
 });
+
+test("the engines compute; training drives them: no file under src/core/engine imports src/core/train", () => {
+  for (const f of files(join(core, "engine"))) {
+    for (const spec of imports(f).filter((s) => s.startsWith("."))) {
+      const to = relative(core, resolve(dirname(f), spec));
+      assert.ok(!to.startsWith("train"), `${relative(core, f)} imports ${spec} (${to}): a loss or helper both need belongs under engine/ (as engine/dpoLoss.ts)`);
+    }
+  }
+});

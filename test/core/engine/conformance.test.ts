@@ -19,7 +19,7 @@ import { DEFAULT_OPTIMIZER, type ComputeEngine, type TokenBatch } from "../../..
 import { makeBatch } from "../../../src/core/train/batching";
 import { Rng } from "../../../src/core/util/rng";
 import { trainSft, trainDpo, referenceLogProbs, visitedRows } from "../../../src/core/train/trainer";
-import { dpoMetricsHost } from "../../../src/core/train/dpoLoss";
+import { dpoMetricsHost } from "../../../src/core/engine/dpoLoss";
 import { generateSyntheticTask } from "../../../src/core/data/synthetic";
 import { trainBpe } from "../../../src/core/tokenizer/bpeTrainer";
 import { tokenizerFromFiles } from "../../../src/core/tokenizer/tokenizer";

@@ -6,7 +6,7 @@ import { repoRoot, tempDir } from "../../helpers/paths";
 import { runVenvJson, skipWithoutVenv } from "../../helpers/venv";
 import { tinyTokenizer } from "../../helpers/modelFolders";
 import { FAMILY_HF_CONFIGS, randomWeights } from "../engine/engineFixtures";
-import { dpoMetricsHost } from "../../../src/core/train/dpoLoss";
+import { dpoMetricsHost } from "../../../src/core/engine/dpoLoss";
 import { validateConfig } from "../../../src/core/model/config";
 import { saveCheckpoint } from "../../../src/core/model/checkpoint";
 import { promptFormatFor } from "../../../src/core/model/promptFormat";
@@ -17,7 +17,7 @@ import { TfEngine } from "../../../src/core/engine/tf/tfEngine";
 import type { ComputeEngine, DpoMetrics } from "../../../src/core/engine/computeEngine";
 import { Rng } from "../../../src/core/util/rng";
 
-// Our DPO (the sigmoid loss and TRL's metrics: src/core/train/dpoLoss.ts, and the engines' DPO graphs) against TRL's
+// Our DPO (the sigmoid loss and TRL's metrics: src/core/engine/dpoLoss.ts, and the engines' DPO graphs) against TRL's
 // own code at the version pinned in requirements-dev.txt: DPOTrainer._compute_loss, where TRL computes the loss and
 // records its metrics (test/core/train/trl_dpo.py calls it on a bare trainer, no training loop). First on given
 // per-sequence log-probabilities, in float64 on both sides; then on a tiny model, where TRL computes the policy's

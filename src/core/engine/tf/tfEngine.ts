@@ -5,7 +5,7 @@ import { isDecayed } from "../../model/architecture";
 import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
 import { sftLoss, sequenceLogProbs, dpoLoss, tokenLogProbs } from "./tfLosses";
-import { dpoMetricsHost } from "../../train/dpoLoss";
+import { dpoMetricsHost } from "../dpoLoss";
 import { leftPadPrompts } from "../../model/promptFormat";
 import type { ComputeEngine, DecodeSession, DpoMetrics, OptimizerSettings, TokenBatch } from "../computeEngine";
 

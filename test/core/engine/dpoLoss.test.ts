@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cpuTf } from "../../helpers/tf";
-import { dpoMetricsHost } from "../../../src/core/train/dpoLoss";
+import { dpoMetricsHost } from "../../../src/core/engine/dpoLoss";
 import { dpoLoss } from "../../../src/core/engine/tf/tfLosses";
 import { cosineWithWarmup } from "../../../src/core/train/schedule";
 

@@ -1,4 +1,4 @@
-import type { DpoMetrics } from "../engine/computeEngine";
+import type { DpoMetrics } from "./computeEngine";
 
 /**
  * The sigmoid DPO loss (Rafailov et al.; TRL's `dpo_loss` with loss_type "sigmoid") and TRL's metrics, a pure
