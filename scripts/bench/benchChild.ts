@@ -14,7 +14,7 @@
  */
 import { createInterface } from "node:readline";
 import { DEFAULT_OPTIMIZER, type ComputeEngine, type TokenBatch } from "../../src/core/engine/computeEngine";
-import { OrtEngine } from "../../src/core/engine/ort/ortEngine";
+import { OrtEngine } from "../../src/core/engine/ort/runtime/ortEngine";
 import type { ModelConfig } from "../../src/core/model/config";
 import { initWeights } from "../../src/core/model/weights";
 import { sampleToken } from "../../src/core/sample/sampler";

@@ -19,9 +19,9 @@ import { parseArgs } from "node:util";
 import { PerformanceObserver } from "node:perf_hooks";
 import { headDim } from "../../src/core/model/architecture";
 import { initWeights } from "../../src/core/model/weights";
-import { bufferedDecodeGraph, decodeGraph, GraphNames } from "../../src/core/engine/ort/llamaGraphs";
-import { KV_BUCKET, bufferedBiasData } from "../../src/core/engine/ort/kvCache";
-import { loadOrt, type OrtSession, type OrtTensor } from "../../src/core/engine/ort/ortRuntime";
+import { bufferedDecodeGraph, decodeGraph, GraphNames } from "../../src/core/engine/ort/llama/llamaGraphs";
+import { KV_BUCKET, bufferedBiasData } from "../../src/core/engine/ort/runtime/kvCache";
+import { loadOrt, type OrtSession, type OrtTensor } from "../../src/core/engine/ort/runtime/ortRuntime";
 import { Rng } from "../../src/core/util/rng";
 import { COMMON_OPTIONS, benchConfig, fmtRate, loadLine, pause, printTable } from "./contenders";
 

@@ -13,8 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { initWeights } from "../../src/core/model/weights";
-import { dpoGraph, sftGraph } from "../../src/core/engine/ort/llamaGraphs";
-import { loadOrt, type OrtTensor } from "../../src/core/engine/ort/ortRuntime";
+import { dpoGraph, sftGraph } from "../../src/core/engine/ort/llama/llamaGraphs";
+import { loadOrt, type OrtTensor } from "../../src/core/engine/ort/runtime/ortRuntime";
 import { Rng } from "../../src/core/util/rng";
 import { COMMON_OPTIONS, benchConfig, loadLine } from "./contenders";
 

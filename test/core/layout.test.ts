@@ -52,7 +52,7 @@ test("src/core has no folder cycle", () => {
     state.set(n, "done");
   };
   for (const n of graph.keys()) visit(n);
-  assert.ok(graph.has("engine/tf") && graph.has("engine/ort"), "each engine has its folder");
+  assert.ok(graph.has("engine/tf") && graph.has("engine/ort/runtime"), "each engine has its folder");
 });
 
 test("the model description is engine-neutral: src/core/model imports neither TensorFlow.js, ONNX Runtime nor an engine", () => {
@@ -68,6 +68,36 @@ test("the engines compute; training drives them: no file under src/core/engine i
     for (const spec of imports(f).filter((s) => s.startsWith("."))) {
       const to = relative(core, resolve(dirname(f), spec));
       assert.ok(!to.startsWith("train"), `${relative(core, f)} imports ${spec} (${to}): a loss or helper both need belongs under engine/ (as engine/dpoLoss.ts)`);
+    }
+  }
+});
+
+test("the ONNX engine's three rooms: the graph compiler (ort/onnx) knows no model and no runtime; the Llama graphs (ort/llama) know no runtime", () => {
+  const ort = join(core, "engine", "ort");
+  const loose = readdirSync(ort).filter((n) => n.endsWith(".ts"));
+  assert.deepEqual(loose, [], `files outside the rooms onnx/, llama/, runtime/: ${loose.join(", ")}`);
+  const forbidden: Record<string, string[]> = { onnx: ["llama", "runtime"], llama: ["runtime"] };
+  for (const [room, not] of Object.entries(forbidden)) {
+    for (const f of files(join(ort, room))) {
+      for (const spec of imports(f).filter((s) => s.startsWith("."))) {
+        const to = relative(ort, resolve(dirname(f), spec));
+        for (const other of not) assert.ok(!to.startsWith(other + "/") && to !== other, `ort/${room}/${relative(join(ort, room), f)} imports ${spec}: ort/${room} must not know ort/${other}`);
+      }
+    }
+  }
+  // The compiler stays a compiler: no onnxruntime, no model description either.
+  for (const f of files(join(ort, "onnx"))) {
+    for (const spec of imports(f)) {
+      assert.ok(!spec.includes("onnxruntime") && !relative(core, resolve(dirname(f), spec)).startsWith("model"), `${relative(core, f)} imports ${spec}`);
+    }
+  }
+});
+
+test("the selftrain layer reaches an engine through its interface or engine/modelExport.ts, never into an engine's folder", () => {
+  for (const f of files(join(core, "selftrain"))) {
+    for (const spec of imports(f).filter((s) => s.startsWith("."))) {
+      const to = relative(core, resolve(dirname(f), spec));
+      assert.ok(!/^engine\/(ort|tf)\//.test(to), `${relative(core, f)} imports ${spec}`);
     }
   }
 });

@@ -12,7 +12,7 @@ import { tokenizerFromFiles } from "../../src/core/tokenizer/tokenizer";
 import { TfLlama } from "../../src/core/engine/tf/tfLlama";
 import { readSafetensors, writeSafetensors } from "../../src/core/model/safetensors";
 import { estimateMemory, memoryVerdict, VOCAB_CHUNK, WHOLE_VOCABULARY } from "../../src/core/model/memoryEstimate";
-import { VOCAB_CHUNK_ROWS, WHOLE_VOCABULARY_ROWS } from "../../src/core/engine/ort/graphBuilder";
+import { VOCAB_CHUNK_ROWS, WHOLE_VOCABULARY_ROWS } from "../../src/core/engine/ort/llama/vocabularyChunks";
 import { cpuTf } from "../helpers/tf";
 import { repoRoot, tempDir } from "../helpers/paths";
 

@@ -14,7 +14,7 @@ import { validateConfig } from "../../src/core/model/config";
 import { initWeights, type HostWeights } from "../../src/core/model/weights";
 import { readWeightLayout } from "../../src/core/model/modelFolder";
 import { readSafetensors, writeSafetensors } from "../../src/core/model/safetensors";
-import { decodeModel } from "../../src/core/engine/ort/onnxProto";
+import { decodeModel } from "../../src/core/engine/ort/onnx/onnxProto";
 import { trainBpe } from "../../src/core/tokenizer/bpeTrainer";
 import { tokenizerFromFiles } from "../../src/core/tokenizer/tokenizer";
 import { sourceConfig } from "../core/model/hfFolder";

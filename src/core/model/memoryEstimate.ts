@@ -32,7 +32,7 @@ export interface MemoryEstimate {
 
 const F32 = 4;
 /**
- * Vocabulary rows the engine's training and log-prob graphs take at a time (the ORT engine's VOCAB_CHUNK_ROWS; a
+ * Vocabulary rows the engine's training and log-prob graphs take at a time (the ORT engine's VOCAB_CHUNK_ROWS, ort/llama/vocabularyChunks.ts; a
  * test keeps the two equal): above it, logits and the embedding's gradient are never whole.
  */
 export const VOCAB_CHUNK = 16_384;

@@ -11,7 +11,7 @@ import { decodeSettings, sampleRationales } from "../sample/sampler";
 import { CancelledError } from "../util/cancel";
 import { cutTornTailSync, readJsonl, replaceJsonl, tornFields, JsonlWriter, type TornCut } from "../store/jsonl";
 import { writeJsonAtomic } from "../store/atomic";
-import { writeInferenceModel } from "../engine/ort/inferenceModel";
+import { writeOnnxModel } from "../engine/modelExport";
 import { contentHash } from "../store/hash";
 import type { RunStore } from "../store/runStore";
 import type { ReviewLog } from "../store/reviewLog";
@@ -384,7 +384,7 @@ export class SelfTrainRunner {
     saveCheckpoint(dir, ckpt, meta, { dtype: "F32" });
     this.saved = { dtype: "float32", sourceDtype: torchDtypeName(sourceDtype(ckpt.source)) };
     // The inference model as ONNX (decoding with a KV cache, weights inside or beside), for other ONNX tools.
-    await writeInferenceModel(dir, ckpt.config, ckpt.weights);
+    await writeOnnxModel(dir, ckpt.config, ckpt.weights);
     await writeJsonAtomic(join(dir, "selftrain-config.json"), this.c);
   }
 

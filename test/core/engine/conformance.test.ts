@@ -13,7 +13,7 @@ import { encodeSequence } from "../../../src/core/model/promptFormat";
 import { TfEngine } from "../../../src/core/engine/tf/tfEngine";
 import { getTf } from "../../../src/core/engine/tf/tfBackend";
 import { sftLoss, sequenceLogProbs, tokenLogProbs, dpoLoss } from "../../../src/core/engine/tf/tfLosses";
-import { OrtEngine, type OrtEngineTuning } from "../../../src/core/engine/ort/ortEngine";
+import { OrtEngine, type OrtEngineTuning } from "../../../src/core/engine/ort/runtime/ortEngine";
 import { createEngine, type EngineChoice } from "../../../src/core/engine/auto/createEngine";
 import { DEFAULT_OPTIMIZER, type ComputeEngine, type TokenBatch } from "../../../src/core/engine/computeEngine";
 import { makeBatch } from "../../../src/core/train/batching";

@@ -10,7 +10,7 @@ import { toHfConfig, validateConfig, type ModelConfig } from "../../../src/core/
 import { parameterCount, parameterShapes, ropeInverseFrequencies } from "../../../src/core/model/architecture";
 import type { HostWeights } from "../../../src/core/model/weights";
 import { TfLlama } from "../../../src/core/engine/tf/tfLlama";
-import { OrtEngine } from "../../../src/core/engine/ort/ortEngine";
+import { OrtEngine } from "../../../src/core/engine/ort/runtime/ortEngine";
 import { makeBatch } from "../../../src/core/train/batching";
 import { loadCheckpoint, saveCheckpoint } from "../../../src/core/model/checkpoint";
 import { trainBpe } from "../../../src/core/tokenizer/bpeTrainer";

@@ -7,7 +7,7 @@ import { GSM8K_ABSENT, gsm8kDir, repoRoot, tempDir } from "../../helpers/paths";
 import { loadCheckpoint, type Checkpoint } from "../../../src/core/model/checkpoint";
 import { promptFormatFor } from "../../../src/core/model/promptFormat";
 import { makeBatch } from "../../../src/core/train/batching";
-import { OrtEngine } from "../../../src/core/engine/ort/ortEngine";
+import { OrtEngine } from "../../../src/core/engine/ort/runtime/ortEngine";
 import { TfEngine } from "../../../src/core/engine/tf/tfEngine";
 import { createEngine } from "../../../src/core/engine/auto/createEngine";
 import type { TokenBatch } from "../../../src/core/engine/computeEngine";

@@ -16,7 +16,7 @@ import type { HostWeights } from "../../../src/core/model/weights";
 import { defaultConfig } from "../../../src/core/selftrain/config";
 import { ensureBaseModel } from "../../../src/core/selftrain/modelFiles";
 import { TfLlama } from "../../../src/core/engine/tf/tfLlama";
-import { OrtEngine } from "../../../src/core/engine/ort/ortEngine";
+import { OrtEngine } from "../../../src/core/engine/ort/runtime/ortEngine";
 import { makeBatch } from "../../../src/core/train/batching";
 import { Rng } from "../../../src/core/util/rng";
 

@@ -12,7 +12,7 @@ import { saveCheckpoint } from "../../../src/core/model/checkpoint";
 import { promptFormatFor } from "../../../src/core/model/promptFormat";
 import type { HostWeights } from "../../../src/core/model/weights";
 import { makeBatch } from "../../../src/core/train/batching";
-import { OrtEngine } from "../../../src/core/engine/ort/ortEngine";
+import { OrtEngine } from "../../../src/core/engine/ort/runtime/ortEngine";
 import { TfEngine } from "../../../src/core/engine/tf/tfEngine";
 import type { ComputeEngine, DpoMetrics } from "../../../src/core/engine/computeEngine";
 import { Rng } from "../../../src/core/util/rng";

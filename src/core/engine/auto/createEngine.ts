@@ -1,10 +1,10 @@
 import { initTfBackend, getTf, type TfBackendName } from "../tf/tfBackend";
 import { TfEngine } from "../tf/tfEngine";
-import { OrtEngine } from "../ort/ortEngine";
+import { OrtEngine } from "../ort/runtime/ortEngine";
 import type { ComputeEngine, TokenBatch } from "../computeEngine";
 import type { ModelConfig } from "../../model/config";
 import type { HostWeights } from "../../model/weights";
-import { loadOrt, type SessionSettings } from "../ort/ortRuntime";
+import { loadOrt, type SessionSettings } from "../ort/runtime/ortRuntime";
 
 export interface EngineChoice {
   engine: "auto" | "tfjs" | "onnxruntime";

@@ -1,7 +1,7 @@
-import { GraphBuilder } from "../../../../src/core/engine/ort/graphBuilder";
-import type { Value } from "../../../../src/core/engine/ort/graphRecorder";
-import type { Dim } from "../../../../src/core/engine/ort/symbolicShape";
-import { createSession, loadOrt } from "../../../../src/core/engine/ort/ortRuntime";
+import { GraphBuilder } from "../../../../src/core/engine/ort/onnx/graphBuilder";
+import type { Value } from "../../../../src/core/engine/ort/onnx/graphRecorder";
+import type { Dim } from "../../../../src/core/engine/ort/onnx/symbolicShape";
+import { createSession, loadOrt } from "../../../../src/core/engine/ort/runtime/ortRuntime";
 import { Rng } from "../../../../src/core/util/rng";
 
 export interface CheckInput {

@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { gradCheck, type CheckInput } from "./gradCheck";
-import { GraphBuilder } from "../../../../src/core/engine/ort/graphBuilder";
-import type { Value } from "../../../../src/core/engine/ort/graphRecorder";
-import { rmsNorm, rope, swiglu, tokenLogProbs } from "../../../../src/core/engine/ort/llamaOps";
-import { createSession, loadOrt } from "../../../../src/core/engine/ort/ortRuntime";
-import { decodeModel } from "../../../../src/core/engine/ort/onnxProto";
+import { GraphBuilder } from "../../../../src/core/engine/ort/onnx/graphBuilder";
+import type { Value } from "../../../../src/core/engine/ort/onnx/graphRecorder";
+import { rmsNorm, rope, swiglu, tokenLogProbs } from "../../../../src/core/engine/ort/llama/llamaOps";
+import { createSession, loadOrt } from "../../../../src/core/engine/ort/runtime/ortRuntime";
+import { decodeModel } from "../../../../src/core/engine/ort/onnx/onnxProto";
 
 // Every VJP rule of the builder against float64 central differences of the same graph: a wrong rule shows
 // as a relative error of order 1, a right one at ~1e-9.

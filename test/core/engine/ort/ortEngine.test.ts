@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { HostWeights } from "../../../../src/core/model/weights";
-import { OrtEngine } from "../../../../src/core/engine/ort/ortEngine";
+import { OrtEngine } from "../../../../src/core/engine/ort/runtime/ortEngine";
 import { DEFAULT_OPTIMIZER } from "../../../../src/core/engine/computeEngine";
 import { makeBatch } from "../../../../src/core/train/batching";
 import { CONFIGS, maxAbsDiff, randomSequences, randomWeights } from "../engineFixtures";

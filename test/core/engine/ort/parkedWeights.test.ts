@@ -4,8 +4,8 @@ import { existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { tinyConfig } from "../../../../src/core/model/config";
 import { initWeights, type HostWeights } from "../../../../src/core/model/weights";
-import { OrtEngine } from "../../../../src/core/engine/ort/ortEngine";
-import { parkingDirectory, parkWeights, releaseArrays } from "../../../../src/core/engine/ort/parkedWeights";
+import { OrtEngine } from "../../../../src/core/engine/ort/runtime/ortEngine";
+import { parkingDirectory, parkWeights, releaseArrays } from "../../../../src/core/engine/ort/runtime/parkedWeights";
 import { DEFAULT_OPTIMIZER } from "../../../../src/core/engine/computeEngine";
 import { makeBatch } from "../../../../src/core/train/batching";
 

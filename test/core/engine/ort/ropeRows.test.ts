@@ -3,8 +3,8 @@
 // comes, with the same numbers as full tables.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { OrtEngine, ROPE_ROWS_START } from "../../../../src/core/engine/ort/ortEngine";
-import { sftGraph } from "../../../../src/core/engine/ort/llamaGraphs";
+import { OrtEngine, ROPE_ROWS_START } from "../../../../src/core/engine/ort/runtime/ortEngine";
+import { sftGraph } from "../../../../src/core/engine/ort/llama/llamaGraphs";
 import { DEFAULT_OPTIMIZER } from "../../../../src/core/engine/computeEngine";
 import { tinyConfig } from "../../../../src/core/model/config";
 import { makeBatch } from "../../../../src/core/train/batching";

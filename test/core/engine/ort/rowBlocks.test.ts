@@ -3,11 +3,11 @@
 // are the rows of the whole table's gradient. On the CPU provider, where the graphs are the same.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { bufferedDecodeGraph, dpoGraph, logProbGraph, sftGraph, type GraphOptions } from "../../../../src/core/engine/ort/llamaGraphs";
-import { blockName, type RowBlocks } from "../../../../src/core/engine/ort/rowBlocks";
-import type { GraphBuilder } from "../../../../src/core/engine/ort/graphBuilder";
-import { createSession, loadOrt } from "../../../../src/core/engine/ort/ortRuntime";
-import { GraphNames } from "../../../../src/core/engine/ort/llamaGraphs";
+import { bufferedDecodeGraph, dpoGraph, logProbGraph, sftGraph, type GraphOptions } from "../../../../src/core/engine/ort/llama/llamaGraphs";
+import { blockName, type RowBlocks } from "../../../../src/core/engine/ort/llama/rowBlocks";
+import type { GraphBuilder } from "../../../../src/core/engine/ort/onnx/graphBuilder";
+import { createSession, loadOrt } from "../../../../src/core/engine/ort/runtime/ortRuntime";
+import { GraphNames } from "../../../../src/core/engine/ort/llama/llamaGraphs";
 import { parameterShapes } from "../../../../src/core/model/architecture";
 import { tinyConfig, type ModelConfig } from "../../../../src/core/model/config";
 import { initWeights, type HostWeights } from "../../../../src/core/model/weights";

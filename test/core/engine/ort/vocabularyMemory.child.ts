@@ -7,8 +7,8 @@
  * MEM_VARIANT=profile writes ORT's per-kernel profile to /tmp/vocabprof_*.json.
  */
 import { readFileSync } from "node:fs";
-import { dpoGraph, logProbGraph, sftGraph } from "../../../../src/core/engine/ort/llamaGraphs";
-import { createSession, loadOrt } from "../../../../src/core/engine/ort/ortRuntime";
+import { dpoGraph, logProbGraph, sftGraph } from "../../../../src/core/engine/ort/llama/llamaGraphs";
+import { createSession, loadOrt } from "../../../../src/core/engine/ort/runtime/ortRuntime";
 import { tinyConfig } from "../../../../src/core/model/config";
 import { parameterShapes } from "../../../../src/core/model/architecture";
 import { initWeights } from "../../../../src/core/model/weights";

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 // The webgpu provider's parity with the reference runs in ../conformance.test.ts, on a software GPU where one is
 // installed. Here: what a machine without a GPU adapter is told.
 test("without a GPU adapter, the webgpu provider fails with a sentence that says what to do", async (t) => {
-  const { OrtEngine } = await import("../../../../src/core/engine/ort/ortEngine");
+  const { OrtEngine } = await import("../../../../src/core/engine/ort/runtime/ortEngine");
   const { tinyConfig } = await import("../../../../src/core/model/config");
   const { initWeights } = await import("../../../../src/core/model/weights");
   const config = tinyConfig(20, { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 32 });

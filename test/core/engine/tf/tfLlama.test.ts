@@ -4,7 +4,7 @@ import { cpuTf } from "../../../helpers/tf";
 import { tinyConfig, validateConfig, toHfConfig, type ModelConfig } from "../../../../src/core/model/config";
 import { parameterCount } from "../../../../src/core/model/architecture";
 import { initWeights, type HostWeights } from "../../../../src/core/model/weights";
-import { OrtEngine } from "../../../../src/core/engine/ort/ortEngine";
+import { OrtEngine } from "../../../../src/core/engine/ort/runtime/ortEngine";
 import type { ComputeEngine } from "../../../../src/core/engine/computeEngine";
 import { FAMILIES, MICRO_FAMILIES, randomWeights } from "../engineFixtures";
 import { TfEngine } from "../../../../src/core/engine/tf/tfEngine";

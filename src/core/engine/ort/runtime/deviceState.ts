@@ -5,9 +5,9 @@
  * read from JavaScript (getData aborted the process on ORT 1.30). Vocabulary tables larger than one GPU buffer
  * are held as row blocks (splitSlots), split and joined here.
  */
-import type { HostWeights } from "../../model/weights";
-import type { OptimizerSettings } from "../computeEngine";
-import { GraphNames } from "./llamaGraphs";
+import type { HostWeights } from "../../../model/weights";
+import type { OptimizerSettings } from "../../computeEngine";
+import { GraphNames } from "../llama/llamaGraphs";
 import { createSession, releaseSessions, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 import { deviceOutputs, meteredRun, optimizerScalars, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./ortState";
 import { MoveNames, OptimizerNames, moveGraph, optimizerGraph, zerosGraph } from "./stateGraphs";

@@ -3,18 +3,18 @@
  * DecodeSession that feeds each step its KV cache, held on the host on the CPU (bufferedDecodeGraph) and on the
  * device on a GPU (decodeGraph): kvCache.ts.
  */
-import type { ModelConfig } from "../../model/config";
-import type { HostWeights } from "../../model/weights";
-import { leftPadPrompts } from "../../model/promptFormat";
-import type { DecodeSession } from "../computeEngine";
+import type { ModelConfig } from "../../../model/config";
+import type { HostWeights } from "../../../model/weights";
+import { leftPadPrompts } from "../../../model/promptFormat";
+import type { DecodeSession } from "../../computeEngine";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { GraphBuilder } from "./graphBuilder";
-import { writeModelFiles } from "./modelFiles";
-import { bufferedDecodeGraph, decodeGraph } from "./llamaGraphs";
+import type { GraphBuilder } from "../onnx/graphBuilder";
+import { writeModelFiles } from "../onnx/modelFiles";
+import { bufferedDecodeGraph, decodeGraph } from "../llama/llamaGraphs";
 import { DeviceKvCache, HostKvCache, bufferedBiasData, decodeOutputLocations, type KvCache } from "./kvCache";
-import type { RowBlocks } from "./rowBlocks";
+import type { RowBlocks } from "../llama/rowBlocks";
 import { meteredRun, type OrtResults, type TransferCounts } from "./ortState";
 import { createSession, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 

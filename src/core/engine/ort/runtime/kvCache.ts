@@ -5,9 +5,9 @@
  * in GPU buffers and feed the next step as past_* (DeviceKvCache), so a step moves its tokens, positions and
  * attention bias in and its logits out, whatever the model's depth or the sequence's length.
  */
-import { headDim } from "../../model/architecture";
-import type { ModelConfig } from "../../model/config";
-import { GraphNames } from "./llamaGraphs";
+import { headDim } from "../../../model/architecture";
+import type { ModelConfig } from "../../../model/config";
+import { GraphNames } from "../llama/llamaGraphs";
 import type { OrtResults } from "./ortState";
 import type { Ort, OrtFeeds, OrtTensor } from "./ortRuntime";
 

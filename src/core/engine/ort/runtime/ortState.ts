@@ -17,13 +17,13 @@
  * "WebGPU_Buf"), so the cuda provider keeps its state on the host, as the CPU provider does, and ORT copies it
  * to the GPU on every run.
  */
-import { isDecayed, parameterShapes } from "../../model/architecture";
-import type { ModelConfig } from "../../model/config";
-import type { HostWeights } from "../../model/weights";
-import type { OptimizerSettings } from "../computeEngine";
+import { isDecayed, parameterShapes } from "../../../model/architecture";
+import type { ModelConfig } from "../../../model/config";
+import type { HostWeights } from "../../../model/weights";
+import type { OptimizerSettings } from "../../computeEngine";
 import { adamwInPlace, clipFactor, sumSquares } from "./adamw";
-import { GraphNames } from "./llamaGraphs";
-import { blockName, type RowBlocks } from "./rowBlocks";
+import { GraphNames } from "../llama/llamaGraphs";
+import { blockName, type RowBlocks } from "../llama/rowBlocks";
 import type { Ort, OrtFeeds, OrtSession, OrtTensor } from "./ortRuntime";
 import { parkWeights, parkingDirectory, releaseArrays, type ParkedWeights } from "./parkedWeights";
 import type { OPTIMIZER_SCALARS } from "./stateGraphs";

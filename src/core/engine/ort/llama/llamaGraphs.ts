@@ -11,15 +11,15 @@
  * Shapes: B batch, T new tokens, P past tokens, Tk = P + T keys, D hidden, H heads, KV key/value heads,
  * G = H / KV, hd head dimension, I intermediate, V vocabulary.
  */
-import { GraphBuilder } from "./graphBuilder";
+import { GraphBuilder } from "../onnx/graphBuilder";
 import { blockName, blockedGather, blocksOf, type RowBlocks } from "./rowBlocks";
-import type { FloatType, Value } from "./graphRecorder";
-import { vocabularyChunkRows } from "./graphBuilder";
+import type { FloatType, Value } from "../onnx/graphRecorder";
+import { vocabularyChunkRows } from "./vocabularyChunks";
 import { projectedTokenLogProbs, rmsNorm, rope, swiglu, tokenLogProbs } from "./llamaOps";
-import { times, type Dim } from "./symbolicShape";
-import { attentionBiases, hasQkNorm, headDim, parameterShapes, ropeTables } from "../../model/architecture";
-import type { ModelConfig } from "../../model/config";
-import type { HostWeights } from "../../model/weights";
+import { times, type Dim } from "../onnx/symbolicShape";
+import { attentionBiases, hasQkNorm, headDim, parameterShapes, ropeTables } from "../../../model/architecture";
+import type { ModelConfig } from "../../../model/config";
+import type { HostWeights } from "../../../model/weights";
 
 /** Graph input and output names shared by the graphs and the engine. */
 export const GraphNames = {

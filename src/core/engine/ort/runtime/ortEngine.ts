@@ -1,9 +1,9 @@
-import type { ModelConfig } from "../../model/config";
-import type { HostWeights } from "../../model/weights";
-import type { ComputeEngine, DecodeSession, DpoMetrics, OptimizerSettings, TokenBatch } from "../computeEngine";
-import { DPO_METRIC_OUTPUTS, dpoGraph, logProbGraph, sftGraph, type GraphOptions } from "./llamaGraphs";
-import type { RowBlocks } from "./rowBlocks";
-import { VOCAB_CHUNK_ROWS } from "./graphBuilder";
+import type { ModelConfig } from "../../../model/config";
+import type { HostWeights } from "../../../model/weights";
+import type { ComputeEngine, DecodeSession, DpoMetrics, OptimizerSettings, TokenBatch } from "../../computeEngine";
+import { DPO_METRIC_OUTPUTS, dpoGraph, logProbGraph, sftGraph, type GraphOptions } from "../llama/llamaGraphs";
+import type { RowBlocks } from "../llama/rowBlocks";
+import { VOCAB_CHUNK_ROWS } from "../llama/vocabularyChunks";
 import { OrtDecoding } from "./ortDecoding";
 import { createSession, releaseSessions, defaultThreads, loadOrt, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 import { DeviceState } from "./deviceState";

@@ -4,11 +4,11 @@
  */
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import type { ModelConfig } from "../../model/config";
-import type { HostWeights } from "../../model/weights";
-import { writeFileAtomic } from "../../store/atomic";
+import type { ModelConfig } from "../../../model/config";
+import type { HostWeights } from "../../../model/weights";
+import { writeFileAtomic } from "../../../store/atomic";
 import { decodeGraph } from "./llamaGraphs";
-import { writeModelFiles } from "./modelFiles";
+import { writeModelFiles } from "../onnx/modelFiles";
 
 /**
  * The decoding graph with the weights embedded: a standalone ONNX model (inputs input_ids, positions,

@@ -4,8 +4,8 @@
  * Each takes and gives one tensor per parameter under its Hugging Face name. On the CPU provider the host is
  * the device, and HostState updates its arrays in place instead (adamw.ts).
  */
-import { GraphBuilder } from "./graphBuilder";
-import type { Value } from "./graphRecorder";
+import { GraphBuilder } from "../onnx/graphBuilder";
+import type { Value } from "../onnx/graphRecorder";
 /** A state tensor: a parameter, or one row block of it (ortState.ts Slot). */
 export interface StateSlot {
   name: string;

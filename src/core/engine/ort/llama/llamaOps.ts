@@ -4,10 +4,11 @@
  * time). ORT does not fuse element-wise ops, so a composite's backward is several kernels shorter than the chain
  * rule through its pieces would be.
  */
-import { VOCAB_CHUNK_ROWS, vocabularyChunks, type GraphBuilder } from "./graphBuilder";
+import type { GraphBuilder } from "../onnx/graphBuilder";
+import { VOCAB_CHUNK_ROWS, vocabularyChunks } from "./vocabularyChunks";
 import { rowsWithin } from "./rowBlocks";
-import type { FloatType, Value } from "./graphRecorder";
-import { broadcastShapes, type Dim } from "./symbolicShape";
+import type { FloatType, Value } from "../onnx/graphRecorder";
+import { broadcastShapes, type Dim } from "../onnx/symbolicShape";
 
 /** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · w, x [..., D], w [D]. */
 export function rmsNorm(b: GraphBuilder, x: Value, w: Value, eps: number): Value {

@@ -4,8 +4,8 @@
  * embedding lookup sums masked per-block gathers (blockedGather); the output projection takes its vocabulary
  * chunks within blocks (llamaOps projectedTokenLogProbs). No tensor of the whole table is made.
  */
-import type { GraphBuilder } from "./graphBuilder";
-import type { Value } from "./graphRecorder";
+import type { GraphBuilder } from "../onnx/graphBuilder";
+import type { Value } from "../onnx/graphRecorder";
 
 /**
  * Parameters split into row blocks, by name: the rows of each block in order. The webgpu engine splits a
