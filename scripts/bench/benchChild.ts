@@ -17,7 +17,7 @@ import { DEFAULT_OPTIMIZER, type ComputeEngine, type TokenBatch } from "../../sr
 import { OrtEngine } from "../../src/core/engine/ort/runtime/ortEngine";
 import type { ModelConfig } from "../../src/core/model/config";
 import { initWeights } from "../../src/core/model/weights";
-import { sampleToken } from "../../src/core/sample/sampler";
+import { sampleToken } from "../../src/core/sample/tokenChoice";
 import { makeBatch } from "../../src/core/train/batching";
 import { Rng } from "../../src/core/util/rng";
 import { peakRssKb, type ChildSpec } from "./childProtocol";

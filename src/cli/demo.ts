@@ -1,7 +1,7 @@
 import { join, resolve } from "node:path";
 import { randomUUID } from "node:crypto";
 import { inspectDataset, formatDatasetReport } from "../core/data/datasetReport";
-import { initWorkspace, selftrainDir } from "../core/selftrain/session";
+import { initWorkspace, selftrainDir } from "../core/selftrain/workspace";
 import { RunStore } from "../core/store/runStore";
 import { readJsonl } from "../core/store/jsonl";
 import { readMetricRecord, type RoundSummaryRecord } from "../shared/metricRecord";

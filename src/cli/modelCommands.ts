@@ -9,7 +9,8 @@ import { loadCheckpoint } from "../core/model/checkpoint";
 import { createEngine } from "../core/engine/auto/createEngine";
 import { makeBatch } from "../core/train/batching";
 import { configPath, readWorkspaceConfig } from "../core/selftrain/workspace";
-import { defaultConfig, describeTraining, type SelfTrainConfig } from "../core/selftrain/config";
+import { defaultConfig, describeTraining } from "../core/selftrain/config";
+import type { SelfTrainConfig } from "../core/selftrain/configTypes";
 import type { EncodedSequence, PromptFormatSetting } from "../core/model/promptFormat";
 
 const MODEL_USAGE = `

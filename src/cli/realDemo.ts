@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { pickByCalculatorSteps } from "../core/data/gsm8kSubset";
 import { inspectDataset, formatDatasetReport } from "../core/data/datasetReport";
 import { inspectModelFolder } from "../core/model/inspectModel";
-import { initWorkspace, selftrainDir } from "../core/selftrain/session";
+import { initWorkspace, selftrainDir } from "../core/selftrain/workspace";
 import { RunStore } from "../core/store/runStore";
 import { readJsonl } from "../core/store/jsonl";
 import { readMetricRecord, type RoundSummaryRecord } from "../shared/metricRecord";

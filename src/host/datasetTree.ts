@@ -11,7 +11,7 @@ import type { RunManifest, StageRecord } from "../shared/runTypes";
 import { estimateWorkspace, formatEstimate, modelParameters } from "../core/selftrain/estimate";
 import { dataUse, describeData, describeRun, nextStep, runProgress, samplesToReview, type DataUse, type NextStep } from "../core/explorer/treeRows";
 import { describeInspection, formatCount, inspectModelFolder } from "../core/model/inspectModel";
-import type { SelfTrainConfig } from "../core/selftrain/config";
+import type { SelfTrainConfig } from "../core/selftrain/configTypes";
 import type { PromptFormatSetting } from "../core/model/promptFormat";
 import { sampleTally } from "../shared/reviewProtocol";
 

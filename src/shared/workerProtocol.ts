@@ -39,7 +39,6 @@ const MAX_PATH = 4096;
 /** Rounds are counted one by one; anything beyond this is a mistake, not a plan. */
 export const MAX_ROUND = 10_000;
 
-export { shown };
 
 /** Why a message is not a valid command, or null when it is one. */
 export function commandProblem(msg: unknown): string | null {

@@ -3,9 +3,11 @@
  * IPC and streams typed events back. Heavy work lives here so that the editor never blocks and a crash in
  * native code cannot take the editor down.
  */
-import { commandProblem, shown, MAX_ID, type WorkerCommand, type WorkerEvent } from "../shared/workerProtocol";
+import { commandProblem, MAX_ID, type WorkerCommand, type WorkerEvent } from "../shared/workerProtocol";
+import { shown } from "../shared/messageGuards";
 import { inspectDataset } from "../core/data/datasetReport";
-import { runRound, evaluateRound, workspaceStatus } from "../core/selftrain/session";
+import { runRound, evaluateRound } from "../core/selftrain/session";
+import { workspaceStatus } from "../core/selftrain/workspace";
 import { CancelledError } from "../core/util/cancel";
 import { roundResult } from "../core/selftrain/roundResult";
 import type { RunnerEvents } from "../core/selftrain/runEvents";

@@ -101,3 +101,27 @@ test("the selftrain layer reaches an engine through its interface or engine/mode
     }
   }
 });
+
+test("no two files of src/core import each other, directly or round about (architecture.ts ↔ config.ts was one)", () => {
+  const graph = new Map<string, string[]>();
+  for (const f of files(core)) {
+    graph.set(f, imports(f).filter((s) => s.startsWith(".")).map((s) => resolve(dirname(f), s)).map((p) => (p.endsWith(".ts") ? p : `${p}.ts`)).filter((p) => p.startsWith(core)));
+  }
+  const state = new Map<string, "open" | "done">();
+  const path: string[] = [];
+  const cycles: string[] = [];
+  const visit = (n: string): void => {
+    if (state.get(n) === "done") return;
+    if (state.get(n) === "open") {
+      cycles.push([...path.slice(path.indexOf(n)), n].map((x) => relative(core, x)).join(" → "));
+      return;
+    }
+    state.set(n, "open");
+    path.push(n);
+    for (const m of graph.get(n) ?? []) visit(m);
+    path.pop();
+    state.set(n, "done");
+  };
+  for (const n of graph.keys()) visit(n);
+  assert.deepEqual(cycles, []);
+});

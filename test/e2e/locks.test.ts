@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { selftrainDir } from "../../src/core/selftrain/session";
+import { selftrainDir } from "../../src/core/selftrain/workspace";
 import { RunStore } from "../../src/core/store/runStore";
 import { ReviewLog } from "../../src/core/store/reviewLog";
 import { lockPath, processStart } from "../../src/core/store/runLock";

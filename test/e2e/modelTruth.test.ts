@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { selftrainDir } from "../../src/core/selftrain/session";
+import { selftrainDir } from "../../src/core/selftrain/workspace";
 import { RunStore } from "../../src/core/store/runStore";
 import { WorkerExited } from "../../src/worker/client";
 import { workerExitAdvice } from "../../src/shared/workerExit";

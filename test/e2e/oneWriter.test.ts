@@ -4,7 +4,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { WorkerClient } from "../../src/worker/client";
-import { selftrainDir } from "../../src/core/selftrain/session";
+import { selftrainDir } from "../../src/core/selftrain/workspace";
 import { RunStore } from "../../src/core/store/runStore";
 import { readJsonl } from "../../src/core/store/jsonl";
 import { lockPath } from "../../src/core/store/runLock";

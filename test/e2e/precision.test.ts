@@ -7,7 +7,8 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateSyntheticTask, toJsonlRecord } from "../../src/core/data/synthetic";
-import { initWorkspace, runRound, selftrainDir, exportRound } from "../../src/core/selftrain/session";
+import { runRound } from "../../src/core/selftrain/session";
+import { initWorkspace, selftrainDir, exportRound } from "../../src/core/selftrain/workspace";
 import { RunStore } from "../../src/core/store/runStore";
 import { loadCheckpoint, saveCheckpoint, sourceDtype } from "../../src/core/model/checkpoint";
 import { validateConfig } from "../../src/core/model/config";

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { generateSyntheticTask, toJsonlRecord } from "../../src/core/data/synthetic";
-import { initWorkspace } from "../../src/core/selftrain/session";
+import { initWorkspace } from "../../src/core/selftrain/workspace";
 import { fromFloat32, readSafetensorsHeader, writeSafetensors, type StoredTensor } from "../../src/core/model/safetensors";
 import { Rng } from "../../src/core/util/rng";
 import { repoRoot, tempDir } from "../helpers/paths";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { WorkerClient, CancelledByUser } from "../../src/worker/client";
-import { selftrainDir } from "../../src/core/selftrain/session";
+import { selftrainDir } from "../../src/core/selftrain/workspace";
 import { RunStore } from "../../src/core/store/runStore";
 import { readJsonl } from "../../src/core/store/jsonl";
 import type { WorkerEvent } from "../../src/shared/workerProtocol";

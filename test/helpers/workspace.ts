@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateSyntheticTask, toJsonlRecord } from "../../src/core/data/synthetic";
-import { initWorkspace, selftrainDir } from "../../src/core/selftrain/session";
+import { initWorkspace, selftrainDir } from "../../src/core/selftrain/workspace";
 import { RunStore } from "../../src/core/store/runStore";
 import type { RunnerEvents } from "../../src/core/selftrain/runEvents";
 

@@ -4,7 +4,7 @@ import { countJsonl } from "../store/jsonl";
 import { roundStages } from "../selftrain/stages";
 import { nextRound } from "../selftrain/workspace";
 import { disagrees } from "./roundIndex";
-import type { SelfTrainConfig } from "../selftrain/config";
+import type { SelfTrainConfig } from "../selftrain/configTypes";
 import type { RoundIndex } from "./roundIndex";
 import { stageLabel, type RunManifest, type StageName, type StageRecord } from "../../shared/runTypes";
 

@@ -1,5 +1,3 @@
-import { headDim } from "./architecture";
-
 /** The model families both engines build (architecture.ts states how they differ). */
 export const MODEL_TYPES = ["llama", "qwen2", "qwen3"] as const;
 export type ModelType = (typeof MODEL_TYPES)[number];
@@ -191,7 +189,7 @@ export function validateConfig(raw: unknown, source = "config.json"): ModelConfi
     eos_token_ids: eos,
     pad_token_id: tokenIds("pad_token_id")?.[0] ?? tokenIds("eos_token_id")?.[0] ?? 0,
   };
-  if (headDim(c) % 2 !== 0) throw new Error(`${source}: head dimension ${headDim(c)} must be even for rotary embeddings`);
+  if (c.head_dim % 2 !== 0) throw new Error(`${source}: head dimension ${c.head_dim} must be even for rotary embeddings`);
   if (c.num_attention_heads % c.num_key_value_heads !== 0) throw new Error(`${source}: num_attention_heads ${heads} is not a multiple of num_key_value_heads ${c.num_key_value_heads}`);
   return c;
 }

@@ -7,8 +7,6 @@ import type { TextTokenizer } from "../tokenizer/tokenizer";
 import type { ComputeEngine } from "../engine/computeEngine";
 import { chooseToken } from "./tokenChoice";
 
-export { sampleToken } from "./tokenChoice";
-
 /**
  * How a rationale is decoded: config.json's `sampling` settings that reach the token choice, one type from the file
  * to the sampler (the sampling stages, evaluation's greedy and pass@k samples all take it whole).

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { ConfigError, parseConfig, type SelfTrainConfig } from "./config";
+import { ConfigError, parseConfig } from "./config";
+import type { SelfTrainConfig } from "./configTypes";
 import type { SettingGroup } from "./configRules";
 import { jsonBreakOffset, locateJsonKey, positionAt } from "../util/jsonKeyLocation";
 import { errorCode } from "../store/fsErrors";

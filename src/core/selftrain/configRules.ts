@@ -1,4 +1,4 @@
-import type { SelfTrainConfig, StageTraining } from "./config";
+import { ENGINE_NAMES, EXECUTION_PROVIDERS, MODES, SFT_FROM, TF_BACKENDS, type SelfTrainConfig, type StageTraining } from "./configTypes";
 import type { PromptFormatSetting } from "../model/promptFormat";
 import { MODEL_LIMITS } from "../model/config";
 
@@ -12,11 +12,6 @@ import { MODEL_LIMITS } from "../model/config";
 
 export const CONFIG_FORMAT_VERSION = 1;
 
-export const MODES = ["dpo-st", "st"] as const;
-export const ENGINE_NAMES = ["auto", "tfjs", "onnxruntime"] as const;
-export const TF_BACKENDS = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu", "webgpu"] as const;
-export const EXECUTION_PROVIDERS = ["cpu", "webgpu", "cuda"] as const;
-export const SFT_FROM = ["base", "previous"] as const;
 export const PROMPT_FORMATS = ["auto", "plain", "chat"] as const satisfies readonly PromptFormatSetting[];
 /** Fails to compile when model/promptFormat.ts gains a format this table does not list. */
 export const PROMPT_FORMATS_COMPLETE: [PromptFormatSetting] extends [(typeof PROMPT_FORMATS)[number]] ? true : never = true;

@@ -1,5 +1,5 @@
 import type { MemorySettings } from "../model/memoryEstimate";
-import type { SelfTrainConfig } from "./config";
+import type { SelfTrainConfig } from "./configTypes";
 
 /** The shapes the memory estimate needs from a run's settings: the larger of the warm-up's and SFT's micro-batches. */
 export function memorySettings(c: SelfTrainConfig): MemorySettings {

@@ -7,7 +7,7 @@ import { weightFilesOf } from "../model/modelFolder";
 import { inspectModelFolder, ModelFolderError } from "../model/inspectModel";
 import { trainBpe } from "../tokenizer/bpeTrainer";
 import { tokenizerFromFiles } from "../tokenizer/tokenizer";
-import type { SelfTrainConfig } from "./config";
+import type { SelfTrainConfig } from "./configTypes";
 import type { Example } from "../data/example";
 
 /** Whether the run's base model (runs/<id>/base) is still to be made: it is complete once its config.json is written. */

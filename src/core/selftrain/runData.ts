@@ -1,7 +1,7 @@
 import { readDataset } from "../data/jsonlReader";
 import { splitExamples } from "../data/splits";
 import type { Example } from "../data/example";
-import type { SelfTrainConfig } from "./config";
+import type { SelfTrainConfig } from "./configTypes";
 import { resolveStored } from "./storedPath";
 
 export interface RunData {

@@ -22,7 +22,7 @@ import { buildPairs, type Candidate } from "./pairs";
 import { selectPseudoLabels } from "./pseudoLabels";
 import { dropSamplingProgress, loadSamplingProgress, saveSamplingProgress, type SamplingProgress } from "./samplingProgress";
 import { humanDecisions, type HumanDecisions } from "./humanView";
-import type { SelfTrainConfig, StageTraining } from "./config";
+import type { SelfTrainConfig, StageTraining } from "./configTypes";
 import type { Example } from "../data/example";
 import type { StageName, StageCheckpoint, SampleRecord, PairRecord, PseudoLabelRecord } from "../../shared/runTypes";
 import type { RunnerEvents } from "./runEvents";

@@ -8,10 +8,9 @@ import { acquireRunLock, withWorkspaceLock, type RunLock } from "../store/runLoc
 import { readWorkspaceConfig, selftrainDir, nextRound, configPath } from "./workspace";
 import { checkModelInit, needsBaseModel } from "./modelFiles";
 import type { RunnerEvents } from "./runEvents";
-import type { SelfTrainConfig } from "./config";
+import type { SelfTrainConfig } from "./configTypes";
 import type { RunMode, StageName } from "../../shared/runTypes";
 
-export { selftrainDir, configPath, initWorkspace, readWorkspaceConfig, nextRound, workspaceStatus, exportRound } from "./workspace";
 
 /**
  * The run to continue: the given one, else the newest, else a new one. Only its id is used before the lock.

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { parseConfig, defaultConfig, type SelfTrainConfig } from "./config";
+import { parseConfig, defaultConfig } from "./config";
+import type { SelfTrainConfig } from "./configTypes";
 import { storedPath } from "./storedPath";
 import { roundStages } from "./stages";
 import { RunStore } from "../store/runStore";

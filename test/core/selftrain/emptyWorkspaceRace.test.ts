@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runRound, selftrainDir } from "../../../src/core/selftrain/session";
+import { runRound } from "../../../src/core/selftrain/session";
+import { selftrainDir } from "../../../src/core/selftrain/workspace";
 import { RunStore } from "../../../src/core/store/runStore";
 import { RunLockedError, lockPath } from "../../../src/core/store/runLock";
 import { recorder, tinyWorkspace } from "../../helpers/workspace";

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { asOnlyWriter, selftrainDir } from "../../../src/core/selftrain/session";
+import { asOnlyWriter } from "../../../src/core/selftrain/session";
+import { selftrainDir } from "../../../src/core/selftrain/workspace";
 import { RunStore } from "../../../src/core/store/runStore";
 import { acquireRunLock } from "../../../src/core/store/runLock";
 import { recorder, tinyWorkspace } from "../../helpers/workspace";

@@ -2,7 +2,8 @@
 // naming the file, the setting and the range, instead of inside a stage with an engine's message.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, defaultConfig, parseConfig, type SelfTrainConfig } from "../../../src/core/selftrain/config";
+import { ConfigError, defaultConfig, parseConfig } from "../../../src/core/selftrain/config";
+import type { SelfTrainConfig } from "../../../src/core/selftrain/configTypes";
 import { loadRunData } from "../../../src/core/selftrain/runData";
 import { tinyConfig } from "../../../src/core/model/config";
 import { parameterCount } from "../../../src/core/model/architecture";
