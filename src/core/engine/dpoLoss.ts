@@ -4,7 +4,7 @@ import type { DpoMetrics } from "./computeEngine";
  * The sigmoid DPO loss (Rafailov et al.; TRL's `dpo_loss` with loss_type "sigmoid") and TRL's metrics, a pure
  * function of four per-sequence log-probability vectors [B] and beta:
  *   loss = −log σ(beta · ((π_c − ref_c) − (π_r − ref_r)))
- * The engines compute the same loss in their graphs (engine/tf/tfLosses.ts, engine/ort/llamaGraphs.ts) and are
+ * The engines compute the same loss in their graphs (engine/tf/tfLosses.ts, engine/ort/llama/llamaGraphs.ts) and are
  * tested against this one.
  */
 export function dpoMetricsHost(policyChosen: ArrayLike<number>, policyRejected: ArrayLike<number>, refChosen: ArrayLike<number>, refRejected: ArrayLike<number>, beta: number): DpoMetrics {

@@ -3,7 +3,7 @@ import type { ModelConfig } from "./config";
 
 /**
  * The peak memory of SFT, DPO and sampling for a model and the run's settings, with the ONNX Runtime engine on
- * the CPU as it is built today (the state on the host as float32, see ortState.ts), and a plain verdict for this
+ * the CPU as it is built today (the state on the host as float32, see modelState.ts), and a plain verdict for this
  * machine. An estimate from the engine's design, calibrated on one measurement (SmolLM2-135M's shape, 8 × 128
  * tokens: peak RSS 4.35 GiB for an SFT step and 4.16 GiB for a DPO step of 4 pairs in
  * `bench:train --preset smollm2-135m`); `selftrain model inspect` prints it before anything runs.

@@ -10,9 +10,9 @@ import { initWeights, type HostWeights } from "../../../../src/core/model/weight
 import { makeBatch } from "../../../../src/core/train/batching";
 import { GraphNames, bufferedDecodeGraph, decodeGraph, dpoGraph, logProbGraph, sftGraph } from "../../../../src/core/engine/ort/llama/llamaGraphs";
 import { exportInferenceModel, writeInferenceModel } from "../../../../src/core/engine/ort/llama/inferenceModel";
-import { writeModelFiles } from "../../../../src/core/engine/ort/onnx/modelFiles";
+import { writeModelFiles } from "../../../../src/core/engine/ort/onnx/onnxFiles";
 import { moveGraph, optimizerGraph, zerosGraph } from "../../../../src/core/engine/ort/runtime/stateGraphs";
-import { slotsOf } from "../../../../src/core/engine/ort/runtime/ortState";
+import { slotsOf } from "../../../../src/core/engine/ort/runtime/modelState";
 import { decodeModel } from "../../../../src/core/engine/ort/onnx/onnxProto";
 import { createSession, loadOrt } from "../../../../src/core/engine/ort/runtime/ortRuntime";
 import { OrtEngine } from "../../../../src/core/engine/ort/runtime/ortEngine";

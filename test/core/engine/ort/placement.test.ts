@@ -15,7 +15,7 @@ import { GraphBuilder } from "../../../../src/core/engine/ort/onnx/graphBuilder"
 import { VOCAB_CHUNK_ROWS } from "../../../../src/core/engine/ort/llama/vocabularyChunks";
 import { decodeGraph, dpoGraph, logProbGraph, sftGraph } from "../../../../src/core/engine/ort/llama/llamaGraphs";
 import { moveGraph, optimizerGraph, zerosGraph } from "../../../../src/core/engine/ort/runtime/stateGraphs";
-import { deviceOutputs, slotsOf, splitSlots } from "../../../../src/core/engine/ort/runtime/ortState";
+import { deviceOutputs, slotsOf, splitSlots } from "../../../../src/core/engine/ort/runtime/modelState";
 import { decodeOutputLocations } from "../../../../src/core/engine/ort/runtime/kvCache";
 import { createSession, type SessionChoices, type SessionSettings } from "../../../../src/core/engine/ort/runtime/ortRuntime";
 import { OnnxDataType, type ModelProtoJson } from "../../../../src/core/engine/ort/onnx/onnxProto";

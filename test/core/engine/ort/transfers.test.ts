@@ -1,7 +1,7 @@
 // What a training step moves between the host and the execution provider (issue 15 item 1): the batch and a
 // few scalars, the same for a model of 13k parameters as for one of 180k; and a decoding step its tokens in and
 // its logits out, its KV cache staying on the device. OrtEngine.transfers counts it from the tensors' own
-// locations (ortState.ts meteredRun), so a state tensor that left the device would show.
+// locations (modelState.ts meteredRun), so a state tensor that left the device would show.
 // STS_TRANSFER_PROVIDER=webgpu runs the checks on the webgpu provider; the test at the end starts a child so on
 // Mesa's software GPU.
 import { test } from "node:test";
@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { runOnSoftwareGpu, softwareGpuSkip } from "../../../helpers/softwareGpu";
 import { OrtEngine, WEBGPU_BUFFER_LIMIT_BYTES } from "../../../../src/core/engine/ort/runtime/ortEngine";
-import { meteredRun, slotsOf, splitSlots, type TransferCounts } from "../../../../src/core/engine/ort/runtime/ortState";
+import { meteredRun, slotsOf, splitSlots, type TransferCounts } from "../../../../src/core/engine/ort/runtime/modelState";
 import { loadOrt, type OrtSession } from "../../../../src/core/engine/ort/runtime/ortRuntime";
 import { DEFAULT_OPTIMIZER, type TokenBatch } from "../../../../src/core/engine/computeEngine";
 import { parameterCount, parameterShapes } from "../../../../src/core/model/architecture";

@@ -8,7 +8,7 @@ import type { ModelConfig } from "../../../model/config";
 import type { HostWeights } from "../../../model/weights";
 import { writeFileAtomic } from "../../../store/atomic";
 import { decodeGraph } from "./llamaGraphs";
-import { writeModelFiles } from "../onnx/modelFiles";
+import { writeModelFiles } from "../onnx/onnxFiles";
 
 /**
  * The decoding graph with the weights embedded: a standalone ONNX model (inputs input_ids, positions,

@@ -5,7 +5,7 @@
  * per-token log-probabilities, and incremental decoding with a KV cache (the optimiser's graphs: stateGraphs.ts).
  *
  * Parameters are graph inputs under their Hugging Face names, so one session serves changing weights and the
- * engine keeps weights, gradients and Adam moments where its provider computes (ortState.ts). Batch and length are symbolic
+ * engine keeps weights, gradients and Adam moments where its provider computes (runtime/modelState.ts). Batch and length are symbolic
  * ("B", "T", "P" past length), so one session serves every shape.
  *
  * Shapes: B batch, T new tokens, P past tokens, Tk = P + T keys, D hidden, H heads, KV key/value heads,

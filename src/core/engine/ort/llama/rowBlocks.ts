@@ -1,6 +1,6 @@
 /**
  * Parameters taken as row blocks by the graphs: the webgpu engine keeps a vocabulary table larger than one GPU
- * buffer (1 GiB) so (ortState.ts splitSlots), each block a graph input `<name>#<k>` with its own gradient. The
+ * buffer (1 GiB) so (runtime/modelState.ts splitSlots), each block a graph input `<name>#<k>` with its own gradient. The
  * embedding lookup sums masked per-block gathers (blockedGather); the output projection takes its vocabulary
  * chunks within blocks (llamaOps projectedTokenLogProbs). No tensor of the whole table is made.
  */
@@ -9,7 +9,7 @@ import type { Value } from "../onnx/graphRecorder";
 
 /**
  * Parameters split into row blocks, by name: the rows of each block in order. The webgpu engine splits a
- * parameter larger than one GPU buffer so (ortState.ts): each block is a graph input of its own,
+ * parameter larger than one GPU buffer so (runtime/modelState.ts): each block is a graph input of its own,
  * `<name>#<k>`, with its own gradient output.
  */
 export type RowBlocks = ReadonlyMap<string, readonly number[]>;

@@ -1,5 +1,5 @@
 /**
- * The webgpu provider's model state (ortState.ts): gpu-buffer tensors that stay on the GPU, replaced by each
+ * The webgpu provider's model state (runtime/modelState.ts): gpu-buffer tensors that stay on the GPU, replaced by each
  * run's outputs. Weights go up once (lazily, at the next run after setWeights) and come back only through a
  * session whose outputs are on the CPU (getWeights, accumulatedGradients); a gpu-buffer tensor's data is never
  * read from JavaScript (getData aborted the process on ORT 1.30). Vocabulary tables larger than one GPU buffer
@@ -9,7 +9,7 @@ import type { HostWeights } from "../../../model/weights";
 import type { OptimizerSettings } from "../../computeEngine";
 import { GraphNames } from "../llama/llamaGraphs";
 import { createSession, releaseSessions, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
-import { deviceOutputs, meteredRun, optimizerScalars, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./ortState";
+import { deviceOutputs, meteredRun, optimizerScalars, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./modelState";
 import { MoveNames, OptimizerNames, moveGraph, optimizerGraph, zerosGraph } from "./stateGraphs";
 
 type TensorMap = Map<string, OrtTensor>;

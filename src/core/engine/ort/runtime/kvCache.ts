@@ -8,7 +8,7 @@
 import { headDim } from "../../../model/architecture";
 import type { ModelConfig } from "../../../model/config";
 import { GraphNames } from "../llama/llamaGraphs";
-import type { OrtResults } from "./ortState";
+import type { OrtResults } from "./modelState";
 import type { Ort, OrtFeeds, OrtTensor } from "./ortRuntime";
 
 /** The host cache grows in steps of this many positions (a step's attention reads at most this many empty slots). */

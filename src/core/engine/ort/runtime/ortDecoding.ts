@@ -11,11 +11,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { GraphBuilder } from "../onnx/graphBuilder";
-import { writeModelFiles } from "../onnx/modelFiles";
+import { writeModelFiles } from "../onnx/onnxFiles";
 import { bufferedDecodeGraph, decodeGraph } from "../llama/llamaGraphs";
 import { DeviceKvCache, HostKvCache, bufferedBiasData, decodeOutputLocations, type KvCache } from "./kvCache";
 import type { RowBlocks } from "../llama/rowBlocks";
-import { meteredRun, type OrtResults, type TransferCounts } from "./ortState";
+import { meteredRun, type OrtResults, type TransferCounts } from "./modelState";
 import { createSession, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 
 /**
@@ -87,7 +87,7 @@ export class OrtDecoding {
     private readonly config: ModelConfig,
     private readonly settings: SessionSettings,
     private readonly weights: DecoderWeights,
-    /** The engine's transfer counts: decoding runs add to them (ortState.ts meteredRun). */
+    /** The engine's transfer counts: decoding runs add to them (modelState.ts meteredRun). */
     private readonly counts: TransferCounts,
     private readonly options: DecodingOptions = {},
   ) {}

@@ -7,7 +7,8 @@ import { VOCAB_CHUNK_ROWS } from "../llama/vocabularyChunks";
 import { OrtDecoding } from "./ortDecoding";
 import { createSession, releaseSessions, defaultThreads, loadOrt, type Ort, type OrtFeeds, type OrtSession, type OrtTensor, type SessionSettings } from "./ortRuntime";
 import { DeviceState } from "./deviceState";
-import { HostState, deviceOutputs, meteredRun, slotsOf, splitSlots, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./ortState";
+import { deviceOutputs, meteredRun, slotsOf, splitSlots, type ModelState, type OrtResults, type Slot, type TransferCounts } from "./modelState";
+import { HostState } from "./hostState";
 
 type GraphKind = "sft" | "dpo" | "logprobs";
 
@@ -44,7 +45,7 @@ export interface OrtEngineTuning {
 /**
  * The fast engine: the model's forward and backward as ONNX graphs (src/core/engine/ort) run by the stock
  * onnxruntime-node, with the model's state (weights, accumulated gradients, Adam moments) kept where the
- * provider computes (ortState.ts): host arrays read in place on the CPU, gpu-buffer tensors on webgpu. HostWeights
+ * provider computes (runtime/modelState.ts): host arrays read in place on the CPU, gpu-buffer tensors on webgpu. HostWeights
  * go in and out only through setWeights / getWeights, so checkpoints are TfEngine's and a run can switch engines
  * between stages. One session per graph kind serves every weight value and (with symbolic batch and length)
  * every shape. Decoding on the CPU embeds the weights in its graph and is rebuilt when they change

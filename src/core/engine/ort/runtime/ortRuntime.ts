@@ -51,7 +51,7 @@ export interface SessionChoices {
    * load from other processes spinning costs more than it saves: SessionSettings.spin turns it off everywhere.
    */
   spin?: boolean;
-  /** Where each output is left, by name (the rest on the CPU): "gpu-buffer" keeps it on the WebGPU device (ortState.ts). */
+  /** Where each output is left, by name (the rest on the CPU): "gpu-buffer" keeps it on the WebGPU device (runtime/modelState.ts). */
   outputLocations?: Record<string, "cpu" | "gpu-buffer">;
   /**
    * ONNX Runtime's memory pattern (default on): after a run it plans all of a shape's intermediate values into one

@@ -1,12 +1,12 @@
 /**
  * Graphs over the model's state rather than its computation, for a provider whose memory JavaScript cannot
- * touch (webgpu, cuda: DeviceState in ortState.ts): the AdamW step, and moving weights in, out, or making zeros.
+ * touch (webgpu, cuda: DeviceState in modelState.ts): the AdamW step, and moving weights in, out, or making zeros.
  * Each takes and gives one tensor per parameter under its Hugging Face name. On the CPU provider the host is
  * the device, and HostState updates its arrays in place instead (adamw.ts).
  */
 import { GraphBuilder } from "../onnx/graphBuilder";
 import type { Value } from "../onnx/graphRecorder";
-/** A state tensor: a parameter, or one row block of it (ortState.ts Slot). */
+/** A state tensor: a parameter, or one row block of it (modelState.ts Slot). */
 export interface StateSlot {
   name: string;
   shape: number[];
