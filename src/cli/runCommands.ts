@@ -64,8 +64,8 @@ class ProgressPrinter {
 
 /** Runs one command in a fresh worker process; Ctrl-C asks it to cancel, and the run stays resumable. */
 export async function viaWorker(command: WorkerCommand & { id: string }): Promise<WorkerEvent[]> {
-  const engine = new WorkerClient(join(__dirname, "worker.js"));
-  await engine.start();
+  const worker = new WorkerClient(join(__dirname, "worker.js"));
+  await worker.start();
   const printer = new ProgressPrinter();
   let interrupts = 0;
   const onSigint = (): void => {
@@ -73,19 +73,19 @@ export async function viaWorker(command: WorkerCommand & { id: string }): Promis
     printer.endLine();
     if (interrupts === 1) {
       process.stderr.write("stopping at the next step (Ctrl-C again to kill)…\n");
-      engine.send({ type: "cancel", id: command.id });
+      worker.send({ type: "cancel", id: command.id });
     } else {
-      engine.dispose();
+      worker.dispose();
       process.exit(130);
     }
   };
   process.on("SIGINT", onSigint);
   try {
-    return await engine.run(command, (e) => printer.event(e));
+    return await worker.run(command, (e) => printer.event(e));
   } finally {
     printer.endLine();
     process.off("SIGINT", onSigint);
-    engine.dispose();
+    worker.dispose();
   }
 }
 

@@ -30,7 +30,7 @@ export class RunController implements vscode.Disposable {
   readonly onMetric = this.metric.event;
 
   constructor(
-    private readonly engine: WorkerService,
+    private readonly worker: WorkerService,
     private readonly output: vscode.LogOutputChannel,
   ) {
     this.status.command = "selfTraining.openDashboard";
@@ -60,7 +60,7 @@ export class RunController implements vscode.Disposable {
       : { type: "runRound", id, workspace: workspace.fsPath, newRun: job.newRun, round: job.round, runId: job.runId };
     const title = job.kind === "evaluate" ? "Evaluating" : job.round === 0 ? "Warm-up SFT" : "Self-training round";
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
-      const client = await this.engine.get();
+      const client = await this.worker.get();
       this.active = { id, cancel: () => client.send({ type: "cancel", id }) };
       // ▶ greys out and ■ Stop shows in the explorer's title bar while the job runs.
       void vscode.commands.executeCommand("setContext", "selfTraining.running", true);

@@ -44,11 +44,11 @@ export class WorkerClient {
   private exitListeners = new Set<(code: number | null, signal: NodeJS.Signals | null, stderrTail: string) => void>();
   private stderrTail = "";
 
-  constructor(private readonly engineScript: string) {}
+  constructor(private readonly workerScript: string) {}
 
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const child = fork(this.engineScript, [], { stdio: ["ignore", "pipe", "pipe", "ipc"] });
+      const child = fork(this.workerScript, [], { stdio: ["ignore", "pipe", "pipe", "ipc"] });
       this.child = child;
       // Read, or a process writing much to stderr would block once the pipe is full; the tail says why it crashed.
       this.stderrTail = "";
@@ -95,7 +95,7 @@ export class WorkerClient {
   }
 
   send(command: WorkerCommand): void {
-    if (!this.child) throw new Error("engine is not running");
+    if (!this.child) throw new Error("the worker process is not running");
     this.child.send(command);
   }
 
