@@ -141,6 +141,16 @@ export type ReviewHostMessage =
   | { type: "queue"; queue: ReviewQueue }
   | { type: "notice"; level: "info" | "warn" | "error"; text: string };
 
+const FROM_HOST_TYPES: ReadonlySet<string> = new Set<ReviewHostMessage["type"]>(["state", "queue", "notice"]);
+
+/**
+ * The review webview's check of what it receives, as the dashboard's (isDashboardFromHost): the host is our own
+ * code, so the tag is what is verified (another frame of the page may post too).
+ */
+export function isReviewFromHost(raw: unknown): raw is ReviewHostMessage {
+  return typeof raw === "object" && raw !== null && FROM_HOST_TYPES.has((raw as { type?: unknown }).type as string);
+}
+
 export type ReviewWebviewMessage =
   | { type: "ready" }
   | { type: "log"; level: "info" | "warn" | "error"; text: string }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { checkReviewMessage, type ReviewWebviewMessage } from "../../src/shared/reviewProtocol";
+import { checkReviewMessage, isReviewFromHost, type ReviewWebviewMessage } from "../../src/shared/reviewProtocol";
 
 /** One of every message the review webview sends, as the webview builds them. */
 const EVERY: ReviewWebviewMessage[] = [
@@ -64,4 +64,11 @@ test("malformed messages are refused with a reason that names the field", () => 
     assert.equal(checked.ok, false, `accepted ${JSON.stringify(raw)?.slice(0, 80)}`);
     if (!checked.ok) assert.match(checked.reason, reason);
   }
+});
+
+test("the review webview takes only the host's message types, as the dashboard does (another frame may post too)", () => {
+  for (const m of [{ type: "state", runs: [], runId: null, round: null, queue: { total: 0 }, question: null }, { type: "queue", queue: {} }, { type: "notice", level: "info", text: "x" }]) {
+    assert.ok(isReviewFromHost(m), m.type);
+  }
+  for (const foreign of [null, "state", {}, { type: "ready" }, { type: "mark" }, { type: 3 }]) assert.equal(isReviewFromHost(foreign), false, JSON.stringify(foreign));
 });

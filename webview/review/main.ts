@@ -9,7 +9,7 @@ import "@vscode-elements/elements/dist/vscode-single-select/index.js";
 import "@vscode-elements/elements/dist/vscode-option/index.js";
 import "./style.css";
 import { connect, h } from "../common/bridge";
-import { REVIEW_FILTERS, sampleTally, type RationaleSpan, type ReviewFilter, type ReviewHostMessage, type ReviewPair, type ReviewQuestion, type ReviewQueue, type ReviewSample, type ReviewWebviewMessage } from "../../src/shared/reviewProtocol";
+import { REVIEW_FILTERS, isReviewFromHost, sampleTally, type RationaleSpan, type ReviewFilter, type ReviewHostMessage, type ReviewPair, type ReviewQuestion, type ReviewQueue, type ReviewSample, type ReviewWebviewMessage } from "../../src/shared/reviewProtocol";
 
 type StateMessage = Extract<ReviewHostMessage, { type: "state" }>;
 
@@ -49,7 +49,9 @@ let shownQuestion: string | null = null;
 /** The next render brings the focused card into view (a sample opened from the explorer or a CodeLens). */
 let revealFocus = false;
 
-const bridge = connect<ReviewWebviewMessage, ReviewHostMessage>((m) => {
+const bridge = connect<ReviewWebviewMessage, unknown>((raw) => {
+  if (!isReviewFromHost(raw)) return;
+  const m = raw;
   switch (m.type) {
     case "state":
       if (state?.question?.questionId !== m.question?.questionId) {
