@@ -4,7 +4,7 @@
 //
 //   npm run walk:estimate -- WORKSPACE
 import { existsSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { dataStats, modelParameters, ratesForSize, ratesFromRun, stageSeconds, stageWork } from "../../src/core/selftrain/estimate";
 import { readWorkspaceConfig, selftrainDir } from "../../src/core/selftrain/workspace";
 import { parseConfig } from "../../src/core/selftrain/config";
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const c = existsSync(snapshot) ? parseConfig(JSON.parse(readFileSync(snapshot, "utf8")), snapshot) : readWorkspaceConfig(ws);
   const params = modelParameters(c, ws);
   const before = ratesForSize(params);
-  const data = dataStats(c, ws);
+  const data = dataStats(c, ws, join(store.dir, "base"));
   const own = ratesFromRun(store.manifest, params, params, data.exampleTokens / Math.max(1, data.completionTokens));
   const rows: string[][] = [["round", "stage", "measured", "estimate before the run", "ratio", "with the run's rates", "ratio"]];
   let sums = [0, 0, 0];

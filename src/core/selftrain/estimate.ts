@@ -173,9 +173,11 @@ const tokenCounts = new Map<string, { example: number; completion: number }>();
  * template's system prompt and turn markers count too). Null for a new model (its tokenizer is trained when the run
  * starts) or a folder that cannot be read. Cached by folder, data file and their modification times.
  */
-function modelTokenCounts(c: SelfTrainConfig, workspace: string, examples: ReadonlyArray<{ question: string; answer: string }>, trainFile: string): { example: number; completion: number } | null {
-  if (c.model.init === "new" || examples.length === 0) return null;
-  const dir = resolve(workspace, c.model.init);
+function modelTokenCounts(c: SelfTrainConfig, workspace: string, examples: ReadonlyArray<{ question: string; answer: string }>, trainFile: string, runBase: string | null): { example: number; completion: number } | null {
+  if (examples.length === 0) return null;
+  // A new model's tokenizer is trained when its run starts: the newest run's base folder holds it from then on.
+  const dir = c.model.init === "new" ? runBase : resolve(workspace, c.model.init);
+  if (dir === null) return null;
   const file = join(dir, "tokenizer.json");
   if (!existsSync(file)) return null;
   const key = `${dir}|${statSync(file).mtimeMs}|${trainFile}|${existsSync(trainFile) ? statSync(trainFile).mtimeMs : 0}|${c.model.promptFormat}`;
@@ -197,8 +199,11 @@ function modelTokenCounts(c: SelfTrainConfig, workspace: string, examples: Reado
   }
 }
 
-/** The data's sizes as a run splits it, from the files (the first 2,000 lines give the mean length). */
-export function dataStats(c: SelfTrainConfig, workspace: string): DataStats {
+/**
+ * The data's sizes as a run splits it, from the files (the first 2,000 lines give the mean length). `runBase`: the
+ * newest run's base model folder, whose tokenizer counts a new model's tokens once a run has trained it.
+ */
+export function dataStats(c: SelfTrainConfig, workspace: string, runBase: string | null = null): DataStats {
   const at = (p: string) => resolve(workspace, p);
   const lines = (f: string) => (existsSync(f) ? readFileSync(f, "utf8").split("\n").filter((l) => l.trim()) : []);
   const train = lines(at(c.data.train));
@@ -222,7 +227,7 @@ export function dataStats(c: SelfTrainConfig, workspace: string): DataStats {
     }
   }
   const n = examples.length;
-  const tokens = modelTokenCounts(c, workspace, examples.slice(0, TOKENIZED_EXAMPLES), at(c.data.train));
+  const tokens = modelTokenCounts(c, workspace, examples.slice(0, TOKENIZED_EXAMPLES), at(c.data.train), runBase);
   return {
     trainQuestions,
     evalQuestions: cap(dev) + cap(test),
@@ -252,7 +257,7 @@ export interface NextRoundEstimate {
  * The estimate for the next Start Round in a workspace: what it runs (the warm-up first when the newest run
  * has none) and about how long, from the newest run's measured rates when it has any.
  */
-export function estimateNextRound(c: SelfTrainConfig, workspace: string, newest: { manifest: RunManifest; config: SelfTrainConfig } | null): NextRoundEstimate {
+export function estimateNextRound(c: SelfTrainConfig, workspace: string, newest: { manifest: RunManifest; config: SelfTrainConfig; base?: string } | null): NextRoundEstimate {
   const params = modelParameters(c, workspace);
   const warmupDone = newest?.manifest.rounds.some((r) => r.round === 0 && r.stages.warmup?.state === "done") ?? false;
   const next = newest ? Math.max(1, nextRound(newest.manifest)) : 1;
@@ -264,7 +269,7 @@ export function estimateNextRound(c: SelfTrainConfig, workspace: string, newest:
       return params; // the run's model folder moved: assume the same size
     }
   };
-  const data = dataStats(c, workspace);
+  const data = dataStats(c, workspace, newest?.base ?? null);
   if (newest) rates = ratesFromRun(newest.manifest, runParams(newest.config), params, data.exampleTokens / Math.max(1, data.completionTokens)) ?? rates;
   const work = roundWork(c, data, { warmup: !warmupDone, round: true });
   return { seconds: estimateSeconds(work, rates), what: warmupDone ? `round ${next}` : "the warm-up and round 1", basis: rates.basis };
@@ -302,7 +307,7 @@ export async function estimateWorkspace(workspace: string): Promise<NextRoundEst
   const c = readWorkspaceConfig(workspace);
   const dir = selftrainDir(workspace);
   const id = RunStore.newest(dir);
-  let newest: { manifest: RunManifest; config: SelfTrainConfig } | null = null;
+  let newest: { manifest: RunManifest; config: SelfTrainConfig; base: string } | null = null;
   if (id !== null) {
     const store = await RunStore.open(dir, id);
     const snapshot = store.path(0, "selftrain-config.json");
@@ -312,7 +317,7 @@ export async function estimateWorkspace(workspace: string): Promise<NextRoundEst
     } catch {
       // an older run's settings no longer parse: measure it as if it had today's
     }
-    newest = { manifest: store.manifest, config };
+    newest = { manifest: store.manifest, config, base: join(store.dir, "base") };
   }
   return estimateNextRound(c, workspace, newest);
 }

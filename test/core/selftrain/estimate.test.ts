@@ -66,6 +66,11 @@ test("with a model folder, an example's tokens are what its tokenizer and chat t
   // The template's turn markers count: more than the characters alone suggest.
   const chars = mean(rows.map((r) => (r.question + r.answer).length)) / 4.2;
   assert.ok(d.exampleTokens > chars, `${d.exampleTokens} tokens against ${chars} from characters`);
+  // A new model's tokens: its run's base folder holds the tokenizer the run trained (plain prompt format).
+  const fresh = parseConfig({ ...config, data: { ...config.data, devSize: 0, testSize: 0 } });
+  const counted = dataStats({ ...fresh, model: { ...fresh.model, promptFormat: "plain" } }, ws, dir);
+  assert.equal(counted.exampleTokens, mean(rows.map((r) => promptFormatFor(loadTokenizer(dir), "plain", dir).encodeSequence(r.question, r.answer).ids.length)));
+  assert.equal(dataStats(fresh, ws).exampleTokens, mean(rows.map((r) => (r.question + r.answer).length)) / 4.2, "no run yet: characters");
   // The run's training rate (rationale tokens a second) becomes whole-sequence tokens a second.
   const stage = { state: "done" as const, counts: { tokens: 1000, ms: 1000 } };
   const m = { formatVersion: 1, runId: "r", mode: "dpo-st", createdAt: "", rounds: [{ round: 0, stages: { warmup: stage } }] } as unknown as RunManifest;
