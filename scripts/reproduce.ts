@@ -25,8 +25,7 @@ import { RunStore } from "../src/core/store/runStore";
 import { forkRun } from "../src/core/selftrain/forkRun";
 import { readJsonl } from "../src/core/store/jsonl";
 import { readMetricRecord, type RoundSummary, type RoundSummaryRecord } from "../src/shared/metricRecord";
-import { pickByCalculatorSteps } from "../src/core/data/gsm8kSubset";
-import { demoModelFolder, gsm8kFolder } from "../src/cli/realDemo";
+import { demoModelFolder, gsm8kFolder, writeGsm8kSubset } from "../src/cli/realDemo";
 
 /**
  * The small-model settings, tuned on the dev split only (docs/reproduction.md says how and why); everything
@@ -71,16 +70,9 @@ export const REAL_REPRO_SETTINGS = {
 /** GSM8K problems of 1-2 calculator steps, the same for every seed. */
 const REAL_DATA = { minSteps: 1, maxSteps: 2, train: 96, test: 100, seed: 2026 };
 
-/** Writes the GSM8K subset as DIR/train.jsonl and test.jsonl (the same content again is left as it is). */
-function writeGsm8kSubset(gsm8k: string, dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  for (const split of ["train", "test"] as const) {
-    const s = pickByCalculatorSteps(readFileSync(join(gsm8k, `${split}.jsonl`), "utf8"), { ...REAL_DATA, count: REAL_DATA[split], seed: REAL_DATA.seed + (split === "test" ? 1 : 0) });
-    const file = join(dir, `${split}.jsonl`);
-    const text = s.lines.join("\n") + "\n";
-    if (existsSync(file) && readFileSync(file, "utf8") !== text) throw new Error(`${file} holds other problems: use another --out`);
-    writeFileSync(file, text);
-  }
+/** The subset written into DIR (writeGsm8kSubset: never over other problems), said in one line. */
+function writeRealData(gsm8k: string, dir: string): string {
+  writeGsm8kSubset(gsm8k, dir, REAL_DATA, "use another --out");
   return `GSM8K (${gsm8k}), problems of ${REAL_DATA.minSteps}-${REAL_DATA.maxSteps} calculator steps: ${REAL_DATA.train} train, ${REAL_DATA.test} test (seeded pick ${REAL_DATA.seed})`;
 }
 
@@ -378,7 +370,7 @@ async function main(): Promise<void> {
   if (model !== null) {
     const modelDir = demoModelFolder(model, root);
     settings = { ...REAL_REPRO_SETTINGS, model: { init: modelDir } };
-    console.log(`model ${modelDir}; ${writeGsm8kSubset(gsm8kFolder(option("gsm8k", "") || undefined, root), dataDir)} → ${dataDir}`);
+    console.log(`model ${modelDir}; ${writeRealData(gsm8kFolder(option("gsm8k", "") || undefined, root), dataDir)} → ${dataDir}`);
   } else {
     writeSyntheticSet(dataDir, DATA.seed, DATA.train, 0, DATA.test, DATA.maxSteps, DATA.styles);
     console.log(`synthetic task (seed ${DATA.seed}, up to ${DATA.maxSteps}-step problems, ${DATA.styles} rationale styles): ${DATA.train} train (${REPRO_SETTINGS.data.devSize} of them dev, taken by each run's seed), ${DATA.test} test → ${dataDir}`);

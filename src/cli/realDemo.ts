@@ -72,17 +72,29 @@ export function gsm8kFolder(option: string | undefined, repoRoot: string): strin
   return dir;
 }
 
-/** Writes the subset as DIR/train.jsonl and test.jsonl; a file already there with other content is never overwritten. */
-function writeSubset(gsm8k: string, dir: string): Record<"train" | "test", { kept: number; eligible: number; total: number }> {
+/** Which GSM8K problems a subset takes: min…max calculator steps, train and test counts, a seed (test uses seed + 1). */
+export interface Gsm8kSubsetSpec {
+  minSteps: number;
+  maxSteps: number;
+  train: number;
+  test: number;
+  seed: number;
+}
+
+/**
+ * Writes the subset as DIR/train.jsonl and test.jsonl (the demo's and bench:reproduce's). Both files are checked
+ * before either is written: one already there with other content is never overwritten (`hint` says what to do).
+ */
+export function writeGsm8kSubset(gsm8k: string, dir: string, spec: Gsm8kSubsetSpec, hint: string): Record<"train" | "test", { kept: number; eligible: number; total: number }> {
   const out = {} as Record<"train" | "test", { kept: number; eligible: number; total: number }>;
   const files: Array<{ path: string; text: string }> = [];
   for (const split of ["train", "test"] as const) {
-    const s = pickByCalculatorSteps(readFileSync(join(gsm8k, `${split}.jsonl`), "utf8"), { ...REAL_DEMO_DATA, count: REAL_DEMO_DATA[split], seed: REAL_DEMO_DATA.seed + (split === "test" ? 1 : 0) });
+    const s = pickByCalculatorSteps(readFileSync(join(gsm8k, `${split}.jsonl`), "utf8"), { ...spec, count: spec[split], seed: spec.seed + (split === "test" ? 1 : 0) });
     files.push({ path: join(dir, `${split}.jsonl`), text: s.lines.join("\n") + "\n" });
     out[split] = { kept: s.lines.length, eligible: s.eligible, total: s.total };
   }
   for (const f of files) {
-    if (existsSync(f.path) && readFileSync(f.path, "utf8") !== f.text) throw new Error(`${f.path} already exists with other content; it is not overwritten (run the demo in another folder with --dir)`);
+    if (existsSync(f.path) && readFileSync(f.path, "utf8") !== f.text) throw new Error(`${f.path} already exists with other content; it is not overwritten (${hint})`);
   }
   mkdirSync(dir, { recursive: true });
   for (const f of files) if (!existsSync(f.path)) writeFileSync(f.path, f.text, { flag: "wx" });
@@ -105,7 +117,7 @@ export async function realDemo(o: { dir: string; model: string; gsm8k: string | 
   const m = inspectModelFolder(modelDir, { values: false });
   console.log(`model: ${modelDir} (${m.family}, ${(m.parameters / 1e6).toFixed(0)}M parameters)`);
   const gsm8k = gsm8kFolder(o.gsm8k, o.repoRoot);
-  const counts = writeSubset(gsm8k, join(o.dir, "data"));
+  const counts = writeGsm8kSubset(gsm8k, join(o.dir, "data"), REAL_DEMO_DATA, "run the demo in another folder with --dir");
   console.log(`GSM8K (${gsm8k}), problems of ${REAL_DEMO_DATA.minSteps}-${REAL_DEMO_DATA.maxSteps} calculator steps: ${counts.train.kept} of ${counts.train.eligible} train, ${counts.test.kept} of ${counts.test.eligible} test → ${join(o.dir, "data")}`);
   for (const split of ["train", "test"]) {
     const report = await inspectDataset(join(o.dir, "data", `${split}.jsonl`));
