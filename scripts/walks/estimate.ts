@@ -5,7 +5,7 @@
 //   npm run walk:estimate -- WORKSPACE
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { dataStats, modelParameters, ratesForSize, ratesFromRun, stageSeconds, stageWork } from "../../src/core/selftrain/estimate";
+import { dataStats, modelParameters, ratesForSize, ratesFromRun, estimateSeconds, stageWork } from "../../src/core/selftrain/estimate";
 import { readWorkspaceConfig, selftrainDir } from "../../src/core/selftrain/workspace";
 import { parseConfig } from "../../src/core/selftrain/config";
 import { RunStore } from "../../src/core/store/runStore";
@@ -28,8 +28,8 @@ async function main(): Promise<void> {
     const rec = store.manifest.rounds.find((r) => r.round === w.round)?.stages[w.stage];
     if (rec?.state !== "done" || !rec.startedAt || !rec.finishedAt) continue;
     const measured = (Date.parse(rec.finishedAt) - Date.parse(rec.startedAt)) / 1000;
-    const a = stageSeconds(w, before);
-    const b = own ? stageSeconds(w, own) : NaN;
+    const a = estimateSeconds(w, before);
+    const b = own ? estimateSeconds(w, own) : NaN;
     sums = [sums[0]! + measured, sums[1]! + a, sums[2]! + (Number.isFinite(b) ? b : 0)];
     rows.push([String(w.round), w.stage, `${measured.toFixed(0)} s`, `${a.toFixed(0)} s`, `${(a / measured).toFixed(2)}x`, Number.isFinite(b) ? `${b.toFixed(0)} s` : "–", Number.isFinite(b) ? `${(b / measured).toFixed(2)}x` : "–"]);
   }

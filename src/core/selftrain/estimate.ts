@@ -154,11 +154,6 @@ export function roundWork(c: SelfTrainConfig, d: DataStats, opts: { warmup: bool
   return w;
 }
 
-/** One stage's seconds: as estimateSeconds, its overhead included. */
-export function stageSeconds(w: StageWork, r: Rates): number {
-  return estimateSeconds(w, r);
-}
-
 export function estimateSeconds(w: Work, r: Rates): number {
   // A forward pass alone is about a third of a training step's work.
   return w.trainTokens / r.trainTokensPerSecond + w.scoreTokens / (3 * r.trainTokensPerSecond) + w.sampleTokens / r.sampleTokensPerSecond + w.stages * STAGE_OVERHEAD_S;
